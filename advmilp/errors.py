@@ -1,0 +1,17 @@
+"""The one exception type the CLI turns into a clean one-line error (no traceback)."""
+
+
+class AdvmilpError(Exception):
+    """A user-facing failure: bad config, missing or corrupted file, unknown name."""
+
+
+class DataError(AdvmilpError):
+    """MNIST files missing, truncated or failing their checksum."""
+
+
+class NetworkError(AdvmilpError):
+    """A network file that cannot be loaded or does not describe a dense ReLU network."""
+
+
+class ConfigError(AdvmilpError):
+    """An invalid experiment configuration."""
