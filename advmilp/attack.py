@@ -62,7 +62,7 @@ def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
     witness, verified, predicted, ratio, l1, linf, reason = None, False, None, math.nan, math.nan, math.nan, ""
     feature_value = math.nan
     if res.values is not None:
-        x = np.array([res.values[v.name] for v in form.x])
+        x = form.input_point(res.values)
         check = verify_witness(network, x, spec, form.x_bar, label, form.target, form.x_lb, form.x_ub)
         witness, predicted, ratio, l1, linf = check.x, check.predicted, check.ratio, check.l1, check.linf
         verified, reason = check.verified, check.reason

@@ -126,5 +126,262 @@ def networks(models_dir, data_dir, evaluate):
                    f"{arch.thesis_accuracy:>7.2f}  {net.short_hash()}")
 
 
+
+# ---- bounds ---------------------------------------------------------------------------------
+CACHE_DIR = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                         help="Bounds cache (default: results/bounds).")
+
+
+def _load_nets(arch, models_dir):
+    from .architectures import ARCHITECTURES
+    from .networks import load_network
+
+    names = list(ARCHITECTURES) if arch == "all" else [a.strip() for a in arch.split(",")]
+    return [load_network(n, models_dir) for n in names]
+
+
+def _pick_method(method, time_limit):
+    if method is None:
+        method = "weak" if time_limit else "improved"
+    if method == "weak" and not time_limit:
+        time_limit = 1.0
+    return method, time_limit
+
+
+@main.command()
+@click.option("--arch", required=True, help="dnn1..dnn5, notebook, a .npz path, a comma list, or all.")
+@click.option("--method", type=click.Choice(["basic", "improved", "weak"]), default=None,
+              help="Default: improved, or weak when --time-limit is given.")
+@click.option("--time-limit", type=float, default=None, help="Per-solve time limit (weak bounds).")
+@click.option("--recompute", is_flag=True, help="Ignore the cache.")
+@CACHE_DIR
+@MODELS_DIR
+@clean_errors
+def bounds(arch, method, time_limit, recompute, cache_dir, models_dir):
+    """Compute (or load cached) neuron bounds and print stable units per layer."""
+    from .bounds import compute_bounds, get_bounds
+
+    method, time_limit = _pick_method(method, time_limit)
+    for net in _load_nets(arch, models_dir):
+        click.echo(f"{net.name} ({'-'.join(map(str, net.sizes))}, {net.short_hash()}): {method} bounds"
+                   + (f", {time_limit:g} s per solve" if method == "weak" else ""))
+        b, hit = get_bounds(net, method, time_limit, cache_dir, recompute,
+                            progress=lambda m: click.echo("  " + m, err=True),
+                            warn=lambda m: click.echo(f"warning: {m}", err=True))
+        basic = compute_bounds(net, "basic")
+        click.echo(f"  {'layer':>5} {'units':>5} {'inactive':>8} {'active':>6} {'unstable':>8} "
+                   f"{'mean width':>11} {'basic width':>11}")
+        for k, ((ina, act, uns), lo, up, blo, bup) in enumerate(
+                zip(b.stable_counts(), b.lower, b.upper, basic.lower, basic.upper), start=1):
+            kind = "out" if k == len(b.lower) else str(k)
+            click.echo(f"  {kind:>5} {len(lo):>5} {ina:>8} {act:>6} {uns:>8} "
+                       f"{float((up - lo).mean()):>11.3f} {float((bup - blo).mean()):>11.3f}")
+        total = sum(c[0] + c[1] for c in b.stable_counts()[:-1])
+        click.echo(f"  stable hidden units: {total} of {sum(net.sizes[1:-1])}; "
+                   f"computation time {b.time_s:.1f} s" + (" (cached)" if hit else ""))
+
+
+# ---- single instances -------------------------------------------------------------------------
+def _spec_options(fn):
+    options = [
+        click.option("--problem", type=click.Choice(["targeted", "untargeted", "max-target", "inference"]),
+                     default="targeted", show_default=True),
+        click.option("--target", type=int, default=None, help="Target class (default (label+5) mod 10)."),
+        click.option("--ratio", type=float, default=1.2, show_default=True),
+        click.option("--epsilon", type=float, default=0.01, show_default=True,
+                     help="The winning output must be at least this."),
+        click.option("--linf-cap", type=float, default=None, help="Per-pixel cap |δ_j| ≤ cap (thesis: 0.2)."),
+        click.option("--l1-budget", type=float, default=6.0, show_default=True, help="max-target: Σ|δ| budget."),
+        click.option("--output-relu/--linear-output", default=True, show_default=True,
+                     help="ReLU split on the output layer (thesis) or criteria on the logits (exact, fewer binaries)."),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def _solver_options(fn):
+    options = [
+        click.option("--solver", type=click.Choice(["highs", "cbc", "scip", "gurobi"]), default="highs",
+                     show_default=True),
+        click.option("--time-limit", type=float, default=300.0, show_default=True),
+        click.option("--threads", type=int, default=1, show_default=True),
+        click.option("--gap-rel", type=float, default=1e-4, show_default=True),
+        click.option("--bounds", "bounds_method", type=click.Choice(["basic", "improved", "weak"]),
+                     default="improved", show_default=True),
+        click.option("--bounds-time-limit", type=float, default=1.0, show_default=True,
+                     help="Per-solve limit for weak bounds."),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def _print_result(net, bounds_obj, result, label=None, image=None):
+    row = result.row
+    click.echo(f"network     {net.name} ({'-'.join(map(str, net.sizes))}, sha256 {net.short_hash()})")
+    click.echo(f"bounds      {bounds_obj.method}: {bounds_obj.n_unstable()} unstable hidden units, "
+               f"{row['binaries']} binaries in the model")
+    click.echo(f"problem     {row['problem']}")
+    if image is not None:
+        click.echo(f"image       test #{image}, label {label}" + (f" -> target {row['target']}" if row['target'] is not None else ""))
+    click.echo(f"status      {row['status']}   solver {row['solver_version']}, {row['threads']} thread(s)")
+    click.echo(f"objective   {row['objective']:.6g}   bound {row['bound']:.6g}   gap {row['gap_pct']:.2f} %")
+    click.echo(f"effort      {row['nodes']:.0f} nodes, {row['time_s']:.2f} s solve, {row['build_time_s']:.2f} s build")
+    if result.witness is not None:
+        v = "yes (float64 and float32)" if row["verified"] else f"NO ({row['verify_note']})"
+        click.echo(f"verified    {v}")
+        if image is not None:
+            click.echo(f"witness     predicted {row['predicted']}, ratio {row['ratio']:.4f}, "
+                       f"L1 {row['l1']:.6g}, Linf {row['linf']:.4g} (from the pixels)")
+    else:
+        click.echo("witness     none")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Run a batch from a YAML config instead of one instance.")
+@click.option("--arch", default=None, help="Network name or .npz path (single-instance mode).")
+@click.option("--image", type=int, default=0, show_default=True, help="Test-set image index.")
+@_spec_options
+@_solver_options
+@click.option("--save-png", type=click.Path(dir_okay=False), default=None,
+              help="Write original | perturbation | adversarial side by side.")
+@click.option("--workers", default=None, help="Batch: parallel solves (default from config; auto = one per core).")
+@click.option("--images", "n_images", type=int, default=None, help="Batch: number of images (overrides config).")
+@click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default=None, help="Batch executor.")
+@click.option("--scheduler", default=None, help="Batch: Dask scheduler address tcp://host:port (implies dask).")
+@click.option("--force", is_flag=True, help="Batch: rerun instances already recorded.")
+@click.option("--results-dir", type=click.Path(file_okay=False), default=None,
+              help="Batch: where results/<name>/ goes (default: results/).")
+@DATA_DIR
+@MODELS_DIR
+@CACHE_DIR
+@clean_errors
+def attack(config_path, arch, image, problem, target, ratio, epsilon, linf_cap, l1_budget, output_relu,
+           solver, time_limit, threads, gap_rel, bounds_method, bounds_time_limit, save_png,
+           workers, n_images, executor, scheduler, force, results_dir, data_dir, models_dir, cache_dir):
+    """Find an optimal adversarial example for one image (or run a config's batch)."""
+    if config_path:
+        return _run_config(click.get_current_context(), config_path, data_dir, models_dir, cache_dir)
+    if not arch:
+        raise AdvmilpError("give --arch (one instance) or --config (a batch)")
+    from .attack import SolverSettings, run_instance
+    from .bounds import get_bounds
+    from .data import load_split
+    from .networks import load_network
+    from .problems import ProblemSpec
+
+    net = load_network(arch, models_dir)
+    test = load_split("test", data_dir)
+    if not 0 <= image < len(test):
+        raise AdvmilpError(f"image index {image} out of range (0..{len(test) - 1})")
+    x_bar, label = test.images[image], int(test.labels[image])
+    if int(net.predict(x_bar)) != label:
+        click.echo(f"warning: {net.name} misclassifies test image {image} (label {label})", err=True)
+    spec = ProblemSpec(problem, ratio=ratio, target=target, epsilon=epsilon, linf_cap=linf_cap,
+                       l1_budget=l1_budget, output_relu=output_relu)
+    b, _ = get_bounds(net, bounds_method, bounds_time_limit, cache_dir,
+                      warn=lambda m: click.echo(f"warning: {m}", err=True))
+    result = run_instance(net, b, spec, SolverSettings(solver, time_limit, threads, gap_rel), x_bar, label, image)
+    _print_result(net, b, result, label, image)
+    if save_png and result.witness is not None:
+        from .figures import save_adversarial
+
+        row = result.row
+        save_adversarial(save_png, x_bar, result.witness, label, row["target"], row["predicted"], row["l1"],
+                         title_extra=f"{net.name}, {row['status']}")
+        click.echo(f"figure      {save_png}")
+
+
+def _given(ctx, name):
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
+def _run_config(ctx, config_path, data_dir, models_dir, cache_dir):
+    from .config import apply_overrides, load_config
+    from .experiments import run_batch
+    from .report import load_rows, write_report
+
+    p = ctx.params
+    config = load_config(config_path)
+    config = apply_overrides(
+        config,
+        time_limit=p["time_limit"] if _given(ctx, "time_limit") else None,
+        threads=p["threads"] if _given(ctx, "threads") else None,
+        workers=p["workers"], images=p["n_images"], executor=p["executor"], scheduler=p["scheduler"],
+        networks=[p["arch"]] if p["arch"] else None)
+    try:
+        summary = run_batch(config, data_dir, models_dir, cache_dir, p["results_dir"], p["force"],
+                            log=lambda m: click.echo(m, err=True))
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: finished instances are saved; rerun the same command to resume", err=True)
+        sys.exit(130)
+    click.echo(f"{summary.ran} instances run ({summary.skipped} already recorded), {summary.solved} solved "
+               f"and verified, {summary.errors} errors, {summary.wall_s:.1f} s wall; results in {summary.out_dir}")
+    click.echo(write_report(load_rows([summary.out_dir]), summary.out_dir / "report"))
+
+
+@main.command()
+@click.argument("runs", nargs=-1, type=click.Path())
+@click.option("--gap1-run", type=click.Path(), default=None,
+              help="A run stopped at 1 % gap, for Table 3 and the right half of Table 4.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Report directory (default: <run>/report for one run, results/report for several).")
+@clean_errors
+def report(runs, gap1_run, out):
+    """Thesis-style tables (%solved, %gap, nodes, time) from result runs, thesis figures beside ours."""
+    from .bounds import default_results_dir
+    from .report import load_rows, write_report
+
+    if not runs:
+        root = default_results_dir()
+        runs = sorted(str(p.parent) for p in root.glob("*/instances.csv"))
+        if not runs:
+            raise AdvmilpError(f"no results under {root} (run 'advmilp attack --config configs/smoke.yaml' first)")
+    df = load_rows(list(runs))
+    g = load_rows([gap1_run]) if gap1_run else None
+    out_dir = Path(out) if out else (Path(runs[0]) / "report" if len(runs) == 1 and Path(runs[0]).is_dir()
+                                     else default_results_dir() / "report")
+    click.echo(write_report(df, out_dir, g))
+    click.echo(f"written: {out_dir}/table{{2,3,4}}.{{md,csv,tex}}")
+
+
+@main.command()
+@click.option("--arch", required=True, help="Network name or .npz path.")
+@click.option("--layer", type=int, default=None, help="Hidden layer (1-based); omit for an output unit.")
+@click.option("--unit", type=int, default=0, show_default=True)
+@click.option("--objective", type=click.Choice(["simple", "diff"]), default="simple", show_default=True,
+              help="For an output unit: maximise it, or it minus the sum of the other outputs.")
+@click.option("--output-relu/--linear-output", default=True, show_default=True)
+@_solver_options
+@click.option("--save-png", type=click.Path(dir_okay=False), default=None)
+@MODELS_DIR
+@CACHE_DIR
+@clean_errors
+def feature(arch, layer, unit, objective, output_relu, solver, time_limit, threads, gap_rel, bounds_method,
+            bounds_time_limit, save_png, models_dir, cache_dir):
+    """Feature visualisation: the input maximising a hidden or output unit (thesis §5.1.1)."""
+    from .attack import SolverSettings, run_instance
+    from .bounds import get_bounds
+    from .networks import load_network
+    from .problems import ProblemSpec
+
+    net = load_network(arch, models_dir)
+    spec = ProblemSpec("feature", layer=layer, unit=unit, objective="hidden" if layer else objective,
+                       output_relu=output_relu)
+    b, _ = get_bounds(net, bounds_method, bounds_time_limit, cache_dir,
+                      warn=lambda m: click.echo(f"warning: {m}", err=True))
+    result = run_instance(net, b, spec, SolverSettings(solver, time_limit, threads, gap_rel))
+    _print_result(net, b, result)
+    if save_png and result.witness is not None:
+        from .figures import save_feature
+
+        save_feature(save_png, result.witness, f"{net.name}: {spec.describe()} = {result.row['objective']:.4g}")
+        click.echo(f"figure      {save_png}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

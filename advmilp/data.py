@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -85,7 +86,7 @@ def read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as fh:
                 return fh.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"{path}: cannot read ({exc}); file is corrupted or truncated") from exc
 
 
@@ -187,7 +188,13 @@ def download(data_dir: str | os.PathLike | None = None, mirrors: tuple[str, ...]
             try:
                 with os.fdopen(fd, "wb") as out, opener(url) as resp:
                     shutil.copyfileobj(resp, out)
-                verify_md5(Path(url), read_bytes(tmp), md5)
+                try:
+                    verify_md5(Path(url), read_bytes(tmp), md5)
+                except DataError as exc:  # name the URL, not the temporary file
+                    raise DataError(str(exc).replace(str(tmp), "downloaded file")) from exc
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o644 & ~umask)
                 os.replace(tmp, target)
                 log(f"{target}: downloaded from {url}, checksum OK")
                 break

@@ -67,6 +67,11 @@ class Formulation:
     def outputs(self) -> list[Unit]:
         return self.layers[-1]
 
+    def input_point(self, values: dict[str, float]) -> np.ndarray:
+        """The input x of a solution; an input in no constraint (zero weights) stays at x̄."""
+        rest = self.x_bar if self.x_bar is not None else self.x_lb
+        return np.array([values.get(v.name, r) for v, r in zip(self.x, rest)], dtype=np.float64)
+
     def assignment(self, x: np.ndarray) -> dict[str, float]:
         """Values of every model variable at input x (a warm start for the solver)."""
         x = np.clip(np.asarray(x, dtype=np.float64), self.x_lb, self.x_ub)
@@ -109,19 +114,19 @@ def encode_layer(prob: pulp.LpProblem, layer_index: int, W: np.ndarray, b: np.nd
         if L > U:
             raise AdvmilpError(f"invalid bounds for unit {j} of layer {k}: [{L}, {U}]")
         if not relu:
-            y = pulp.LpVariable(f"y_{k}_{j}", lowBound=L, upBound=U)
+            y = prob.add_variable(f"y_{k}_{j}", lowBound=L, upBound=U)
             prob += (pre - y == 0), f"lin_{k}_{j}"
             units.append(Unit(pre, y, lower=L, upper=U))
         elif U <= 0:
             units.append(Unit(pre, None, lower=0.0, upper=0.0))
         elif L >= 0:
-            a = pulp.LpVariable(f"a_{k}_{j}", lowBound=0, upBound=U)
+            a = prob.add_variable(f"a_{k}_{j}", lowBound=0, upBound=U)
             prob += (pre - a == 0), f"act_{k}_{j}"
             units.append(Unit(pre, a, lower=L, upper=U))
         else:
-            a = pulp.LpVariable(f"a_{k}_{j}", lowBound=0, upBound=U)
-            s = pulp.LpVariable(f"s_{k}_{j}", lowBound=0, upBound=-L)
-            z = pulp.LpVariable(f"z_{k}_{j}", cat=pulp.LpBinary)
+            a = prob.add_variable(f"a_{k}_{j}", lowBound=0, upBound=U)
+            s = prob.add_variable(f"s_{k}_{j}", lowBound=0, upBound=-L)
+            z = prob.add_variable(f"z_{k}_{j}", cat=pulp.LpBinary)
             prob += (pre - a + s == 0), f"relu_{k}_{j}"
             prob += (a + U * z <= U), f"on_{k}_{j}"     # z = 1 → a ≤ 0
             prob += (s + L * z <= 0), f"off_{k}_{j}"    # z = 0 → s ≤ 0   (s ≤ −L z)
@@ -172,7 +177,7 @@ def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray |
     sense = pulp.LpMinimize if spec.minimises_distance or spec.kind == "inference" else pulp.LpMaximize
     prob = pulp.LpProblem(name, sense)
     lb, ub = input_box(spec, n0, x_bar, lb0, ub0)
-    x = [pulp.LpVariable(f"x_{i}", lowBound=float(lb[i]), upBound=float(ub[i])) for i in range(n0)]
+    x = [prob.add_variable(f"x_{i}", lowBound=float(lb[i]), upBound=float(ub[i])) for i in range(n0)]
 
     n_layers = K
     if spec.kind == "feature" and spec.objective == "hidden":
@@ -188,7 +193,7 @@ def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray |
     outs = layers[-1]
 
     if spec.kind in ("targeted", "untargeted", "max-target"):
-        d = [pulp.LpVariable(f"d_{i}", lowBound=0, upBound=float(max(x_bar[i] - lb[i], ub[i] - x_bar[i])))
+        d = [prob.add_variable(f"d_{i}", lowBound=0, upBound=float(max(x_bar[i] - lb[i], ub[i] - x_bar[i])))
              for i in range(n0)]
         for i in range(n0):
             prob += (d[i] - x[i] >= -x_bar[i]), f"dpos_{i}"
@@ -236,7 +241,7 @@ def _add_misclassification(form: Formulation, label: int) -> None:
     for j in range(len(outs)):
         if j == t or outs[j].upper < spec.epsilon + spec.margin:
             continue  # output j can never reach epsilon: not a candidate
-        form.q[j] = pulp.LpVariable(f"q_{j}", cat=pulp.LpBinary)
+        form.q[j] = prob.add_variable(f"q_{j}", cat=pulp.LpBinary)
     if not form.q:
         prob += (pulp.LpAffineExpression(constant=1.0) <= 0), "no_candidate"
         return
@@ -259,7 +264,7 @@ def build_preactivation_model(network: Network, bounds, k: int, lb0=0.0, ub0=1.0
     lb = np.full(n0, lb0) if x_lb is None else x_lb
     ub = np.full(n0, ub0) if x_ub is None else x_ub
     prob = pulp.LpProblem(name, pulp.LpMaximize)
-    x = [pulp.LpVariable(f"x_{i}", lowBound=float(lb[i]), upBound=float(ub[i])) for i in range(n0)]
+    x = [prob.add_variable(f"x_{i}", lowBound=float(lb[i]), upBound=float(ub[i])) for i in range(n0)]
     layers = encode_network(prob, network, bounds, x, k - 1)
     inputs = [u.a for u in layers[-1]] if layers else x
     layer = network.layers[k - 1]

@@ -101,8 +101,6 @@ def solve(prob: pulp.LpProblem, solver: str = "highs", time_limit: float | None 
 
 
 def _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options, msg) -> SolveResult:
-    import highspy
-
     api = pulp.HiGHS(msg=msg, timeLimit=time_limit, gapRel=gap_rel, threads=threads, **options)
     version = solver_version("highs")
     start = time.perf_counter()

@@ -1,0 +1,60 @@
+"""Shared fixtures: hand-built networks, MNIST location, shipped networks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from advmilp.networks import Network
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mnist_dir() -> Path | None:
+    env = os.environ.get("ADVMILP_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "data" / "mnist")
+    for c in candidates:
+        if (c / "t10k-labels-idx1-ubyte.gz").exists() or (c / "t10k-labels-idx1-ubyte").exists():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    root = mnist_dir()
+    if root is None:
+        pytest.skip("MNIST not found (set ADVMILP_DATA)")
+    from advmilp.data import load_split
+
+    return load_split("test", root)
+
+
+@pytest.fixture
+def identity_net() -> Network:
+    """2 inputs → 2 ReLU units (identity) → 2 linear outputs (identity)."""
+    I = np.eye(2)
+    return Network.from_arrays([I, I], [np.zeros(2), np.zeros(2)], metadata={"architecture": "identity"})
+
+
+@pytest.fixture
+def threshold_net() -> Network:
+    """h = relu(x0 − 0.5); y0 = 0.5 (bias only), y1 = 4h.  x1 is ignored."""
+    W1 = np.array([[1.0, 0.0]])
+    b1 = np.array([-0.5])
+    W2 = np.array([[0.0], [4.0]])
+    b2 = np.array([0.5, 0.0])
+    return Network.from_arrays([W1, W2], [b1, b2], metadata={"architecture": "threshold"})
+
+
+def random_net(sizes, seed=0, scale=1.0) -> Network:
+    rng = np.random.default_rng(seed)
+    Ws = [rng.normal(0, scale / np.sqrt(m), size=(n, m)) for m, n in zip(sizes, sizes[1:])]
+    bs = [rng.normal(0, 0.1, size=n) for n in sizes[1:]]
+    return Network.from_arrays(Ws, bs, metadata={"architecture": f"random{seed}"})
+
+
+SHIPPED = ("dnn1", "dnn2", "dnn3", "dnn4", "dnn5", "notebook")
