@@ -134,10 +134,20 @@ CACHE_DIR = click.option("--cache-dir", type=click.Path(file_okay=False), defaul
 
 def _load_nets(arch, models_dir):
     from .architectures import ARCHITECTURES
-    from .networks import load_network
+    from .interchange import load_any
 
     names = list(ARCHITECTURES) if arch == "all" else [a.strip() for a in arch.split(",")]
-    return [load_network(n, models_dir) for n in names]
+    return [load_any(n, models_dir) for n in names]
+
+
+MODEL = click.option("--model", default=None, type=click.Path(dir_okay=False),
+                     help="Your own network: a .keras/.h5, .onnx or .npz file (instead of --arch).")
+
+
+def _need_network(arch, model):
+    if not (arch or model):
+        raise AdvmilpError("give --arch NAME or --model FILE")
+    return model or arch
 
 
 def _pick_method(method, time_limit):
@@ -149,7 +159,8 @@ def _pick_method(method, time_limit):
 
 
 @main.command()
-@click.option("--arch", required=True, help="dnn1..dnn5, notebook, a .npz path, a comma list, or all.")
+@click.option("--arch", default=None, help="dnn1..dnn5, notebook, a model file, a comma list, or all.")
+@MODEL
 @click.option("--method", type=click.Choice(["basic", "improved", "weak"]), default=None,
               help="Default: improved, or weak when --time-limit is given.")
 @click.option("--time-limit", type=float, default=None, help="Per-solve time limit (weak bounds).")
@@ -157,10 +168,11 @@ def _pick_method(method, time_limit):
 @CACHE_DIR
 @MODELS_DIR
 @clean_errors
-def bounds(arch, method, time_limit, recompute, cache_dir, models_dir):
+def bounds(arch, model, method, time_limit, recompute, cache_dir, models_dir):
     """Compute (or load cached) neuron bounds and print stable units per layer."""
     from .bounds import compute_bounds, get_bounds
 
+    arch = _need_network(arch, model)
     method, time_limit = _pick_method(method, time_limit)
     for net in _load_nets(arch, models_dir):
         click.echo(f"{net.name} ({'-'.join(map(str, net.sizes))}, {net.short_hash()}): {method} bounds"
@@ -225,9 +237,16 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
     click.echo(f"problem     {row['problem']}")
     if image is not None:
         click.echo(f"image       test #{image}, label {label}" + (f" -> target {row['target']}" if row['target'] is not None else ""))
-    click.echo(f"status      {row['status']}   solver {row['solver_version']}, {row['threads']} thread(s)")
-    click.echo(f"objective   {row['objective']:.6g}   bound {row['bound']:.6g}   gap {row['gap_pct']:.2f} %")
-    click.echo(f"effort      {row['nodes']:.0f} nodes, {row['time_s']:.2f} s solve, {row['build_time_s']:.2f} s build")
+    if row.get("solver") == "none":  # a heuristic: no solver, no bound
+        click.echo(f"status      {row['status']}   method {row['method']} (heuristic: no optimality proof)")
+        click.echo(f"objective   {row['objective']:.6g}   time {row['time_s']:.2f} s")
+    else:
+        click.echo(f"status      {row['status']}   method {row['method']}, solver {row['solver_version']}, "
+                   f"{row['threads']} thread(s)")
+        click.echo(f"objective   {row['objective']:.6g}   bound {row['bound']:.6g}   gap {row['gap_pct']:.2f} %")
+        prep = row.get("prep_time_s")
+        click.echo(f"effort      {row['nodes']:.0f} nodes, {row['time_s']:.2f} s in all, {row['build_time_s']:.2f} s build"
+                   + (f", {prep:.2f} s heuristic + ball bounds (heuristic L1 {row['heuristic_l1']:.6g})" if prep else ""))
     if result.witness is not None:
         v = "yes (float64 and float32)" if row["verified"] else f"NO ({row['verify_note']})"
         click.echo(f"verified    {v}")
@@ -241,7 +260,11 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Run a batch from a YAML config instead of one instance.")
-@click.option("--arch", default=None, help="Network name or .npz path (single-instance mode).")
+@click.option("--arch", default=None, help="Network name or model file (single-instance mode).")
+@MODEL
+@click.option("--method", type=click.Choice(["milp", "tight", "fast", "cdh"]), default="milp", show_default=True,
+              help="milp: the thesis model; tight: heuristic + L1-ball bounds + MILP (exact, fast); "
+                   "fast: the primal heuristic alone; cdh: the thesis' local search.")
 @click.option("--image", type=int, default=0, show_default=True, help="Test-set image index.")
 @_spec_options
 @_solver_options
@@ -258,21 +281,22 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
 @MODELS_DIR
 @CACHE_DIR
 @clean_errors
-def attack(config_path, arch, image, problem, target, ratio, epsilon, linf_cap, l1_budget, output_relu,
+def attack(config_path, arch, model, method, image, problem, target, ratio, epsilon, linf_cap, l1_budget, output_relu,
            solver, time_limit, threads, gap_rel, bounds_method, bounds_time_limit, save_png,
            workers, n_images, executor, scheduler, force, results_dir, data_dir, models_dir, cache_dir):
     """Find an optimal adversarial example for one image (or run a config's batch)."""
     if config_path:
         return _run_config(click.get_current_context(), config_path, data_dir, models_dir, cache_dir)
-    if not arch:
-        raise AdvmilpError("give --arch (one instance) or --config (a batch)")
-    from .attack import SolverSettings, run_instance
+    if not (arch or model):
+        raise AdvmilpError("give --arch or --model (one instance) or --config (a batch)")
+    from .attack import SolverSettings
     from .bounds import get_bounds
     from .data import load_split
-    from .networks import load_network
+    from .interchange import load_any
+    from .pipeline import run_method
     from .problems import ProblemSpec
 
-    net = load_network(arch, models_dir)
+    net = load_any(model or arch, models_dir)
     test = load_split("test", data_dir)
     if not 0 <= image < len(test):
         raise AdvmilpError(f"image index {image} out of range (0..{len(test) - 1})")
@@ -283,7 +307,15 @@ def attack(config_path, arch, image, problem, target, ratio, epsilon, linf_cap, 
                        l1_budget=l1_budget, output_relu=output_relu)
     b, _ = get_bounds(net, bounds_method, bounds_time_limit, cache_dir,
                       warn=lambda m: click.echo(f"warning: {m}", err=True))
-    result = run_instance(net, b, spec, SolverSettings(solver, time_limit, threads, gap_rel), x_bar, label, image)
+    pool = load_split("train", data_dir).images[:20000] if method in ("fast", "tight") else None
+    masks = None
+    if method == "cdh":
+        from .bounds import default_results_dir
+        from .masks import get_masks
+
+        masks = get_masks(default_results_dir() / "masks" / "mnist_train_masks.npz", data_dir)
+    result = run_method(method, net, b, spec, SolverSettings(solver, time_limit, threads, gap_rel), x_bar, label,
+                        image, pool=pool, masks=masks)
     _print_result(net, b, result, label, image)
     if save_png and result.witness is not None:
         from .figures import save_adversarial
@@ -350,7 +382,8 @@ def report(runs, gap1_run, out):
 
 
 @main.command()
-@click.option("--arch", required=True, help="Network name or .npz path.")
+@click.option("--arch", default=None, help="Network name or model file.")
+@MODEL
 @click.option("--layer", type=int, default=None, help="Hidden layer (1-based); omit for an output unit.")
 @click.option("--unit", type=int, default=0, show_default=True)
 @click.option("--objective", type=click.Choice(["simple", "diff"]), default="simple", show_default=True,
@@ -361,15 +394,15 @@ def report(runs, gap1_run, out):
 @MODELS_DIR
 @CACHE_DIR
 @clean_errors
-def feature(arch, layer, unit, objective, output_relu, solver, time_limit, threads, gap_rel, bounds_method,
+def feature(arch, model, layer, unit, objective, output_relu, solver, time_limit, threads, gap_rel, bounds_method,
             bounds_time_limit, save_png, models_dir, cache_dir):
     """Feature visualisation: the input maximising a hidden or output unit (thesis §5.1.1)."""
     from .attack import SolverSettings, run_instance
     from .bounds import get_bounds
-    from .networks import load_network
+    from .interchange import load_any
     from .problems import ProblemSpec
 
-    net = load_network(arch, models_dir)
+    net = load_any(_need_network(arch, model), models_dir)
     spec = ProblemSpec("feature", layer=layer, unit=unit, objective="hidden" if layer else objective,
                        output_relu=output_relu)
     b, _ = get_bounds(net, bounds_method, bounds_time_limit, cache_dir,
@@ -381,6 +414,67 @@ def feature(arch, layer, unit, objective, output_relu, solver, time_limit, threa
 
         save_feature(save_png, result.witness, f"{net.name}: {spec.describe()} = {result.row['objective']:.4g}")
         click.echo(f"figure      {save_png}")
+
+
+# ---- interchange and heuristics' data ----------------------------------------------------------
+@main.command()
+@click.option("--arch", default=None, help="Network name or model file.")
+@MODEL
+@click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False), help="Output .onnx file.")
+@MODELS_DIR
+@clean_errors
+def export(arch, model, onnx_path, models_dir):
+    """Write a network as ONNX (checked with onnx.checker)."""
+    from .interchange import export_onnx, load_any
+
+    net = load_any(_need_network(arch, model), models_dir)
+    path = export_onnx(net, onnx_path)
+    click.echo(f"wrote {path} ({'-'.join(map(str, net.sizes))}, sha256 {net.short_hash()})")
+
+
+@main.command("export-vnnlib")
+@click.option("--arch", default=None, help="Network name or model file.")
+@MODEL
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Benchmark folder.")
+@click.option("--epsilon", type=float, required=True, help="L-infinity radius around each image.")
+@click.option("--norm", type=click.Choice(["linf", "l1"]), default="linf", show_default=True)
+@click.option("--images", "n_images", type=int, default=10, show_default=True,
+              help="First N correctly classified test images.")
+@click.option("--target", type=int, default=None, help="Targeted property (default: untargeted).")
+@click.option("--timeout", type=float, default=300, show_default=True)
+@DATA_DIR
+@MODELS_DIR
+@clean_errors
+def export_vnnlib_cmd(arch, model, out, epsilon, norm, n_images, target, timeout, data_dir, models_dir):
+    """Write a VNN-COMP style benchmark (onnx/, vnnlib/, instances.csv) for other verifiers."""
+    import numpy as np
+
+    from .data import load_split
+    from .interchange import export_vnnlib, load_any
+
+    net = load_any(_need_network(arch, model), models_dir)
+    test = load_split("test", data_dir)
+    correct = np.flatnonzero(net.predict(test.images) == test.labels)[:n_images]
+    rows = export_vnnlib(net, out, test.images, test.labels, [int(i) for i in correct], epsilon, norm,
+                         targets=target, timeout=timeout)
+    click.echo(f"wrote {len(rows)} instances to {Path(out) / 'instances.csv'}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="npz file (default results/masks/mnist_train_masks.npz; a PNG grid is written beside it).")
+@DATA_DIR
+@clean_errors
+def masks(out, data_dir):
+    """Probability masks of the training set per label (thesis Appendix A), used by the CDH."""
+    from .bounds import default_results_dir
+    from .data import load_split
+    from .masks import compute_masks, save_masks
+
+    path = Path(out) if out else default_results_dir() / "masks" / "mnist_train_masks.npz"
+    m = compute_masks(load_split("train", data_dir))
+    save_masks(m, path, png_path=path.with_suffix(".png"))
+    click.echo(f"wrote {path} and {path.with_suffix('.png')}")
 
 
 if __name__ == "__main__":  # pragma: no cover

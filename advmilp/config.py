@@ -19,7 +19,7 @@ from .errors import AdvmilpError, ConfigError
 from .problems import ProblemSpec
 
 BOUNDS_METHODS = ("basic", "improved", "weak")
-METHODS = ("milp",)
+METHODS = ("milp", "fast", "tight", "cdh")
 EXECUTORS = ("serial", "process", "dask")
 SOLVER_NAMES = ("highs", "cbc", "scip", "gurobi")
 
@@ -54,6 +54,7 @@ class Config:
     workers: int | str = "auto"
     executor: str = "process"
     scheduler: str | None = None
+    cdh: Any = None                           # heuristic.CDHSettings when methods include cdh
     source: str = ""
 
     @property
@@ -104,7 +105,7 @@ IMAGES_TYPES = {"split": (str,), "count": (int,), "first": (int,), "correctly_cl
                 "indices": (list,)}
 SOLVER_TYPES = {"name": (str,), "time_limit": NUM, "threads": (int,), "gap_rel": NUM}
 TOP_KEYS = {"name", "networks", "bounds", "bounds_time_limit", "methods", "method", "problem", "images",
-            "solver", "workers", "executor", "scheduler"}
+            "solver", "workers", "executor", "scheduler", "cdh"}
 
 
 def _names(value, key: str, src: str, allowed: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -136,9 +137,9 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
         raise ConfigError(f"{src}: name {name!r} must be a plain directory name")
     networks = []
     for net in _names(data.get("networks", ["dnn1"]), "networks", src, None):
-        if net.lower() not in ARCHITECTURES and not net.endswith(".npz"):
+        if net.lower() not in ARCHITECTURES and not net.lower().endswith((".npz", ".onnx", ".keras", ".h5")):
             raise ConfigError(f"{src}: unknown network '{net}' in 'networks' "
-                              f"(choose from {', '.join(ARCHITECTURES)}, or a .npz path)")
+                              f"(choose from {', '.join(ARCHITECTURES)}, or a .npz/.onnx/.keras file)")
         networks.append(net.lower() if net.lower() in ARCHITECTURES else net)
     bounds = _names(data.get("bounds", ["improved"]), "bounds", src, BOUNDS_METHODS)
     methods = _names(data.get("methods", data.get("method", ["milp"])), "methods", src, METHODS)
@@ -175,9 +176,18 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
     scheduler = data.get("scheduler")
     if scheduler is not None:
         _check(scheduler, (str,), "scheduler", src)
+    cdh = None
+    if "cdh" in methods or data.get("cdh") is not None:
+        from .heuristic import CDHSettings
+
+        cdh_data = dict(data.get("cdh") or {})
+        cdh_data.setdefault("ratio", problem.ratio)
+        cdh_data.setdefault("epsilon", problem.epsilon)
+        cdh_data.setdefault("target_offset", problem.target_offset)
+        cdh = _section(CDHSettings, cdh_data, "cdh", src, {})
     return Config(name=name, networks=tuple(networks), bounds=bounds, bounds_time_limit=float(btl),
                   methods=methods, problem=problem, images=images, solver=solver, workers=workers,
-                  executor=executor, scheduler=scheduler, source=src)
+                  executor=executor, scheduler=scheduler, cdh=cdh, source=src)
 
 
 def load_config(path: str | os.PathLike) -> Config:

@@ -28,19 +28,21 @@ from typing import Callable
 import numpy as np
 
 from . import __version__
-from .attack import SolverSettings, run_instance
+from .attack import SolverSettings
 from .bounds import Bounds, default_results_dir, get_bounds
 from .config import Config
 from .data import load_split
 from .errors import AdvmilpError, ConfigError
-from .networks import Network, load_network
+from .interchange import load_any
+from .networks import Network
+from .pipeline import run_method
 
 COLUMNS = [
     "network", "network_hash", "method", "bounds", "problem", "image_index", "label", "target",
     "status", "objective", "bound", "gap_pct", "nodes", "time_s", "build_time_s", "bounds_time_s",
     "binaries", "verified", "verify_note", "predicted", "ratio", "l1", "linf", "solver",
     "solver_version", "threads", "time_limit", "gap_rel", "advmilp_version", "git_sha", "host",
-    "started_at", "message", "witness",
+    "started_at", "message", "witness", "heuristic_l1", "prep_time_s", "iterations", "escapes",
 ]
 KEY_COLUMNS = ("network", "network_hash", "method", "bounds", "problem", "image_index")
 
@@ -120,19 +122,29 @@ def read_done(path: Path) -> set[tuple]:
         return set()
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
-        if reader.fieldnames != COLUMNS:
-            raise AdvmilpError(f"{path}: written by another advmilp version (different columns); "
-                               f"move it away or use another config name")
+        missing = [c for c in KEY_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise AdvmilpError(f"{path}: not an advmilp results file (missing columns {', '.join(missing)})")
         return {tuple(row[c] for c in KEY_COLUMNS) for row in reader}
+
+
+def _header(path: Path) -> list[str] | None:
+    """The columns of an existing results file (older versions may have fewer)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with open(path, newline="") as fh:
+        return next(csv.reader(fh), None)
 
 
 def append_row(path: Path, row: dict) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    new = not path.exists() or path.stat().st_size == 0
+    columns = _header(path)
+    new = columns is None
+    columns = columns or COLUMNS
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     if new:
         writer.writeheader()
-    writer.writerow({c: row.get(c, "") for c in COLUMNS})
+    writer.writerow({c: row.get(c, "") for c in columns})
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, buf.getvalue().encode())
@@ -142,6 +154,18 @@ def append_row(path: Path, row: dict) -> None:
 
 
 # ---- running one task (in a worker) ----------------------------------------------------------------
+_POOLS: dict = {}
+POOL_SIZE = 20000
+
+
+def _pool(data_dir) -> np.ndarray:
+    """Training images the primal heuristic bisects towards (loaded once per worker process)."""
+    key = str(data_dir)
+    if key not in _POOLS:
+        _POOLS[key] = load_split("train", data_dir).images[:POOL_SIZE]
+    return _POOLS[key]
+
+
 def run_task(task: dict) -> dict:
     """Run one instance; every failure becomes an ``error`` row, never an exception."""
     inst: Instance = task["instance"]
@@ -149,8 +173,10 @@ def run_task(task: dict) -> dict:
             "advmilp_version": __version__, "host": platform.node(), "git_sha": task["git_sha"],
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
-        result = run_instance(task["network"], task["bounds"], task["spec"], task["settings"],
-                              task["x_bar"], task["label"], inst.image_index)
+        pool = _pool(task.get("data_dir")) if inst.method in ("fast", "tight") else None
+        result = run_method(inst.method, task["network"], task["bounds"], task["spec"], task["settings"],
+                            task["x_bar"], task["label"], inst.image_index, pool=pool,
+                            cdh_settings=task.get("cdh"), masks=task.get("masks"))
         row = {**base, **result.row, "method": inst.method, "problem": inst.problem}
         if result.witness is not None:
             target = Path(task["witness_dir"]) / f"{inst.slug}.npy"
@@ -242,7 +268,7 @@ class BatchSummary:
 
 def prepare(config: Config, data_dir=None, models_dir=None, cache_dir=None,
             log: Callable[[str], None] = lambda m: None):
-    networks = [load_network(n, models_dir) for n in config.networks]
+    networks = [load_any(n, models_dir) for n in config.networks]
     split = load_split(config.images.split, data_dir)
     indices = select_images(config, networks, split)
     bounds: dict[tuple[str, str], Bounds] = {}
@@ -279,13 +305,20 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
     say(f"{config.name}: {len(instances)} instances, {len(instances) - len(todo)} already recorded, "
         f"{len(todo)} to run on {config.executor} with {config.n_workers} worker(s)")
     sha = git_sha()
+    masks = None
+    if "cdh" in config.methods and config.cdh.needs_masks:
+        from .masks import get_masks
+
+        masks = get_masks(Path(results_dir or default_results_dir()) / "masks" / "mnist_train_masks.npz", data_dir,
+                          png_path=Path(results_dir or default_results_dir()) / "masks" / "mnist_train_masks.png")
     nets = {n.name: n for n in networks}
     settings = SolverSettings(config.solver.name, config.solver.time_limit, config.solver.threads,
                               config.solver.gap_rel)
     tasks = [{"instance": inst, "network": nets[inst.network], "bounds": bounds[(inst.network, inst.bounds)],
               "spec": config.problem, "settings": settings, "x_bar": split.images[inst.image_index],
               "label": int(split.labels[inst.image_index]), "git_sha": sha,
-              "witness_dir": str(out_dir / "witnesses")} for inst in todo]
+              "witness_dir": str(out_dir / "witnesses"), "data_dir": data_dir,
+              "cdh": config.cdh, "masks": masks} for inst in todo]
 
     from tqdm import tqdm
 

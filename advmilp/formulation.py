@@ -67,8 +67,18 @@ class Formulation:
     def outputs(self) -> list[Unit]:
         return self.layers[-1]
 
+    p: dict[int, pulp.LpVariable] = field(default_factory=dict)   # split distance: x = x̄ + p − m
+    m: dict[int, pulp.LpVariable] = field(default_factory=dict)
+
     def input_point(self, values: dict[str, float]) -> np.ndarray:
         """The input x of a solution; an input in no constraint (zero weights) stays at x̄."""
+        if not self.x:
+            x = self.x_bar.copy()
+            for i, v in self.p.items():
+                x[i] += values.get(v.name, 0.0)
+            for i, v in self.m.items():
+                x[i] -= values.get(v.name, 0.0)
+            return x
         rest = self.x_bar if self.x_bar is not None else self.x_lb
         return np.array([values.get(v.name, r) for v, r in zip(self.x, rest)], dtype=np.float64)
 
@@ -76,6 +86,10 @@ class Formulation:
         """Values of every model variable at input x (a warm start for the solver)."""
         x = np.clip(np.asarray(x, dtype=np.float64), self.x_lb, self.x_ub)
         values: dict[str, float] = {v.name: float(xi) for v, xi in zip(self.x, x)}
+        for i, v in self.p.items():
+            values[v.name] = float(max(x[i] - self.x_bar[i], 0.0))
+        for i, v in self.m.items():
+            values[v.name] = float(max(self.x_bar[i] - x[i], 0.0))
         if self.d is not None:
             for v, di in zip(self.d, np.abs(x - self.x_bar)):
                 values[v.name] = float(di)
@@ -135,16 +149,19 @@ def encode_layer(prob: pulp.LpProblem, layer_index: int, W: np.ndarray, b: np.nd
 
 
 def encode_network(prob: pulp.LpProblem, network: Network, bounds, x: list,
-                   n_layers: int, output_relu: bool = True) -> list[list[Unit]]:
+                   n_layers: int, output_relu: bool = True,
+                   first: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[Unit]]:
     """Encode layers 1..n_layers; hidden layers get the ReLU split, the output layer
-    (if included) the ReLU split when ``output_relu`` else a linear variable."""
+    (if included) the ReLU split when ``output_relu`` else a linear variable.
+    ``first = (W, b)`` replaces layer 1's weights (inputs ``x`` then match its columns)."""
     layers: list[list[Unit]] = []
     inputs: list = list(x)
     K = len(network.layers)
     for k in range(1, n_layers + 1):
         layer = network.layers[k - 1]
+        W, b = first if (k == 1 and first is not None) else (layer.W, layer.b)
         relu = layer.activation == "relu" or (k == K and output_relu)
-        units = encode_layer(prob, k, layer.W, layer.b, inputs, bounds.lower[k - 1],
+        units = encode_layer(prob, k, W, b, inputs, bounds.lower[k - 1],
                              bounds.upper[k - 1], relu)
         layers.append(units)
         inputs = [u.a for u in units]
@@ -168,8 +185,17 @@ def _value_of(unit: Unit):
 
 def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray | None = None,
                 label: int | None = None, name: str = "advmilp",
-                lb0: float = 0.0, ub0: float = 1.0) -> Formulation:
-    """The complete MILP for one instance (network + bounds + spec + image)."""
+                lb0: float = 0.0, ub0: float = 1.0, l1_cap: float | None = None,
+                split_distance: bool = False) -> Formulation:
+    """The complete MILP for one instance (network + bounds + spec + image).
+
+    ``l1_cap`` adds Σ d_j ≤ l1_cap: valid whenever a feasible point at that distance is known.
+    ``split_distance`` (distance-minimising specs only) writes x = x̄ + p − m with p, m ≥ 0
+    and minimises Σ(p + m) instead of the thesis' d_j ≥ |x_j − x̄_j| rows: the same optimum
+    with 1,568 fewer rows, and no variable for a pixel that cannot move in that direction.
+    """
+    if split_distance and spec.minimises_distance:
+        return _build_split_model(network, bounds, spec, x_bar, label, name, lb0, ub0, l1_cap)
     if spec.needs_image and (x_bar is None or label is None):
         raise AdvmilpError(f"problem {spec.kind!r} needs an image and its label")
     n0, K = network.n_inputs, len(network.layers)
@@ -202,17 +228,13 @@ def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray |
         l1 = pulp.LpAffineExpression([(v, 1.0) for v in d])
         if spec.minimises_distance:
             prob += l1
+            if l1_cap is not None:
+                prob += (l1 <= l1_cap), "l1_cap"
         else:
             prob += (l1 <= spec.l1_budget - spec.margin), "l1_budget"
 
     if spec.kind == "targeted":
-        t = form.target
-        if not 0 <= t < network.n_outputs or t == label:
-            raise AdvmilpError(f"target {t} must be an output other than the label {label}")
-        for j in range(network.n_outputs):
-            if j != t:
-                prob += (_value_of(outs[t]) - spec.ratio * _value_of(outs[j]) >= spec.margin), f"ratio_{j}"
-        prob += (_value_of(outs[t]) >= spec.epsilon + spec.margin), "target_min"
+        _add_targeted(form, label)
     elif spec.kind in ("untargeted", "max-target"):
         _add_misclassification(form, label)
         if spec.kind == "max-target":
@@ -232,6 +254,44 @@ def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray |
     elif spec.kind == "inference":
         prob += pulp.LpAffineExpression(constant=0.0)
     return form
+
+
+def _build_split_model(network: Network, bounds, spec: ProblemSpec, x_bar, label, name, lb0, ub0,
+                       l1_cap) -> Formulation:
+    x_bar = np.asarray(x_bar, dtype=np.float64).reshape(-1)
+    n0 = network.n_inputs
+    prob = pulp.LpProblem(name, pulp.LpMinimize)
+    lb, ub = input_box(spec, n0, x_bar, lb0, ub0)
+    up, down = ub - x_bar, x_bar - lb
+    P = np.flatnonzero(up > 0)
+    M = np.flatnonzero(down > 0)
+    p = {int(i): prob.add_variable(f"p_{i}", lowBound=0, upBound=float(up[i])) for i in P}
+    m = {int(i): prob.add_variable(f"m_{i}", lowBound=0, upBound=float(down[i])) for i in M}
+    W1, b1 = network.layers[0].W, network.layers[0].b
+    first = (np.hstack([W1[:, P], -W1[:, M]]), W1 @ x_bar + b1)
+    inputs = list(p.values()) + list(m.values())
+    layers = encode_network(prob, network, bounds, inputs, len(network.layers), spec.output_relu, first=first)
+    form = Formulation(prob, network, spec, [], layers, x_bar=x_bar, label=label,
+                       target=spec.target_for(label), x_lb=lb, x_ub=ub, p=p, m=m)
+    l1 = pulp.LpAffineExpression([(v, 1.0) for v in inputs])
+    prob += l1
+    if l1_cap is not None:
+        prob += (l1 <= l1_cap), "l1_cap"
+    if spec.kind == "targeted":
+        _add_targeted(form, label)
+    else:
+        _add_misclassification(form, label)
+    return form
+
+
+def _add_targeted(form: Formulation, label: int) -> None:
+    spec, prob, outs, t = form.spec, form.prob, form.outputs, form.target
+    if not 0 <= t < form.network.n_outputs or t == label:
+        raise AdvmilpError(f"target {t} must be an output other than the label {label}")
+    for j in range(form.network.n_outputs):
+        if j != t:
+            prob += (_value_of(outs[t]) - spec.ratio * _value_of(outs[j]) >= spec.margin), f"ratio_{j}"
+    prob += (_value_of(outs[t]) >= spec.epsilon + spec.margin), "target_min"
 
 
 def _add_misclassification(form: Formulation, label: int) -> None:

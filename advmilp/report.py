@@ -39,7 +39,26 @@ TITLES = {
     "table2": "Table 2: adversarial examples, solved = proven optimal (gap 0) and verified",
     "table3": "Table 3: adversarial examples, solved = verified and within 1 % of optimality",
     "table4": "Table 4: recap, gap = 0 vs gap <= 1 %; obj = mean L1 of verified incumbents",
+    "heuristics": "Heuristics (thesis Tables 5-7): %found = verified adversarial example; time and obj "
+                  "averaged over found instances",
 }
+HEURISTIC_METHODS = ("fast", "cdh")
+
+
+def table_heuristics(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (network, method, bounds): %found, mean time and mean L1 over the found instances."""
+    rows = []
+    for key, g in df.groupby(KEYS, sort=False):
+        found = g[(g["status"] == "found") & g["verified"]]
+        rows.append(dict(zip(KEYS, key), n=len(g), **{"%found": 100.0 * len(found) / max(len(g), 1)},
+                         time_s=found["time_s"].mean() if len(found) else float("nan"),
+                         obj=found["l1"].mean() if len(found) else float("nan")))
+    t = pd.DataFrame(rows, columns=KEYS + ["n", "%found", "time_s", "obj"])
+    t7 = thesis_tables().get("table7", {})
+    for col, field in (("thesis_%found", "solved_pct"), ("thesis_time_s", "time_s"), ("thesis_obj", "obj")):
+        t[col] = [t7.get(field) if (r["method"] == "cdh" and str(r["network"]).lower() == t7.get("network"))
+                  else float("nan") for _, r in t.iterrows()]
+    return _sort(t) if len(t) else t
 
 
 @functools.lru_cache(maxsize=1)
@@ -182,7 +201,7 @@ def _fmt(col: str, v) -> str:
     if pd.isna(v):
         return ""
     base = col.removeprefix("thesis_").removesuffix("_1pct")
-    if base == "%solved":
+    if base in ("%solved", "%found"):
         return f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}"
     if base == "nodes":
         return f"{v:,.0f}"
@@ -266,8 +285,16 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, df_gap1: pd.DataFrame | 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    gap1 = df if df_gap1 is None else df_gap1
-    tables = {"table2": table2(df), "table3": table3(gap1), "table4": table4(df, df_gap1)}
+    heur = df[df["method"].isin(HEURISTIC_METHODS)]
+    exact = df[~df["method"].isin(HEURISTIC_METHODS)]
+    if df_gap1 is not None:
+        df_gap1 = df_gap1[~df_gap1["method"].isin(HEURISTIC_METHODS)]
+    gap1 = exact if df_gap1 is None else df_gap1
+    tables = {}
+    if len(exact) or not len(heur):
+        tables.update(table2=table2(exact), table3=table3(gap1), table4=table4(exact, df_gap1))
+    if len(heur):
+        tables["heuristics"] = table_heuristics(heur)
     foot = footer(df) + ("" if df_gap1 is None else f"\ngap-1 % rows: {footer(df_gap1)}")
     parts = []
     for name, t in tables.items():

@@ -31,8 +31,8 @@ dnn4,h4,improved,targeted,1,2,7,time_limit,6.0,5.88,2.0,30,300.0,True,highs
 
 # Newer file with a `method` column and an extra unknown column; verified as text.
 RUN_B = """network,method,bounds,problem,image_index,status,objective,bound,gap_pct,nodes,time_s,verified,extra_col
-dnn4,fast,weak,targeted,0,optimal,4.0,4.0,0.0,100,3.0,True,x
-dnn4,fast,weak,targeted,1,optimal,6.0,6.0,0.0,300,5.0,True,y
+dnn4,tight,weak,targeted,0,optimal,4.0,4.0,0.0,100,3.0,True,x
+dnn4,tight,weak,targeted,1,optimal,6.0,6.0,0.0,300,5.0,True,y
 notebook,milp,basic,targeted,0,infeasible,,,,,0.5,False,z
 """
 
@@ -100,7 +100,7 @@ def test_table3_uses_gap_le_1(df):
     t3 = report.table3(df)
     assert cell(t3, "dnn1", "basic")["%solved"] == pytest.approx(50.0)  # gap 0 and gap 0.5, both verified
     assert cell(t3, "dnn4", "improved")["%solved"] == pytest.approx(50.0)  # gap 2.0 is not within 1 %
-    assert cell(t3, "dnn4", "weak", "fast")["%solved"] == pytest.approx(100.0)
+    assert cell(t3, "dnn4", "weak", "tight")["%solved"] == pytest.approx(100.0)
 
 
 def test_table3_boundary_is_inclusive(tmp_path):
@@ -138,7 +138,7 @@ def test_thesis_columns_match_json(df):
     assert c2["thesis_nodes"] == 2575
     c3 = cell(report.table3(df), "dnn1", "basic")
     assert c3["thesis_%gap"] == data["table3"]["basic"]["dnn1"]["gap_pct"] == 0.54
-    weak = cell(report.table2(df), "dnn4", "weak", "fast")
+    weak = cell(report.table2(df), "dnn4", "weak", "tight")
     assert (weak["thesis_%solved"], weak["thesis_%gap"], weak["thesis_nodes"]) == (44, 0.31, 100730)
     blank = cell(report.table2(df), "notebook", "basic")
     assert math.isnan(blank["thesis_%solved"]) and math.isnan(blank["thesis_time_s"])
@@ -169,7 +169,7 @@ def test_json_transcribes_thesis_tables_2_and_3():
 def test_partial_cell_and_order(df):
     t = report.table2(df)
     assert cell(t, "dnn4", "improved")["n"] == 2
-    assert cell(t, "dnn4", "weak", "fast")["n"] == 2
+    assert cell(t, "dnn4", "weak", "tight")["n"] == 2
     assert list(zip(t.network, t.bounds)) == [("dnn1", "basic"), ("dnn4", "improved"), ("dnn4", "weak"),
                                               ("notebook", "basic")]
     nb = cell(t, "notebook", "basic")
@@ -233,3 +233,20 @@ def test_import_does_not_pull_solvers_or_tensorflow():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_heuristic_rows_get_their_own_table(tmp_path):
+    (tmp_path / "instances.csv").write_text(
+        "network,method,bounds,status,objective,l1,gap_pct,time_s,verified\n"
+        "dnn5,cdh,basic,found,10,10,,2.0,True\n"
+        "dnn5,cdh,basic,found,14,14,,4.0,True\n"
+        "dnn5,cdh,basic,not_found,,,,9.0,False\n"
+        "dnn5,cdh,basic,found,1,1,,1.0,False\n")   # claimed found but unverified: not counted
+    df = report.load_rows([tmp_path])
+    t = report.table_heuristics(df)
+    row = t.iloc[0]
+    assert row["n"] == 4 and row["%found"] == 50.0
+    assert row["time_s"] == pytest.approx(3.0) and row["obj"] == pytest.approx(12.0)
+    assert row["thesis_%found"] == 84 and row["thesis_obj"] == pytest.approx(10.96)
+    text = report.write_report(df, tmp_path / "out")
+    assert "Heuristics" in text and not (tmp_path / "out" / "table2.md").exists()
