@@ -1,0 +1,136 @@
+"""The speed pipeline: heuristic points are verified, ball bounds are sound, optima agree."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from advmilp.attack import SolverSettings, run_instance
+from advmilp.ball import ball_bounds, knapsack_bounds
+from advmilp.bounds import interval_bounds
+from advmilp.cli import main
+from advmilp.networks import load_network
+from advmilp.pipeline import run_fast, run_tight
+from advmilp.primal import find_adversarial
+from advmilp.problems import ProblemSpec
+from advmilp.verify import verify_witness
+
+from conftest import mnist_dir, random_net
+
+SPEC = ProblemSpec("targeted")
+
+
+def test_knapsack_bounds_by_hand():
+    # w = (1, −2, 3), x̄ = (.5, .5, .5), budget 1: max spends .5 on pixel 3 (+1.5) and .5 on
+    # pixel 2 downwards (+1.0) from w·x̄ = 1 → 3.5; min mirrors it → −1.5.
+    W = np.array([[1.0, -2.0, 3.0]])
+    lo, up = knapsack_bounds(W, np.zeros(1), np.full(3, 0.5), 1.0, np.zeros(3), np.ones(3))
+    assert up[0] == pytest.approx(3.5) and lo[0] == pytest.approx(-1.5)
+    # a budget larger than the box: the box bound
+    lo, up = knapsack_bounds(W, np.zeros(1), np.full(3, 0.5), 10.0, np.zeros(3), np.ones(3))
+    assert up[0] == pytest.approx(4.0) and lo[0] == pytest.approx(-2.0)
+
+
+def points_in_ball(x_bar, radius, rng, n=4000):
+    """Dense, sparse and corner-hugging points of {x ∈ [0,1]^n : ‖x − x̄‖₁ ≤ radius}."""
+    d = x_bar.size
+    dense = rng.laplace(size=(n // 2, d))
+    dense *= (radius * rng.random((n // 2, 1))) / np.abs(dense).sum(axis=1, keepdims=True)
+    sparse = np.zeros((n // 2, d))
+    for r in range(n // 2):
+        idx = rng.choice(d, size=min(6, d), replace=False)
+        sparse[r, idx] = rng.choice([-1.0, 1.0], size=len(idx)) * radius / len(idx)
+    pts = np.clip(x_bar + np.vstack([dense, sparse]), 0, 1)
+    dist = np.abs(pts - x_bar).sum(axis=1)
+    return pts[dist <= radius + 1e-12]
+
+
+@pytest.mark.parametrize("use_lp", [False, True])
+def test_ball_bounds_contain_points_of_the_ball_small_net(use_lp):
+    net = random_net([30, 12, 8, 6, 4], seed=4, scale=2.0)
+    rng = np.random.default_rng(2)
+    x_bar = rng.random(30)
+    b = ball_bounds(net, x_bar, 2.0, use_lp=use_lp)
+    assert b.contains(net.preactivations(points_in_ball(x_bar, 2.0, rng)))
+    box = interval_bounds(net)
+    for lo, up, blo, bup in zip(b.lower, b.upper, box.lower, box.upper):
+        assert np.all(up - lo <= bup - blo + 1e-9)
+
+
+@pytest.mark.parametrize("name", ["dnn1", "dnn5"])
+def test_ball_bounds_contain_points_of_the_ball_shipped(name, mnist_test):
+    net = load_network(name)
+    x_bar = mnist_test.images[0]
+    b = ball_bounds(net, x_bar, 5.0)
+    pts = points_in_ball(x_bar, 5.0, np.random.default_rng(0))
+    assert b.contains(net.preactivations(pts))
+    assert b.n_unstable() < interval_bounds(net).n_unstable()
+
+
+def test_heuristic_points_are_verified(mnist_test):
+    net = load_network("dnn1")
+    pool = mnist_test.images[5000:9000]
+    found = 0
+    for i in range(6):
+        x_bar, label = mnist_test.images[i], int(mnist_test.labels[i])
+        r = find_adversarial(net, x_bar, label, SPEC, pool=pool, time_limit=5)
+        if r.found:
+            found += 1
+            check = verify_witness(net, r.x, SPEC, x_bar, label, SPEC.target_for(label))
+            assert check.verified and check.l1 == pytest.approx(r.l1)
+    assert found >= 5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tight_equals_thesis_model_on_small_networks(seed):
+    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
+    rng = np.random.default_rng(seed)
+    x_bar = rng.random(16)
+    label = int(net.predict(x_bar))
+    spec = ProblemSpec("targeted", target=(label + 1) % 3)
+    pool = rng.random((400, 16))
+    box = interval_bounds(net)
+    plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
+    tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=pool)
+    assert plain.row["status"] == tight.row["status"]
+    if plain.row["status"] == "optimal":
+        assert tight.row["verified"] and plain.row["verified"]
+        assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("image", [0, 2, 4])
+def test_tight_equals_thesis_model_on_dnn1(image, mnist_test):
+    net = load_network("dnn1")
+    x_bar, label = mnist_test.images[image], int(mnist_test.labels[image])
+    box = interval_bounds(net)
+    settings = SolverSettings(time_limit=120)
+    plain = run_instance(net, box, SPEC, settings, x_bar, label, image)            # thesis-faithful
+    tight = run_tight(net, box, SPEC, settings, x_bar, label, image, pool=mnist_test.images[5000:9000])
+    assert plain.row["status"] == tight.row["status"] == "optimal"
+    assert plain.row["verified"] and tight.row["verified"]
+    assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4)
+
+
+def test_fast_rows(mnist_test):
+    net = load_network("dnn1")
+    r = run_fast(net, interval_bounds(net), SPEC, SolverSettings(time_limit=10), mnist_test.images[0],
+                 int(mnist_test.labels[0]), 0, pool=mnist_test.images[5000:9000])
+    assert r.row["status"] == "found" and r.row["verified"] and r.row["method"] == "fast"
+
+
+def test_cli_export_onnx_then_attack_the_file(tmp_path):
+    pytest.importorskip("onnx")
+    data = mnist_dir()
+    if data is None:
+        pytest.skip("MNIST not found")
+    runner = CliRunner()
+    out = tmp_path / "dnn1.onnx"
+    r = runner.invoke(main, ["export", "--arch", "dnn1", "--onnx", str(out)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["attack", "--model", str(out), "--image", "0", "--method", "tight", "--bounds",
+                             "basic", "--time-limit", "60", "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert "optimal" in r.output and "4.97822" in r.output
+    r = runner.invoke(main, ["export-vnnlib", "--arch", "dnn1", "--out", str(tmp_path / "vnn"), "--epsilon",
+                             "0.02", "--images", "2", "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert len((tmp_path / "vnn" / "instances.csv").read_text().splitlines()) == 2
