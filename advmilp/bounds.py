@@ -97,14 +97,43 @@ def _widen(value: float) -> float:
     return 1e-5 * max(1.0, abs(value))
 
 
+def _bound_unit(args) -> tuple[int, float, float, int]:
+    """Max and min of one unit's pre-activation (top level: runs in worker processes too)."""
+    from .formulation import build_preactivation_model
+    from .solve import OPTIMAL, solve
+
+    network, bounds, k, units, x_lb, x_ub, time_limit, gap_rel, threads = args
+    prob, pres = build_preactivation_model(network, bounds, k, x_lb=x_lb, x_ub=x_ub, name=f"bound_L{k}")
+    out = []
+    for j in units:
+        L, U, capped = float(bounds.lower[k - 1][j]), float(bounds.upper[k - 1][j]), 0
+        for sense in (pulp.LpMaximize, pulp.LpMinimize):
+            prob.sense = sense
+            prob.setObjective(pres[j])
+            res = solve(prob, time_limit=time_limit, gap_rel=gap_rel, threads=threads)
+            capped += res.status != OPTIMAL
+            if not math.isfinite(res.bound):
+                continue  # nothing proven: keep the interval bound
+            if sense == pulp.LpMaximize:
+                U = min(U, res.bound + _widen(res.bound))
+            else:
+                L = max(L, res.bound - _widen(res.bound))
+        if L > U:  # cannot happen for sound bounds; guard against tolerance noise
+            L = U = 0.5 * (L + U)
+        out.append((j, L, U, capped))
+    return out
+
+
 def tighten_bounds(network: Network, method: str = "improved", time_limit: float | None = None,
                    x_lb: np.ndarray | float = 0.0, x_ub: np.ndarray | float = 1.0,
-                   gap_rel: float = 1e-4, threads: int = 1,
+                   gap_rel: float = 1e-4, threads: int = 1, workers: int = 1,
                    progress: Callable[[str], None] | None = None) -> Bounds:
-    """``improved`` / ``weak`` bounds: per unit, max and min of its pre-activation by MILP."""
-    from .formulation import build_preactivation_model
-    from .solve import solve
+    """``improved`` / ``weak`` bounds: per unit, max and min of its pre-activation by MILP.
 
+    ``time_limit`` caps each solve (weak: the thesis' 1 s; improved: None = exact, or a
+    safety cap recorded in the parameters).  ``workers`` > 1 bounds a layer's units in
+    parallel processes (one single-threaded solve each).
+    """
     if method not in ("improved", "weak"):
         raise AdvmilpError(f"tighten_bounds needs method improved or weak, not {method!r}")
     if method == "weak" and not time_limit:
@@ -113,38 +142,40 @@ def tighten_bounds(network: Network, method: str = "improved", time_limit: float
     x_lb = np.broadcast_to(np.asarray(x_lb, dtype=np.float64), (network.n_inputs,))
     x_ub = np.broadcast_to(np.asarray(x_ub, dtype=np.float64), (network.n_inputs,))
     bounds = interval_bounds(network, x_lb, x_ub)  # exact for layer 1
+    capped_total = solves = 0
     for k in range(2, len(network.layers) + 1):
         # re-propagate intervals from the tightened earlier layers
         bounds = interval_bounds(network, x_lb, x_ub, start=bounds)
-        prob, pres = build_preactivation_model(network, bounds, k, x_lb=x_lb, x_ub=x_ub,
-                                               name=f"bound_L{k}")
+        n_units = len(bounds.lower[k - 1])
+        chunks = [list(range(n_units))[i::workers] for i in range(workers)] if workers > 1 else [list(range(n_units))]
+        jobs = [(network, bounds, k, c, x_lb, x_ub, time_limit, gap_rel, threads) for c in chunks if c]
+        if len(jobs) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=len(jobs)) as ex:
+                results = [r for part in ex.map(_bound_unit, jobs) for r in part]
+        else:
+            results = _bound_unit(jobs[0])
         L, U = bounds.lower[k - 1].copy(), bounds.upper[k - 1].copy()
-        for j, expr in enumerate(pres):
-            for sense in (pulp.LpMaximize, pulp.LpMinimize):
-                prob.sense = sense
-                prob.setObjective(expr)
-                res = solve(prob, time_limit=time_limit, gap_rel=gap_rel, threads=threads)
-                if not math.isfinite(res.bound):
-                    continue  # nothing proven: keep the interval bound
-                if sense == pulp.LpMaximize:
-                    U[j] = min(U[j], res.bound + _widen(res.bound))
-                else:
-                    L[j] = max(L[j], res.bound - _widen(res.bound))
-            if L[j] > U[j]:  # cannot happen for sound bounds; guard against tolerance noise
-                L[j] = U[j] = 0.5 * (L[j] + U[j])
+        for j, lo, up, capped in results:
+            L[j], U[j] = lo, up
+            capped_total += capped
+            solves += 2
         bounds.lower[k - 1], bounds.upper[k - 1] = L, U
         if progress:
             inactive, active, unstable = bounds.stable_counts()[k - 1]
             progress(f"layer {k}: {len(L)} units, {inactive} inactive, {active} active, "
                      f"{unstable} unstable ({time.perf_counter() - start:.1f} s)")
     bounds.method = method
-    bounds.params = {"time_limit": time_limit} if method == "weak" else {}
+    bounds.params = {"time_limit": time_limit} if time_limit else {}
+    if method == "improved" and time_limit:
+        bounds.params["capped_solves"] = f"{capped_total}/{solves}"
     bounds.time_s = time.perf_counter() - start
     return bounds
 
 
 def compute_bounds(network: Network, method: str = "basic", time_limit: float | None = None,
-                   progress: Callable[[str], None] | None = None, threads: int = 1) -> Bounds:
+                   progress: Callable[[str], None] | None = None, threads: int = 1, workers: int = 1) -> Bounds:
     if method not in METHODS:
         raise AdvmilpError(f"unknown bounds method {method!r} (choose from {', '.join(METHODS)})")
     if method == "basic":
@@ -152,7 +183,8 @@ def compute_bounds(network: Network, method: str = "basic", time_limit: float | 
         b = interval_bounds(network)
         b.time_s = time.perf_counter() - t
         return b
-    return tighten_bounds(network, method, time_limit=time_limit, progress=progress, threads=threads)
+    return tighten_bounds(network, method, time_limit=time_limit, progress=progress, threads=threads,
+                          workers=workers)
 
 
 # ---- cache -----------------------------------------------------------------------------------
@@ -170,6 +202,8 @@ def cache_key(network: Network, method: str, time_limit: float | None) -> str:
     key = f"{network.short_hash()}-{method}"
     if method == "weak":
         key += f"-tl{time_limit:g}"
+    elif method == "improved" and time_limit:
+        key += f"-cap{time_limit:g}"
     return key
 
 
@@ -212,7 +246,9 @@ def load_cached(path: Path, network: Network, method: str, params: dict) -> Boun
         problems.append("format")
     if meta.get("network_hash") != network.content_hash():
         problems.append("network hash")
-    if meta.get("method") != method or meta.get("params", {}) != params:
+    stored = dict(meta.get("params", {}))
+    stored.pop("capped_solves", None)
+    if meta.get("method") != method or stored != params:
         problems.append("method/parameters")
     if meta.get("sha256") != _arrays_digest(lower, upper):
         problems.append("checksum")
@@ -220,34 +256,51 @@ def load_cached(path: Path, network: Network, method: str, params: dict) -> Boun
         problems.append("shapes")
     if problems:
         raise AdvmilpError(f"{path}: bounds cache does not match ({', '.join(problems)})")
-    return Bounds(lower, upper, method, params, float(meta.get("time_s", 0.0)), meta["network_hash"])
+    return Bounds(lower, upper, method, dict(meta.get("params", {})), float(meta.get("time_s", 0.0)),
+                  meta["network_hash"])
 
 
 def get_bounds(network: Network, method: str = "basic", time_limit: float | None = None,
                cache_dir: str | os.PathLike | None = None, recompute: bool = False,
                progress: Callable[[str], None] | None = None,
-               warn: Callable[[str], None] | None = None) -> tuple[Bounds, bool]:
+               warn: Callable[[str], None] | None = None, cap: float | None = None,
+               workers: int = 1) -> tuple[Bounds, bool]:
     """Bounds from the cache (validated) or computed and cached.  Returns (bounds, cache_hit).
 
-    ``basic`` bounds are never cached: they take microseconds.
+    ``basic`` bounds are never cached: they take microseconds.  ``improved`` bounds are exact
+    unless ``cap`` limits each solve; without a cap, a cached exact file is used, else a cached
+    capped one (announced through ``warn``), else they are computed exactly.
     """
     if method not in METHODS:
         raise AdvmilpError(f"unknown bounds method {method!r} (choose from {', '.join(METHODS)})")
+    say = warn or (lambda m: warnings.warn(m, stacklevel=2))
     if method == "weak" and not time_limit:
         time_limit = 1.0
-    if method != "weak":
+    if method == "improved":
+        time_limit = cap
+    elif method != "weak":
         time_limit = None
     if method == "basic":
         return compute_bounds(network, "basic"), False
-    params = {"time_limit": time_limit} if method == "weak" else {}
+    params = {"time_limit": time_limit} if time_limit else {}
     root = Path(cache_dir) if cache_dir else default_results_dir() / "bounds"
     path = root / f"{cache_key(network, method, time_limit)}.npz"
-    if path.exists() and not recompute:
-        try:
-            return load_cached(path, network, method, params), True
-        except AdvmilpError as exc:
-            message = f"{exc}; recomputing"
-            (warn or (lambda m: warnings.warn(m, stacklevel=2)))(message)
-    bounds = compute_bounds(network, method, time_limit, progress=progress)
+    candidates = [(path, params)]
+    if method == "improved" and cap is None and not recompute:
+        for other in sorted(root.glob(f"{network.short_hash()}-improved-cap*.npz")):
+            candidates.append((other, {"time_limit": float(other.stem.rsplit("-cap", 1)[1])}))
+    for cand, cand_params in candidates:
+        if cand.exists() and not recompute:
+            try:
+                b = load_cached(cand, network, method, cand_params)
+            except AdvmilpError as exc:
+                say(f"{exc}; recomputing" if cand == path else f"{exc}; ignored")
+                continue
+            if cand != path:
+                say(f"{network.name}: exact improved bounds are not cached; using improved bounds computed with "
+                    f"a {cand_params['time_limit']:g} s cap per solve ({b.params.get('capped_solves', '?')} "
+                    f"solves hit it and contributed their proven dual bound)")
+            return b, True
+    bounds = compute_bounds(network, method, time_limit, progress=progress, workers=workers)
     save_bounds(bounds, path)
     return bounds, False

@@ -164,11 +164,14 @@ def _pick_method(method, time_limit):
 @click.option("--method", type=click.Choice(["basic", "improved", "weak"]), default=None,
               help="Default: improved, or weak when --time-limit is given.")
 @click.option("--time-limit", type=float, default=None, help="Per-solve time limit (weak bounds).")
+@click.option("--cap", type=float, default=None,
+              help="improved: cap each solve at this many seconds (its dual bound is used); default exact.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Parallel bound solves.")
 @click.option("--recompute", is_flag=True, help="Ignore the cache.")
 @CACHE_DIR
 @MODELS_DIR
 @clean_errors
-def bounds(arch, model, method, time_limit, recompute, cache_dir, models_dir):
+def bounds(arch, model, method, time_limit, cap, workers, recompute, cache_dir, models_dir):
     """Compute (or load cached) neuron bounds and print stable units per layer."""
     from .bounds import compute_bounds, get_bounds
 
@@ -179,7 +182,7 @@ def bounds(arch, model, method, time_limit, recompute, cache_dir, models_dir):
                    + (f", {time_limit:g} s per solve" if method == "weak" else ""))
         b, hit = get_bounds(net, method, time_limit, cache_dir, recompute,
                             progress=lambda m: click.echo("  " + m, err=True),
-                            warn=lambda m: click.echo(f"warning: {m}", err=True))
+                            warn=lambda m: click.echo(f"warning: {m}", err=True), cap=cap, workers=workers)
         basic = compute_bounds(net, "basic")
         click.echo(f"  {'layer':>5} {'units':>5} {'inactive':>8} {'active':>6} {'unstable':>8} "
                    f"{'mean width':>11} {'basic width':>11}")
@@ -190,7 +193,8 @@ def bounds(arch, model, method, time_limit, recompute, cache_dir, models_dir):
                        f"{float((up - lo).mean()):>11.3f} {float((bup - blo).mean()):>11.3f}")
         total = sum(c[0] + c[1] for c in b.stable_counts()[:-1])
         click.echo(f"  stable hidden units: {total} of {sum(net.sizes[1:-1])}; "
-                   f"computation time {b.time_s:.1f} s" + (" (cached)" if hit else ""))
+                   f"computation time {b.time_s:.1f} s" + (" (cached)" if hit else "")
+                   + (f"; parameters {b.params}" if b.params else ""))
 
 
 # ---- single instances -------------------------------------------------------------------------
@@ -352,7 +356,7 @@ def _run_config(ctx, config_path, data_dir, models_dir, cache_dir):
         click.echo("\ninterrupted: finished instances are saved; rerun the same command to resume", err=True)
         sys.exit(130)
     click.echo(f"{summary.ran} instances run ({summary.skipped} already recorded), {summary.solved} solved "
-               f"and verified, {summary.errors} errors, {summary.wall_s:.1f} s wall; results in {summary.out_dir}")
+               f"(or found, for heuristics) and verified, {summary.errors} errors, {summary.wall_s:.1f} s wall; results in {summary.out_dir}")
     click.echo(write_report(load_rows([summary.out_dir]), summary.out_dir / "report"))
 
 

@@ -54,7 +54,7 @@ class Config:
     workers: int | str = "auto"
     executor: str = "process"
     scheduler: str | None = None
-    cdh: Any = None                           # heuristic.CDHSettings when methods include cdh
+    cdh: Any = None                           # {method name: heuristic.CDHSettings} when methods include cdh
     source: str = ""
 
     @property
@@ -105,7 +105,7 @@ IMAGES_TYPES = {"split": (str,), "count": (int,), "first": (int,), "correctly_cl
                 "indices": (list,)}
 SOLVER_TYPES = {"name": (str,), "time_limit": NUM, "threads": (int,), "gap_rel": NUM}
 TOP_KEYS = {"name", "networks", "bounds", "bounds_time_limit", "methods", "method", "problem", "images",
-            "solver", "workers", "executor", "scheduler", "cdh"}
+            "solver", "workers", "executor", "scheduler", "cdh", "cdh_variants"}
 
 
 def _names(value, key: str, src: str, allowed: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -177,14 +177,24 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
     if scheduler is not None:
         _check(scheduler, (str,), "scheduler", src)
     cdh = None
-    if "cdh" in methods or data.get("cdh") is not None:
+    if "cdh" in methods:
         from .heuristic import CDHSettings
 
-        cdh_data = dict(data.get("cdh") or {})
-        cdh_data.setdefault("ratio", problem.ratio)
-        cdh_data.setdefault("epsilon", problem.epsilon)
-        cdh_data.setdefault("target_offset", problem.target_offset)
-        cdh = _section(CDHSettings, cdh_data, "cdh", src, {})
+        common = dict(data.get("cdh") or {})
+        if not isinstance(data.get("cdh") or {}, dict):
+            raise ConfigError(f"{src}: cdh must be a mapping of CDH settings")
+        variants = data.get("cdh_variants") or {"": {}}
+        if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+            raise ConfigError(f"{src}: cdh_variants must map variant names to CDH settings")
+        cdh = {}
+        for vname, vdata in variants.items():
+            merged = {"ratio": problem.ratio, "epsilon": problem.epsilon, "target_offset": problem.target_offset,
+                      **common, **vdata}
+            where = f"cdh_variants.{vname}" if vname else "cdh"
+            cdh[f"cdh-{vname}" if vname else "cdh"] = _section(CDHSettings, merged, where, src, {})
+        methods = tuple(m for m in methods if m != "cdh") + tuple(cdh)
+    elif data.get("cdh") is not None or data.get("cdh_variants") is not None:
+        raise ConfigError(f"{src}: cdh settings given but 'cdh' is not in methods")
     return Config(name=name, networks=tuple(networks), bounds=bounds, bounds_time_limit=float(btl),
                   methods=methods, problem=problem, images=images, solver=solver, workers=workers,
                   executor=executor, scheduler=scheduler, cdh=cdh, source=src)

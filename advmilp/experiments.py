@@ -174,20 +174,26 @@ def run_task(task: dict) -> dict:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
         pool = _pool(task.get("data_dir")) if inst.method in ("fast", "tight") else None
-        result = run_method(inst.method, task["network"], task["bounds"], task["spec"], task["settings"],
-                            task["x_bar"], task["label"], inst.image_index, pool=pool,
-                            cdh_settings=task.get("cdh"), masks=task.get("masks"))
+        is_cdh = inst.method.startswith("cdh")
+        result = run_method("cdh" if is_cdh else inst.method, task["network"], task["bounds"], task["spec"],
+                            task["settings"], task["x_bar"], task["label"], inst.image_index, pool=pool,
+                            cdh_settings=(task.get("cdh") or {}).get(inst.method), masks=task.get("masks"))
         row = {**base, **result.row, "method": inst.method, "problem": inst.problem}
         if result.witness is not None:
-            target = Path(task["witness_dir"]) / f"{inst.slug}.npy"
-            tmp = target.with_name(target.name + ".tmp.npy")
-            np.save(tmp, result.witness)
-            os.replace(tmp, target)
-            row["witness"] = f"witnesses/{target.name}"
+            row["witness"] = _save_array(Path(task["witness_dir"]) / f"{inst.slug}.npy", result.witness)
+        if result.extra.get("perturbed_counts") is not None:
+            _save_array(Path(task["witness_dir"]) / f"{inst.slug}.counts.npy", result.extra["perturbed_counts"])
         return row
     except Exception as exc:  # a solver or model failure is a row, and the batch goes on
         return {**base, "message": f"{type(exc).__name__}: {exc}",
                 "verify_note": traceback.format_exc(limit=3).splitlines()[-1]}
+
+
+def _save_array(target: Path, array: np.ndarray) -> str:
+    tmp = target.with_name(target.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, target)
+    return f"witnesses/{target.name}"
 
 
 # ---- executors ----------------------------------------------------------------------------------------
@@ -306,7 +312,7 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
         f"{len(todo)} to run on {config.executor} with {config.n_workers} worker(s)")
     sha = git_sha()
     masks = None
-    if "cdh" in config.methods and config.cdh.needs_masks:
+    if config.cdh and any(c.needs_masks for c in config.cdh.values()):
         from .masks import get_masks
 
         masks = get_masks(Path(results_dir or default_results_dir()) / "masks" / "mnist_train_masks.npz", data_dir,
@@ -329,7 +335,7 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
     def on_row(row: dict):
         append_row(csv_path, row)
         counts["ran"] += 1
-        solved = row.get("status") == "optimal" and bool(row.get("verified"))
+        solved = row.get("status") in ("optimal", "found") and bool(row.get("verified"))
         counts["solved"] += solved
         counts["errors"] += row.get("status") == "error"
         bar.update(1)

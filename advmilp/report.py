@@ -45,6 +45,12 @@ TITLES = {
 HEURISTIC_METHODS = ("fast", "cdh")
 
 
+def is_heuristic(df: pd.DataFrame) -> pd.Series:
+    """Rows of methods without an optimality proof: fast, cdh and its variants cdh-<name>."""
+    m = df["method"].astype(str)
+    return m.isin(HEURISTIC_METHODS) | m.str.startswith("cdh-")
+
+
 def table_heuristics(df: pd.DataFrame) -> pd.DataFrame:
     """Per (network, method, bounds): %found, mean time and mean L1 over the found instances."""
     rows = []
@@ -56,7 +62,7 @@ def table_heuristics(df: pd.DataFrame) -> pd.DataFrame:
     t = pd.DataFrame(rows, columns=KEYS + ["n", "%found", "time_s", "obj"])
     t7 = thesis_tables().get("table7", {})
     for col, field in (("thesis_%found", "solved_pct"), ("thesis_time_s", "time_s"), ("thesis_obj", "obj")):
-        t[col] = [t7.get(field) if (r["method"] == "cdh" and str(r["network"]).lower() == t7.get("network"))
+        t[col] = [t7.get(field) if (str(r["method"]).startswith("cdh") and str(r["network"]).lower() == t7.get("network"))
                   else float("nan") for _, r in t.iterrows()]
     return _sort(t) if len(t) else t
 
@@ -285,10 +291,10 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, df_gap1: pd.DataFrame | 
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    heur = df[df["method"].isin(HEURISTIC_METHODS)]
-    exact = df[~df["method"].isin(HEURISTIC_METHODS)]
+    heur = df[is_heuristic(df)]
+    exact = df[~is_heuristic(df)]
     if df_gap1 is not None:
-        df_gap1 = df_gap1[~df_gap1["method"].isin(HEURISTIC_METHODS)]
+        df_gap1 = df_gap1[~is_heuristic(df_gap1)]
     gap1 = exact if df_gap1 is None else df_gap1
     tables = {}
     if len(exact) or not len(heur):
