@@ -79,3 +79,31 @@ def test_overrides():
 def test_shipped_configs_are_valid(path):
     c = load_config(path)
     assert c.name
+
+
+def test_cdh_variants_expand_into_methods(tmp_path):
+    c = load_config(write(tmp_path, """
+name: t
+methods: [cdh, tight]
+cdh: {neighbourhood: constrained, escape: none}
+cdh_variants:
+  simple: {objective: simple}
+  diff: {objective: diff, escape: guided}
+"""))
+    assert c.methods == ("tight", "cdh-simple", "cdh-diff")
+    assert c.cdh["cdh-simple"].objective == "simple" and c.cdh["cdh-simple"].escape == "none"
+    assert c.cdh["cdh-diff"].escape == "guided" and c.cdh["cdh-diff"].ratio == 1.2
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name: t\nmethods: [cdh]\ncdh: {escape: sideways}\n", ["cdh", "sideways"]),
+    ("name: t\nmethods: [cdh]\ncdh_variants: {a: {foo: 1}}\n", ["cdh_variants.a.foo"]),
+    ("name: t\ncdh: {escape: none}\n", ["'cdh' is not in methods"]),
+    ("name: t\nmethods: [magic]\n", ["unknown method", "magic"]),
+])
+def test_cdh_config_errors(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    for w in words:
+        assert w in str(err.value)

@@ -185,3 +185,19 @@ def test_cli_bad_config_is_one_clean_line(tmp_path):
     r = CliRunner().invoke(main, ["attack", "--config", str(cfg)])
     assert r.exit_code == 2
     assert r.output.strip().startswith("error:") and "dnn42" in r.output and "Traceback" not in r.output
+
+
+def test_cdh_and_fast_methods_through_the_runner(tmp_path):
+    data = need_mnist()
+    cfg = parse_config({"name": "h", "networks": ["dnn1"], "bounds": ["basic"], "methods": ["fast", "cdh"],
+                        "cdh": {"neighbourhood": "complete", "escape": "none"},
+                        "images": {"count": 3}, "executor": "serial"})
+    s = run_batch(cfg, data_dir=data, results_dir=tmp_path)
+    rows = rows_of(tmp_path / "h" / "instances.csv")
+    assert s.ran == 6 and {r["method"] for r in rows} == {"fast", "cdh"}
+    for r in rows:
+        assert r["status"] in ("found", "not_found")
+        assert (r["status"] == "found") == (r["verified"] == "True")
+    cdh_rows = [r for r in rows if r["method"] == "cdh"]
+    assert len(cdh_rows) == 3
+    assert len(list((tmp_path / "h" / "witnesses").glob("*cdh*.counts.npy"))) == 3

@@ -103,3 +103,93 @@ def test_import_does_not_load_matplotlib():
     code = "import sys, advmilp.figures; print('matplotlib' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"
+
+
+# ---- run-level figures, from a small results directory written here ---------------------------------
+RUN_COLUMNS = ["network", "method", "bounds", "problem", "image_index", "label", "target", "predicted",
+               "status", "objective", "l1", "time_s", "time_limit", "verified", "witness"]
+
+
+def write_run(root, test_split, with_counts: bool = True):
+    """results/<name>/ with 6 rows: milp and cdh on images 0–1, a time-out and an error row."""
+    import csv
+
+    run = root / "fixture_run"
+    (run / "witnesses").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    specs = [("milp", 0, "optimal", 9.1), ("milp", 1, "optimal", 3.2), ("cdh", 0, "found", 0.4),
+             ("cdh", 1, "found", 1.7), ("milp", 2, "time_limit", 30.0), ("cdh", 2, "error", 0.0)]
+    for method, idx, status, t in specs:
+        x_bar = test_split.images[idx]
+        label = int(test_split.labels[idx])
+        row = {"network": "dnn1", "method": method, "bounds": "basic", "problem": "targeted ratio 1.2",
+               "image_index": idx, "label": label, "target": (label + 5) % 10, "predicted": "",
+               "status": status, "objective": "", "l1": "", "time_s": t, "time_limit": 30,
+               "verified": status in ("optimal", "found"), "witness": ""}
+        if status in ("optimal", "found"):
+            x_adv = np.clip(x_bar + rng.normal(0, 0.05 if method == "milp" else 0.1, 784), 0, 1)
+            slug = f"dnn1_{method}_basic_targeted-ratio-1.2_{idx}"
+            np.save(run / "witnesses" / f"{slug}.npy", x_adv)
+            if method == "cdh" and with_counts:
+                np.save(run / "witnesses" / f"{slug}.counts.npy", rng.poisson(2.0, 784).astype(np.int64))
+            l1 = float(np.abs(x_adv - x_bar).sum())
+            row.update(predicted=row["target"], objective=l1, l1=l1, witness=f"witnesses/{slug}.npy")
+        rows.append(row)
+    with open(run / "instances.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=RUN_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return run
+
+
+@pytest.fixture
+def run_dir(tmp_path, mnist_test):
+    return write_run(tmp_path, mnist_test)
+
+
+def test_save_cactus_from_run(tmp_path, run_dir):
+    df = figures.read_rows(run_dir)
+    assert figures.solved_mask(df).tolist() == [True, True, True, True, False, False]
+    (png,) = figures.save_cactus(tmp_path / "cactus.png", df, title="fixture")
+    _assert_png(png)
+
+
+def test_save_cactus_rows_and_nothing_solved(tmp_path):
+    rows = [{"network": "n", "method": "milp", "bounds": "basic", "status": "time_limit",
+             "verified": "False", "time_s": 5.0}]
+    png, pdf = figures.save_cactus(tmp_path / "none.pdf", rows)
+    _assert_png(png)
+    _assert_pdf(pdf)
+
+
+def test_save_run_gallery(tmp_path, run_dir, mnist_test):
+    (png,) = figures.save_run_gallery(tmp_path / "gallery.png", run_dir, mnist_test.images)
+    _assert_png(png)
+    assert len(figures.witness_rows(figures.read_rows(run_dir), run_dir)) == 4
+    # a Split works as well as its image array; max_items limits the rows
+    (png2,) = figures.save_run_gallery(tmp_path / "gallery2.png", run_dir, mnist_test, max_items=1)
+    _assert_png(png2)
+
+
+def test_save_perturbation_counts(tmp_path):
+    rng = np.random.default_rng(5)
+    a, b = rng.poisson(3.0, 784), rng.poisson(1.0, 784)
+    (png,) = figures.save_perturbation_counts(tmp_path / "fig5.png", a, b,
+                                              ["(a) complete", "(b) constrained"])
+    _assert_png(png)
+    (single,) = figures.save_perturbation_counts(tmp_path / "one.png", a, None, ["only"])
+    _assert_png(single)
+
+
+def test_save_comparison_flat_and_grid(tmp_path):
+    (x1, x2), (x3, x4) = _pair(20), _pair(21)
+    flat = [(x1, "MILP: time 132.2 s, obj 3.4"), (x2, "CDH: time 45.4 s, obj 4.0"), (x3, "MILP: 300 s")]
+    (png,) = figures.save_comparison(tmp_path / "fig7.png", flat)
+    _assert_png(png)
+    grid = [[(x1, "a"), (x2, "b")], [{"x_adv": x3, "caption": "c"}, (x4, "d")]]
+    png, pdf = figures.save_comparison(tmp_path / "grid.png", grid, title="Fig. 7", also_pdf=True)
+    _assert_png(png)
+    _assert_pdf(pdf)
+    with pytest.raises(ValueError):
+        figures.save_comparison(tmp_path / "empty.png", [])
