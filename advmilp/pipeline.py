@@ -80,7 +80,8 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
               image_index, pool=None) -> InstanceResult:
     """Heuristic → L1-ball bounds → warm-started MILP on the logits; time_s counts all three."""
     t0 = time.perf_counter()
-    h = find_adversarial(network, x_bar, label, spec, pool=pool, time_limit=min(10.0, settings.time_limit / 4))
+    h = find_adversarial(network, x_bar, label, spec, pool=pool, n_pool=2,
+                         time_limit=min(3.0, max(0.5, 0.02 * settings.time_limit)))
     linear = spec.with_(output_relu=False)
     if not h.found:  # no incumbent: the plain model (on the logits) over the given bounds
         res = run_instance(network, bounds, linear, replace(settings, time_limit=max(1.0, settings.time_limit - (time.perf_counter() - t0))),

@@ -218,7 +218,7 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec:
 
 def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: ProblemSpec,
                      pool: np.ndarray | None = None, starts: tuple[str, ...] = ("greedy", "pool"),
-                     time_limit: float = 10.0) -> PrimalResult:
+                     time_limit: float = 10.0, n_pool: int = 5) -> PrimalResult:
     """The best verified adversarial point found from every start (``x`` None if none)."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit
@@ -234,7 +234,7 @@ def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: Prob
         if g is not None:
             initial.append(("greedy", g))
     if "pool" in starts and pool is not None:
-        initial += [("pool", s) for s in pool_starts(network, x_bar, spec, target, pool, x_lb, x_ub)]
+        initial += [("pool", s) for s in pool_starts(network, x_bar, spec, target, pool, x_lb, x_ub, n_pool)]
     best, best_l1, best_start, lps, rounds = None, np.inf, "", 0, 0
     for name, x0 in initial:
         if time.perf_counter() > deadline and best is not None:
