@@ -15,10 +15,10 @@ import math
 import time
 from dataclasses import replace
 
-import numpy as np
 
 from .attack import InstanceResult, SolverSettings, run_instance
 from .ball import ball_bounds
+from .formulation import input_box
 from .bounds import Bounds
 from .networks import Network
 from .primal import find_adversarial
@@ -31,10 +31,7 @@ METHODS = ("milp", "fast", "tight", "cdh")
 def _heuristic_row(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings,
                    x_bar, label, image_index, method: str, x, elapsed: float, extra: dict) -> InstanceResult:
     target = spec.target_for(label)
-    n = len(x_bar)
-    x_lb, x_ub = np.zeros(n), np.ones(n)
-    if spec.linf_cap is not None:
-        x_lb, x_ub = np.maximum(x_lb, x_bar - spec.linf_cap), np.minimum(x_ub, x_bar + spec.linf_cap)
+    x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
     check = verify_witness(network, x, spec, x_bar, label, target, x_lb, x_ub) if x is not None else None
     found = check is not None and check.verified
     from . import __version__

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .formulation import input_box
 from .networks import Network
 from .problems import ProblemSpec
 from .solve import solve_lp
@@ -224,10 +225,7 @@ def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: Prob
     deadline = t0 + time_limit
     target = spec.target_for(label)
     x_bar = np.asarray(x_bar, dtype=np.float64)
-    n = len(x_bar)
-    x_lb, x_ub = np.zeros(n), np.ones(n)
-    if spec.linf_cap is not None:
-        x_lb, x_ub = np.maximum(x_lb, x_bar - spec.linf_cap), np.minimum(x_ub, x_bar + spec.linf_cap)
+    x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
     initial: list[tuple[str, np.ndarray]] = []
     if "greedy" in starts:
         g = greedy_start(network, x_bar, spec, target, x_lb, x_ub)
