@@ -124,3 +124,15 @@ def test_inference_equals_forward_on_real_images(name, mnist_test):
             ref = net.forward(x)
             ref = np.maximum(ref, 0) if output_relu else ref
             np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+def test_dnn1_real_image_optimal_verified_and_tiny_cap_infeasible(mnist_test):
+    net = load_network("dnn1")
+    x_bar, label = mnist_test.images[0], int(mnist_test.labels[0])
+    b = compute_bounds(net, "basic")
+    r = run_instance(net, b, ProblemSpec("targeted"), SolverSettings(time_limit=120), x_bar, label, 0)
+    assert r.row["status"] == "optimal" and r.row["verified"]
+    assert r.row["l1"] == pytest.approx(r.row["objective"], rel=1e-6)
+    assert int(net.predict(r.witness)) == (label + 5) % 10
+    r = run_instance(net, b, ProblemSpec("targeted", linf_cap=0.001), SolverSettings(time_limit=60), x_bar, label, 0)
+    assert r.row["status"] == "infeasible" and r.witness is None
