@@ -82,7 +82,7 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     linear = spec.with_(output_relu=False)
     if not h.found:  # no incumbent: the plain model (on the logits) over the given bounds
         res = run_instance(network, bounds, linear, replace(settings, time_limit=max(1.0, settings.time_limit - (time.perf_counter() - t0))),
-                           x_bar, label, image_index)
+                           x_bar, label, image_index, split_distance=True)
         res.row.update(method="tight", time_s=time.perf_counter() - t0, heuristic_l1=math.nan,
                        prep_time_s=h.time_s, problem=spec.describe())
         return res
