@@ -266,7 +266,7 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
               help="Run a batch from a YAML config instead of one instance.")
 @click.option("--arch", default=None, help="Network name or model file (single-instance mode).")
 @MODEL
-@click.option("--method", type=click.Choice(["milp", "tight", "fast", "cdh"]), default="milp", show_default=True,
+@click.option("--method", type=click.Choice(["milp", "tight", "fast", "cdh"]), default="tight", show_default=True,
               help="milp: the thesis model; tight: heuristic + L1-ball bounds + MILP (exact, fast); "
                    "fast: the primal heuristic alone; cdh: the thesis' local search.")
 @click.option("--image", type=int, default=0, show_default=True, help="Test-set image index.")

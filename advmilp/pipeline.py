@@ -111,6 +111,11 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
 
 def run_method(method: str, network, bounds, spec, settings, x_bar, label, image_index, pool=None,
                cdh_settings=None, masks=None) -> InstanceResult:
+    if method in ("tight", "fast", "cdh") and spec.kind != "targeted":
+        # the heuristics and the L1-ball pipeline are built for the targeted spec
+        res = run_instance(network, bounds, spec, settings, x_bar, label, image_index)
+        res.row["message"] = f"method {method} handles targeted problems only; solved with the thesis model"
+        return res
     if method == "milp":
         return run_instance(network, bounds, spec, settings, x_bar, label, image_index)
     if method == "fast":
