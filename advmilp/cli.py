@@ -481,5 +481,36 @@ def masks(out, data_dir):
     click.echo(f"wrote {path} and {path.with_suffix('.png')}")
 
 
+@main.command()
+@click.option("--results", "run_dir", type=click.Path(file_okay=False), default=None,
+              help="A results/<name> run: cactus plot, gallery, perturbation counts, MILP-vs-CDH comparison.")
+@click.option("--thesis", is_flag=True, help="Solve and draw thesis Figs. 2, 3 and 4.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default <run>/figures, or results/figures with --thesis).")
+@click.option("--image", type=int, default=0, show_default=True, help="Test image of Fig. 4.")
+@click.option("--time-limit", type=float, default=60.0, show_default=True)
+@DATA_DIR
+@MODELS_DIR
+@clean_errors
+def figures(run_dir, thesis, out, image, time_limit, data_dir, models_dir):
+    """Figures, PNG + PDF: from a results run and/or the thesis' feature and adversarial figures."""
+    from .bounds import default_results_dir
+    from .thesis_figures import make_adversarial_figure, make_feature_figures, make_run_figures
+
+    if not (run_dir or thesis):
+        raise AdvmilpError("give --results results/<name> and/or --thesis")
+    paths = []
+    if run_dir:
+        paths += make_run_figures(run_dir, Path(out) if out else Path(run_dir) / "figures", data_dir)
+    if thesis:
+        folder = Path(out) if out else default_results_dir() / "figures"
+        p, objectives = make_feature_figures(folder, models_dir, time_limit)
+        paths += p
+        p, _ = make_adversarial_figure(folder, image, data_dir, time_limit, models_dir)
+        paths += p
+    for p in paths:
+        click.echo(f"figure  {p}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

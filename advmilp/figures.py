@@ -211,7 +211,7 @@ def save_cactus(path: str | os.PathLike, df, title: str = "", also_pdf: bool = F
         df[col] = df[col].fillna("").astype(str) if col in df else ""
     df["_solved"] = solved_mask(df)
     df["_t"] = pd.to_numeric(df["time_s"], errors="coerce")
-    fig = _figure(6.4, 4.2)
+    fig = _figure(8.0, 4.2)
     ax = fig.subplots(1, 1)
     solved_times = df.loc[df["_solved"], "_t"].dropna()
     t_max = float(solved_times.max()) if len(solved_times) else 1.0
@@ -234,7 +234,10 @@ def save_cactus(path: str | os.PathLike, df, title: str = "", also_pdf: bool = F
     ax.grid(True, which="both", alpha=0.3)
     if not len(solved_times):
         ax.text(0.5, 0.5, "no solved instances", transform=ax.transAxes, ha="center")
-    ax.legend(fontsize=8, loc="upper left")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set_title(title or "solved instances (optimal or found, verified)", fontsize=10)
     return _save(fig, path, also_pdf)
 
