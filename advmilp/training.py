@@ -64,8 +64,11 @@ def train(arch_name: str, seed: int = 0, epochs: int | None = None, data_dir=Non
         arch = replace(arch, epochs=epochs)
     tf, keras = import_tensorflow()
     if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already initialised in this process: keep its threads
+            log(f"note: TensorFlow is already initialised; --threads {threads} ignored")
     keras.utils.set_random_seed(seed)
     train_split = train_split or load_split("train", data_dir)
     test_split = test_split or load_split("test", data_dir)

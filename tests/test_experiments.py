@@ -118,7 +118,7 @@ def test_solver_failure_becomes_an_error_row(tmp_path, tiny_models, monkeypatch)
     def boom(*a, **k):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setattr(ex, "run_instance", boom)
+    monkeypatch.setattr(ex, "run_method", boom)
     cfg = parse_config({"name": "e", "networks": [str(tiny_models)], "bounds": ["basic"],
                         "images": {"count": 2, "correctly_classified": False}, "executor": "serial"})
     s = run_batch(cfg, data_dir=data, results_dir=tmp_path)
