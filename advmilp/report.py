@@ -60,11 +60,39 @@ def table_heuristics(df: pd.DataFrame) -> pd.DataFrame:
                          time_s=found["time_s"].mean() if len(found) else float("nan"),
                          obj=found["l1"].mean() if len(found) else float("nan")))
     t = pd.DataFrame(rows, columns=KEYS + ["n", "%found", "time_s", "obj"])
-    t7 = thesis_tables().get("table7", {})
+    matches = [thesis_heuristic_row(r["network"], r["method"]) for _, r in t.iterrows()]
     for col, field in (("thesis_%found", "solved_pct"), ("thesis_time_s", "time_s"), ("thesis_obj", "obj")):
-        t[col] = [t7.get(field) if (str(r["method"]).startswith("cdh") and str(r["network"]).lower() == t7.get("network"))
-                  else float("nan") for _, r in t.iterrows()]
+        t[col] = [m.get(field, float("nan")) if m else float("nan") for m in matches]
     return _sort(t) if len(t) else t
+
+
+def thesis_heuristic_row(network: str, method: str) -> dict | None:
+    """The thesis' figures for a CDH run, matched by the variant names of configs/table5-7.yaml:
+    cdh (DNN5: Table 7), cdh-<simple|diff>-<unbounded|fixed> (DNN5: Table 5), cdh-none,
+    cdh-random-k<k>-r<maxRand>, cdh-guided-<050|065>-r<maxRand> (DNN1: Table 6)."""
+    tables, net, m = thesis_tables(), str(network).lower(), str(method)
+    if m == "cdh" and net == tables["table7"]["network"]:
+        return tables["table7"]
+    parts = m.split("-")[1:]
+    if net == tables["table5"]["network"] and len(parts) == 2:
+        rule = {"unbounded": "unbounded", "fixed": "fixed_absolute"}.get(parts[1])
+        for row in tables["table5"]["rows"]:
+            if row["objective_function"] == parts[0] and row["solve_rule"] == rule:
+                return row
+    if net == tables["table6"]["network"] and parts:
+        want: dict = {"escape": parts[0]}
+        for p in parts[1:]:
+            if p.startswith("k") and p[1:].isdigit():
+                want["k"] = int(p[1:])
+            elif p.startswith("r") and p[1:].isdigit():
+                want["max_rand"] = int(p[1:])
+            elif p.isdigit():
+                want["p_h"] = {"050": 0.5, "065": 0.65}.get(p)
+        for row in tables["table6"]["rows"]:
+            if all(row.get(k) == v for k, v in want.items()) and len(want) == len(
+                    [k for k in ("escape", "k", "max_rand", "p_h") if k in row]):
+                return row
+    return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -172,7 +172,7 @@ def make_run_figures(run_dir, out_dir, data_dir=None) -> list[Path]:
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if not (run_dir / "instances.csv").is_file():
-        raise AdvmilpError(f"{run_dir}: no instances.csv (run 'advmilp run' first)")
+        raise AdvmilpError(f"{run_dir}: no instances.csv (run 'advmilp attack --config ...' first)")
     df = figures.read_rows(run_dir)
     paths = figures.save_cactus(out_dir / "cactus.png", df, title=f"{run_dir.name}: solved within t")
     solved = figures.witness_rows(df, run_dir)
@@ -192,6 +192,9 @@ def make_run_figures(run_dir, out_dir, data_dir=None) -> list[Path]:
     groups = _count_groups(solved, run_dir)
     if groups:
         names = sorted(groups)
+        # thesis Fig. 5: complete vs constrained neighbourhood, when the run has both; else a few
+        fig5 = [n for n in names if n.endswith(("-complete", "-none", "-constrained"))]
+        names = fig5[:2] if len(fig5) >= 2 else names[:4]
         titles = [f"{n}: time(s) = {np.mean(groups[n]['times']):.2f}, obj = {np.mean(groups[n]['objs']):.2f}"
                   f"\n(sum of {len(groups[n]['times'])} instances)" for n in names]
         paths += figures.save_count_maps(out_dir / "perturbation_counts.png", [groups[n]["counts"] for n in names],

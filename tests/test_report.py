@@ -250,3 +250,21 @@ def test_heuristic_rows_get_their_own_table(tmp_path):
     assert row["thesis_%found"] == 84 and row["thesis_obj"] == pytest.approx(10.96)
     text = report.write_report(df, tmp_path / "out")
     assert "Heuristics" in text and not (tmp_path / "out" / "table2.md").exists()
+
+
+@pytest.mark.parametrize("network, method, expected", [
+    ("dnn5", "cdh", (84, 10.96)),
+    ("dnn5", "cdh-diff-unbounded", (75, 10.81)),
+    ("dnn5", "cdh-simple-fixed", (77, 12.34)),
+    ("dnn1", "cdh-none", (71, 10.05)),
+    ("dnn1", "cdh-random-k2-r75", (92, 15.11)),
+    ("dnn1", "cdh-guided-065-r25", (90, 11.85)),
+    ("dnn1", "cdh-complete", None),
+    ("dnn3", "cdh", None),
+])
+def test_thesis_heuristic_rows_matched_by_variant_name(network, method, expected):
+    row = report.thesis_heuristic_row(network, method)
+    if expected is None:
+        assert row is None
+    else:
+        assert (row["solved_pct"], row["obj"]) == expected
