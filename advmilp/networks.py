@@ -210,7 +210,7 @@ def load_network(name_or_path: str, models_dir: str | os.PathLike | None = None)
 
     key = name_or_path.lower()
     if key not in ARCHITECTURES:
-        raise NetworkError(f"unknown architecture {name_or_path!r} (choose from {', '.join(ARCHITECTURES)}, or give a .npz path)")
+        raise NetworkError(f"unknown architecture {name_or_path!r} (choose from {', '.join(ARCHITECTURES)}, or give a model file: .npz, .onnx, .keras)")
     root = Path(models_dir) if models_dir else default_models_dir()
     path = root / f"{key}.npz"
     if not path.is_file():
