@@ -13,17 +13,9 @@ from . import __version__
 from .bounds import Bounds
 from .formulation import build_model
 from .networks import Network
-from .problems import ProblemSpec
+from .problems import ProblemSpec, SolverSettings
 from .solve import OPTIMAL, solve
 from .verify import verify_witness
-
-
-@dataclass(frozen=True)
-class SolverSettings:
-    name: str = "highs"
-    time_limit: float = 300.0
-    threads: int = 1
-    gap_rel: float = 1e-4
 
 
 @dataclass

@@ -16,7 +16,7 @@ import yaml
 
 from .architectures import ARCHITECTURES
 from .errors import AdvmilpError, ConfigError
-from .problems import ProblemSpec
+from .problems import ProblemSpec, SolverSettings
 
 BOUNDS_METHODS = ("basic", "improved", "weak")
 METHODS = ("milp", "fast", "tight", "cdh")
@@ -34,14 +34,6 @@ class ImagesConfig:
 
 
 @dataclass(frozen=True)
-class SolverConfig:
-    name: str = "highs"
-    time_limit: float = 300.0
-    threads: int = 1
-    gap_rel: float = 1e-4
-
-
-@dataclass(frozen=True)
 class Config:
     name: str
     networks: tuple[str, ...] = ("dnn1",)
@@ -50,7 +42,7 @@ class Config:
     methods: tuple[str, ...] = ("milp",)
     problem: ProblemSpec = field(default_factory=ProblemSpec)
     images: ImagesConfig = field(default_factory=ImagesConfig)
-    solver: SolverConfig = field(default_factory=SolverConfig)
+    solver: SolverSettings = field(default_factory=SolverSettings)
     workers: int | str = "auto"
     executor: str = "process"
     scheduler: str | None = None
@@ -160,7 +152,7 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
         raise ConfigError(f"{src}: images.split must be test or train, not {images.split!r}")
     if images.count < 1 or images.first < 0:
         raise ConfigError(f"{src}: images.count must be ≥ 1 and images.first ≥ 0")
-    solver = _section(SolverConfig, data.get("solver"), "solver", src, SOLVER_TYPES)
+    solver = _section(SolverSettings, data.get("solver"), "solver", src, SOLVER_TYPES)
     if solver.name not in SOLVER_NAMES:
         raise ConfigError(f"{src}: unknown solver '{solver.name}' in 'solver.name' (choose from {', '.join(SOLVER_NAMES)})")
     if solver.time_limit <= 0 or solver.threads < 1:

@@ -28,7 +28,6 @@ from typing import Callable
 import numpy as np
 
 from . import __version__
-from .attack import SolverSettings
 from .bounds import Bounds, default_results_dir, get_bounds
 from .config import Config
 from .data import load_split
@@ -318,8 +317,7 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
         masks = get_masks(Path(results_dir or default_results_dir()) / "masks" / "mnist_train_masks.npz", data_dir,
                           png_path=Path(results_dir or default_results_dir()) / "masks" / "mnist_train_masks.png")
     nets = {n.name: n for n in networks}
-    settings = SolverSettings(config.solver.name, config.solver.time_limit, config.solver.threads,
-                              config.solver.gap_rel)
+    settings = config.solver
     tasks = [{"instance": inst, "network": nets[inst.network], "bounds": bounds[(inst.network, inst.bounds)],
               "spec": config.problem, "settings": settings, "x_bar": split.images[inst.image_index],
               "label": int(split.labels[inst.image_index]), "git_sha": sha,

@@ -99,3 +99,13 @@ class ProblemSpec:
         if self.linf_cap is not None:
             s += f" linf<={self.linf_cap}"
         return s
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """How an instance is solved (the ``solver:`` block of a config)."""
+
+    name: str = "highs"
+    time_limit: float = 300.0
+    threads: int = 1
+    gap_rel: float = 1e-4
