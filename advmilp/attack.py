@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -106,4 +106,4 @@ def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
         "started_at": started,
         "message": res.message,
     }
-    return InstanceResult(row, witness, {"settings": asdict(settings), "values": res.values})
+    return InstanceResult(row, witness)

@@ -12,17 +12,20 @@ cdh    the thesis' local-search matheuristic (`heuristic`), status ``found`` / `
 from __future__ import annotations
 
 import math
+import platform
 import time
 from dataclasses import replace
 
 
+from . import __version__
 from .attack import InstanceResult, SolverSettings, run_instance
 from .ball import ball_bounds
-from .formulation import input_box
 from .bounds import Bounds
+from .formulation import input_box
 from .networks import Network
 from .primal import find_adversarial
 from .problems import ProblemSpec
+from .solve import gap_percent
 from .verify import verify_witness
 
 METHODS = ("milp", "fast", "tight", "cdh")
@@ -34,9 +37,6 @@ def _heuristic_row(network: Network, bounds: Bounds, spec: ProblemSpec, settings
     x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
     check = verify_witness(network, x, spec, x_bar, label, target, x_lb, x_ub) if x is not None else None
     found = check is not None and check.verified
-    from . import __version__
-    import platform
-
     row = {
         "network": network.name, "method": method, "network_hash": network.short_hash(),
         "bounds": bounds.method, "problem": spec.describe(), "image_index": image_index, "label": label,
@@ -100,8 +100,6 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
         row.update(status=keep_status if row["verified"] else "time_limit", objective=check.l1, l1=check.l1,
                    linf=check.linf, ratio=check.ratio, predicted=check.predicted, verified=True,
                    verify_note="heuristic incumbent")
-        from .solve import gap_percent
-
         row["gap_pct"] = gap_percent(check.l1, row["bound"])
         res = InstanceResult(row, check.x, res.extra)
     row.update(method="tight", bounds=bounds.method, time_s=total, heuristic_l1=h.l1,

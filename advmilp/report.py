@@ -265,12 +265,7 @@ def render_text(table: pd.DataFrame) -> str:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A Markdown table (``tabulate`` if installed, else a hand-written pipe table)."""
-    try:
-        import tabulate  # noqa: F401
-        return format_table(table).to_markdown(index=False) + "\n"
-    except ImportError:
-        pass
+    """A Markdown pipe table (hand-written: the same output whatever is installed)."""
     head, rows, right = _cells(table)
     esc = lambda s: s.replace("|", "\\|")
     out = ["| " + " | ".join(map(esc, head)) + " |", "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
@@ -286,12 +281,7 @@ def _tex_escape(s: str) -> str:
 
 
 def to_latex(table: pd.DataFrame) -> str:
-    """A LaTeX tabular (``DataFrame.to_latex`` if jinja2 is installed, else hand-written)."""
-    try:
-        import jinja2  # noqa: F401
-        return format_table(table).to_latex(index=False, escape=True)
-    except ImportError:
-        pass
+    """A LaTeX tabular (hand-written: the same output whatever is installed)."""
     head, rows, right = _cells(table)
     out = [r"\begin{tabular}{" + "".join("r" if r else "l" for r in right) + "}", r"\hline",
            " & ".join(map(_tex_escape, head)) + r" \\", r"\hline"]

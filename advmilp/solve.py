@@ -13,6 +13,7 @@ status and incumbent from PuLP and, where the interface exposes them, bound and 
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ def gap_percent(objective: float, bound: float) -> float:
     return 100.0 * abs(objective - bound) / max(abs(objective), 1e-9)
 
 
+@functools.lru_cache(maxsize=None)
 def solver_version(name: str = "highs") -> str:
     if name == "highs":
         import highspy
