@@ -201,3 +201,27 @@ def test_cdh_and_fast_methods_through_the_runner(tmp_path):
     cdh_rows = [r for r in rows if r["method"] == "cdh"]
     assert len(cdh_rows) == 3
     assert len(list((tmp_path / "h" / "witnesses").glob("*cdh*.counts.npy"))) == 3
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path, tiny_models):
+    data = need_mnist()
+    cfg = tmp_path / "i.yaml"
+    cfg.write_text(f"name: i\nnetworks: ['{tiny_models}']\nbounds: [basic]\n"
+                   "images: {count: 6, correctly_classified: false}\nsolver: {time_limit: 20}\n"
+                   "executor: serial\n")
+    env = {**os.environ, "ADVMILP_DATA": str(data), "ADVMILP_RESULTS": str(tmp_path / "res")}
+    cmd = [sys.executable, "-m", "advmilp", "attack", "--config", str(cfg)]
+    csv_path = tmp_path / "res" / "i" / "instances.csv"
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (csv_path.exists() and len(rows_of(csv_path)) >= 1):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the batch finished before the interrupt arrived")
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert csv_path.read_bytes().endswith(b"\n")
+    subprocess.run(cmd, env=env, cwd=REPO, check=True, capture_output=True)
+    keys = [r["image_index"] for r in rows_of(csv_path)]
+    assert len(keys) == 6 and len(set(keys)) == 6
