@@ -64,14 +64,6 @@ def test_append_and_torn_line_repair(tmp_path):
     assert len(rows) == 2 and list(rows[0]) == COLUMNS
 
 
-def small_config(name, **extra):
-    cfg = {"name": name, "networks": [extra.pop("net")], "bounds": ["basic"],
-           "images": {"count": extra.pop("count", 2)}, "solver": {"time_limit": 20},
-           "executor": extra.pop("executor", "serial"), "workers": extra.pop("workers", 1)}
-    cfg.update(extra)
-    return parse_config(cfg)
-
-
 @pytest.fixture
 def tiny_models(tmp_path):
     """A small random 784-6-5-10 network saved as a .npz 'architecture'."""
@@ -86,6 +78,23 @@ def need_mnist():
     return mnist_dir()
 
 
+def batch_command(tmp_path, model, name, count, executor_lines):
+    """(cmd, env, csv path) of an `advmilp attack --config` subprocess on a tiny network."""
+    cfg = tmp_path / f"{name}.yaml"
+    cfg.write_text(f"name: {name}\nnetworks: ['{model}']\nbounds: [basic]\n"
+                   f"images: {{count: {count}, correctly_classified: false}}\nsolver: {{time_limit: 20}}\n"
+                   + executor_lines)
+    env = {**os.environ, "ADVMILP_DATA": str(need_mnist()), "ADVMILP_RESULTS": str(tmp_path / "res")}
+    cmd = [sys.executable, "-m", "advmilp", "attack", "--config", str(cfg)]
+    return cmd, env, tmp_path / "res" / name / "instances.csv"
+
+
+def wait_for_rows(csv_path, n, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (csv_path.exists() and len(rows_of(csv_path)) >= n):
+        time.sleep(0.05)
+
+
 def rows_of(path):
     with open(path) as fh:
         return list(csv.DictReader(fh))
@@ -93,7 +102,6 @@ def rows_of(path):
 
 def test_batch_runs_and_resumes(tmp_path, tiny_models):
     data = need_mnist()
-    cfg = small_config("b", net=str(tiny_models), count=3)
     cfg = parse_config({**{"name": "b", "networks": [str(tiny_models)], "bounds": ["basic"],
                            "images": {"count": 3, "correctly_classified": False},
                            "solver": {"time_limit": 20}, "executor": "serial"}})
@@ -129,21 +137,10 @@ def test_solver_failure_becomes_an_error_row(tmp_path, tiny_models, monkeypatch)
 
 def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path, tiny_models):
     """SIGKILL a batch subprocess mid-way, rerun, and every instance appears exactly once."""
-    data = need_mnist()
-    cfg = tmp_path / "k.yaml"
-    cfg.write_text(f"name: k\nnetworks: ['{tiny_models}']\nbounds: [basic]\n"
-                   "images: {count: 8, correctly_classified: false}\nsolver: {time_limit: 20}\n"
-                   "executor: process\nworkers: 2\n")
-    env = {**os.environ, "ADVMILP_DATA": str(data), "ADVMILP_RESULTS": str(tmp_path / "res")}
-    cmd = [sys.executable, "-m", "advmilp.cli", "attack", "--config", str(cfg)]
-    csv_path = tmp_path / "res" / "k" / "instances.csv"
+    cmd, env, csv_path = batch_command(tmp_path, tiny_models, "k", 8, "executor: process\nworkers: 2\n")
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if csv_path.exists() and len(rows_of(csv_path)) >= 2:
-            break
-        time.sleep(0.05)
+    wait_for_rows(csv_path, 2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     first = len(rows_of(csv_path))
@@ -204,18 +201,9 @@ def test_cdh_and_fast_methods_through_the_runner(tmp_path):
 
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path, tiny_models):
-    data = need_mnist()
-    cfg = tmp_path / "i.yaml"
-    cfg.write_text(f"name: i\nnetworks: ['{tiny_models}']\nbounds: [basic]\n"
-                   "images: {count: 6, correctly_classified: false}\nsolver: {time_limit: 20}\n"
-                   "executor: serial\n")
-    env = {**os.environ, "ADVMILP_DATA": str(data), "ADVMILP_RESULTS": str(tmp_path / "res")}
-    cmd = [sys.executable, "-m", "advmilp", "attack", "--config", str(cfg)]
-    csv_path = tmp_path / "res" / "i" / "instances.csv"
+    cmd, env, csv_path = batch_command(tmp_path, tiny_models, "i", 6, "executor: serial\n")
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (csv_path.exists() and len(rows_of(csv_path)) >= 1):
-        time.sleep(0.05)
+    wait_for_rows(csv_path, 1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
