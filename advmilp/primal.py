@@ -115,11 +115,13 @@ def region_lp(network: Network, pattern: list[np.ndarray], x_bar: np.ndarray, sp
     return np.clip(x_bar + res.x[:n] - res.x[n:], x_lb, x_ub)
 
 
-def _margin(network: Network, x: np.ndarray, spec: ProblemSpec, target: int) -> tuple[float, int]:
+def _margin(network: Network, x: np.ndarray, spec: ProblemSpec, target: int) -> tuple[float, int, bool]:
+    """(margin of the criterion, best other output j, whether the ratio term is the binding one)."""
     y = network.forward(x)
     others = np.delete(np.arange(len(y)), target)
     j = int(others[np.argmax(y[others])])
-    return float(min(y[target] - spec.ratio * y[j], y[target] - spec.epsilon)), j
+    by_ratio, by_eps = y[target] - spec.ratio * y[j], y[target] - spec.epsilon
+    return float(min(by_ratio, by_eps)), j, bool(by_ratio < by_eps)
 
 
 def greedy_start(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target: int,
@@ -128,11 +130,11 @@ def greedy_start(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target:
     x = x_bar.copy()
     free = np.ones(len(x), dtype=bool)
     for _ in range(len(x)):
-        m, j = _margin(network, x, spec, target)
+        m, j, ratio_binds = _margin(network, x, spec, target)
         if m > spec.margin:
             return x
         M, _ = affine_maps(network, hidden_pattern(network, x))[-1]
-        g = M[target] - spec.ratio * M[j] if network.forward(x)[target] - spec.epsilon > m else M[target]
+        g = M[target] - spec.ratio * M[j] if ratio_binds else M[target]
         up, down = x_ub - x, x - x_lb
         gain = np.where(g > 0, g * up, -g * down)
         gain[~free] = -np.inf
