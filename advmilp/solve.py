@@ -121,6 +121,8 @@ def _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options, msg) -
                            None, "highs", version, f"{type(exc).__name__}: {exc}")
     elapsed = time.perf_counter() - start
     status = _highs_status_map().get(h.getModelStatus(), ERROR)
+    if status == INTERRUPTED:  # highspy turned a Ctrl-C into a solver interrupt: stop the caller too
+        raise KeyboardInterrupt("HiGHS solve interrupted")
     info = h.getInfo()
     sign = -1.0 if prob.sense == pulp.LpMaximize else 1.0
     const = float(prob.objective.constant) if prob.objective is not None else 0.0
@@ -135,7 +137,7 @@ def _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options, msg) -
     is_mip = any(v.cat in (pulp.LpInteger, pulp.LpBinary) for v in variables)
     if status == OPTIMAL and not is_mip:
         bound = objective
-    elif is_mip and status in (OPTIMAL, TIME_LIMIT, LIMIT, INTERRUPTED) and math.isfinite(info.mip_dual_bound):
+    elif is_mip and status in (OPTIMAL, TIME_LIMIT, LIMIT) and math.isfinite(info.mip_dual_bound):
         bound = sign * float(info.mip_dual_bound) + const
     else:
         bound = math.nan

@@ -206,8 +206,6 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path, tiny_models):
     wait_for_rows(csv_path, 1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    if proc.returncode == 0:
-        pytest.skip("the batch finished before the interrupt arrived")
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert csv_path.read_bytes().endswith(b"\n")
     subprocess.run(cmd, env=env, cwd=REPO, check=True, capture_output=True)
