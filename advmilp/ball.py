@@ -50,8 +50,15 @@ def knapsack_bounds(W: np.ndarray, b: np.ndarray, x_bar: np.ndarray, radius: flo
 
 
 def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.ndarray | None = None,
-                x_ub: np.ndarray | None = None, use_lp: bool = True, base: Bounds | None = None) -> Bounds:
-    """Bounds of every pre-activation over S_U; ``base`` (e.g. box bounds) is intersected in."""
+                x_ub: np.ndarray | None = None, use_lp: bool = True, base: Bounds | None = None,
+                lp_output: bool = False) -> Bounds:
+    """Bounds of every pre-activation over S_U; ``base`` (e.g. box bounds) is intersected in.
+
+    LPs are spent only where they can change the MILP: on hidden units that interval
+    arithmetic leaves unstable (their bounds are the big-Ms and decide whether a binary is
+    needed), and on the linear output layer only if ``lp_output`` (the MILP's own relaxation
+    already implies LP bounds on a linear output, so they would only cost time).
+    """
     t0 = time.perf_counter()
     n0 = network.n_inputs
     x_bar = np.asarray(x_bar, dtype=np.float64)
@@ -72,19 +79,8 @@ def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.nda
             Wp, Wn = np.maximum(layer.W, 0), np.minimum(layer.W, 0)
             L = Wp @ lo_a + Wn @ up_a + layer.b
             U = Wp @ up_a + Wn @ lo_a + layer.b
-            if lp is not None:
-                coef, const = _pre_coefficients(layer, k, x_bar, prev_cols)
-                for j in range(len(L)):
-                    if U[j] - L[j] <= 1e-9:
-                        continue
-                    s_max, v_max = lp.minimize(prev_cols, -coef[j])
-                    if s_max == "optimal":
-                        vmax = -v_max + const[j]
-                        U[j] = min(U[j], vmax + _widen(vmax))
-                    s_min, v_min = lp.minimize(prev_cols, coef[j])
-                    if s_min == "optimal":
-                        vmin = v_min + const[j]
-                        L[j] = max(L[j], vmin - _widen(vmin))
+            if lp is not None and (lp_output or layer.activation == "relu"):
+                _tighten_by_lp(lp, layer, k, x_bar, prev_cols, L, U)
         if base is not None:
             L, U = np.maximum(L, base.lower[k]), np.minimum(U, base.upper[k])
         U = np.maximum(U, L)
@@ -98,6 +94,27 @@ def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.nda
             lo_a, up_a = L, U
     return Bounds(lower, upper, "ball", {"radius": float(radius), "lp": use_lp},
                   time.perf_counter() - t0, network.content_hash())
+
+
+def _tighten_by_lp(lp: IncrementalLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
+                   L: np.ndarray, U: np.ndarray) -> None:
+    """Shrink [L, U] in place by the LP relaxation; upper side first — a unit whose LP maximum is
+    ≤ 0 is stably inactive and its lower bound is never used."""
+    coef, const = _pre_coefficients(layer, k, x_bar, prev_cols)
+    relu = layer.activation == "relu"
+    for j in range(len(L)):
+        if U[j] - L[j] <= 1e-9 or (relu and (U[j] <= 0 or L[j] >= 0)):
+            continue
+        s_max, v_max = lp.minimize(prev_cols, -coef[j])
+        if s_max == "optimal":
+            vmax = -v_max + const[j]
+            U[j] = min(U[j], vmax + _widen(vmax))
+        if relu and U[j] <= 0:
+            continue
+        s_min, v_min = lp.minimize(prev_cols, coef[j])
+        if s_min == "optimal":
+            vmin = v_min + const[j]
+            L[j] = max(L[j], vmin - _widen(vmin))
 
 
 def _pre_coefficients(layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray):

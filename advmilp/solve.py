@@ -205,17 +205,21 @@ class LPResult:
 
 
 def solve_lp(c: np.ndarray, A: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray,
-             col_lo: np.ndarray, col_hi: np.ndarray, time_limit: float | None = None) -> LPResult:
+             col_lo: np.ndarray, col_hi: np.ndarray, time_limit: float | None = None,
+             presolve: bool = False) -> LPResult:
     """min c·x s.t. row_lo ≤ A x ≤ row_hi, col_lo ≤ x ≤ col_hi, with HiGHS on dense numpy arrays.
 
     The array path skips PuLP entirely: a 1,568-column LP loads and solves in milliseconds.
-    Infinite bounds are given as ±inf.
+    Infinite bounds are given as ±inf.  Presolve is off by default: on the heuristic's region
+    LPs (a few dozen dense rows) it costs more than it saves (measured: 2.3× slower on DNN1).
     """
     import highspy
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
+    if not presolve:
+        h.setOptionValue("presolve", "off")
     if time_limit:
         h.setOptionValue("time_limit", float(time_limit))
     inf = highspy.kHighsInf
@@ -246,7 +250,9 @@ class IncrementalLP:
     """A HiGHS LP grown column- and row-wise from numpy blocks, re-solved for many objectives.
 
     Re-solving after an objective change starts from the previous basis, so bounding every
-    unit of a layer costs one LP factorisation plus a few pivots per unit.
+    unit of a layer costs one LP factorisation plus a few pivots per unit.  Primal simplex:
+    after a change of objective the old basis is still primal feasible (measured 2.5× faster
+    than HiGHS' default dual simplex on the L1-ball bounds of DNN1).
     """
 
     def __init__(self, threads: int = 1):
@@ -255,6 +261,7 @@ class IncrementalLP:
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
         self.h.setOptionValue("threads", threads)
+        self.h.setOptionValue("simplex_strategy", 4)
         self.inf = highspy.kHighsInf
         self.n = 0
 

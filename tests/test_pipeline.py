@@ -44,16 +44,21 @@ def points_in_ball(x_bar, radius, rng, n=4000):
     return pts[dist <= radius + 1e-12]
 
 
-@pytest.mark.parametrize("use_lp", [False, True])
-def test_ball_bounds_contain_points_of_the_ball_small_net(use_lp):
+@pytest.mark.parametrize("use_lp,lp_output", [(False, False), (True, False), (True, True)])
+def test_ball_bounds_contain_points_of_the_ball_small_net(use_lp, lp_output):
     net = random_net([30, 12, 8, 6, 4], seed=4, scale=2.0)
     rng = np.random.default_rng(2)
     x_bar = rng.random(30)
-    b = ball_bounds(net, x_bar, 2.0, use_lp=use_lp)
+    b = ball_bounds(net, x_bar, 2.0, use_lp=use_lp, lp_output=lp_output)
     assert b.contains(net.preactivations(points_in_ball(x_bar, 2.0, rng)))
     box = interval_bounds(net)
     for lo, up, blo, bup in zip(b.lower, b.upper, box.lower, box.upper):
         assert np.all(up - lo <= bup - blo + 1e-9)
+    if use_lp:  # the LP pass is never looser than interval arithmetic over the same ball
+        plain = ball_bounds(net, x_bar, 2.0, use_lp=False)
+        for lo, up, plo, pup in zip(b.lower, b.upper, plain.lower, plain.upper):
+            assert np.all(lo >= plo - 1e-9) and np.all(up <= pup + 1e-9)
+        assert b.n_unstable() < plain.n_unstable() or b.n_unstable() == 0
 
 
 @pytest.mark.parametrize("name", ["dnn1", "dnn5"])
@@ -98,7 +103,7 @@ def test_tight_equals_thesis_model_on_small_networks(seed):
 
 
 @pytest.mark.parametrize("image", [0, 2, 4])
-def test_tight_equals_thesis_model_on_dnn1(image, mnist_test):
+def test_tight_equals_thesis_model_on_dnn1(image, mnist_test, monkeypatch):
     net = load_network("dnn1")
     x_bar, label = mnist_test.images[image], int(mnist_test.labels[image])
     box = interval_bounds(net)
@@ -108,6 +113,19 @@ def test_tight_equals_thesis_model_on_dnn1(image, mnist_test):
     assert plain.row["status"] == tight.row["status"] == "optimal"
     assert plain.row["verified"] and tight.row["verified"]
     assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4)
+    # a poor incumbent (the greedy start without its region LPs): a wider ball, the same optimum
+    import advmilp.pipeline as pipeline
+    from advmilp.primal import PrimalResult, greedy_start
+
+    def poor_start(network, x_bar, label, spec, **kw):
+        g = greedy_start(network, x_bar, spec, spec.target_for(label), np.zeros(784), np.ones(784))
+        return PrimalResult(g, float(np.abs(g - x_bar).sum()), True, 0.0, 0, "greedy", 0)
+
+    monkeypatch.setattr(pipeline, "find_adversarial", poor_start)
+    poor = run_tight(net, box, SPEC, settings, x_bar, label, image)
+    assert poor.row["heuristic_l1"] > 1.01 * plain.row["objective"]
+    assert poor.row["status"] == "optimal" and poor.row["verified"]
+    assert poor.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4)
 
 
 def test_fast_rows(mnist_test):
