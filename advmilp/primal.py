@@ -146,10 +146,27 @@ def greedy_start(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target:
     return None
 
 
+_POOL_OUTPUTS: dict = {}
+
+
+def _pool_outputs(network: Network, pool: np.ndarray) -> np.ndarray:
+    """The network's outputs on the pool, computed once per (network, pool) and reused by every
+    instance of a batch (a forward pass over 20,000 images would otherwise repeat per image)."""
+    key = (network.content_hash(), id(pool), pool.shape)
+    hit = _POOL_OUTPUTS.get(key)
+    if hit is not None and hit[0] is pool:
+        return hit[1]
+    if len(_POOL_OUTPUTS) >= 4:
+        _POOL_OUTPUTS.clear()
+    y = network.forward(pool)
+    _POOL_OUTPUTS[key] = (pool, y)
+    return y
+
+
 def pool_starts(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target: int, pool: np.ndarray,
                 x_lb: np.ndarray, x_ub: np.ndarray, n_candidates: int = 5) -> list[np.ndarray]:
     """Bisection from x̄ towards the nearest pool images that already meet the criterion."""
-    y = network.forward(pool)
+    y = _pool_outputs(network, pool)
     others = np.delete(y, target, axis=1)
     ok = (y[:, target] - spec.ratio * others.max(axis=1) > spec.margin) & (y[:, target] > spec.epsilon + spec.margin)
     cands = pool[ok]
