@@ -43,15 +43,19 @@ def _feature_value(network: Network, x: np.ndarray, spec: ProblemSpec) -> float:
 def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings,
                  x_bar: np.ndarray | None = None, label: int | None = None,
                  image_index: int | None = None, warm_start_x: np.ndarray | None = None,
-                 l1_cap: float | None = None, split_distance: bool = False) -> InstanceResult:
-    """Build, solve and verify one instance; the row carries its provenance."""
+                 l1_cap: float | None = None, split_distance: bool = False,
+                 solver_options: dict | None = None) -> InstanceResult:
+    """Build, solve and verify one instance; the row carries its provenance.
+
+    ``solver_options`` are passed to HiGHS as they are (ignored by the other solvers)."""
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     form = build_model(network, bounds, spec, x_bar, label, name=f"{network.name}_{image_index}", l1_cap=l1_cap,
                        split_distance=split_distance)
     build_s = time.perf_counter() - t0
     warm = form.assignment(warm_start_x) if warm_start_x is not None else None
-    res = solve(form.prob, settings.name, settings.time_limit, settings.gap_rel, settings.threads, warm)
+    res = solve(form.prob, settings.name, settings.time_limit, settings.gap_rel, settings.threads, warm,
+                options=solver_options if settings.name == "highs" else None)
 
     witness, verified, predicted, ratio, l1, linf, reason = None, False, None, math.nan, math.nan, math.nan, ""
     feature_value = math.nan

@@ -30,6 +30,11 @@ from .verify import verify_witness
 
 METHODS = ("milp", "fast", "tight", "cdh")
 
+# HiGHS options of the tight pipeline's MILP.  It starts from the heuristic's incumbent (within a
+# few per cent of the optimum), so HiGHS' sub-MIP heuristics (RINS, RENS) mostly re-find what is
+# known; switching them off halved the MILP time on DNN1-DNN3 (benchmarks/RESULTS.md).
+TIGHT_HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False}
+
 
 def _heuristic_row(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings,
                    x_bar, label, image_index, method: str, x, elapsed: float, extra: dict) -> InstanceResult:
@@ -82,7 +87,7 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     linear = spec.with_(output_relu=False)
     if not h.found:  # no incumbent: the plain model (on the logits) over the given bounds
         res = run_instance(network, bounds, linear, replace(settings, time_limit=max(1.0, settings.time_limit - (time.perf_counter() - t0))),
-                           x_bar, label, image_index, split_distance=True)
+                           x_bar, label, image_index, split_distance=True, solver_options=TIGHT_HIGHS_OPTIONS)
         res.row.update(method="tight", time_s=time.perf_counter() - t0, heuristic_l1=math.nan,
                        prep_time_s=h.time_s, problem=spec.describe())
         return res
@@ -90,7 +95,7 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     bb = ball_bounds(network, x_bar, cap, base=bounds)
     remaining = max(1.0, settings.time_limit - (time.perf_counter() - t0))
     res = run_instance(network, bb, linear, replace(settings, time_limit=remaining), x_bar, label, image_index,
-                       warm_start_x=h.x, l1_cap=cap, split_distance=True)
+                       warm_start_x=h.x, l1_cap=cap, split_distance=True, solver_options=TIGHT_HIGHS_OPTIONS)
     row = res.row
     total = time.perf_counter() - t0
     if not row["verified"] or not math.isfinite(row["objective"]) or row["l1"] > h.l1:
