@@ -11,6 +11,7 @@ import numpy as np
 
 from . import __version__
 from .bounds import Bounds
+from .cuts import add_ideal_cuts
 from .formulation import build_model
 from .networks import Network
 from .problems import ProblemSpec, SolverSettings
@@ -44,14 +45,16 @@ def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
                  x_bar: np.ndarray | None = None, label: int | None = None,
                  image_index: int | None = None, warm_start_x: np.ndarray | None = None,
                  l1_cap: float | None = None, split_distance: bool = False,
-                 solver_options: dict | None = None) -> InstanceResult:
+                 solver_options: dict | None = None, cut_rounds: int = 0) -> InstanceResult:
     """Build, solve and verify one instance; the row carries its provenance.
 
-    ``solver_options`` are passed to HiGHS as they are (ignored by the other solvers)."""
+    ``solver_options`` are passed to HiGHS as they are (ignored by the other solvers);
+    ``cut_rounds`` > 0 adds ideal ReLU cuts separated at the root LP (`cuts`)."""
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     form = build_model(network, bounds, spec, x_bar, label, name=f"{network.name}_{image_index}", l1_cap=l1_cap,
                        split_distance=split_distance)
+    n_cuts = add_ideal_cuts(form, cut_rounds) if cut_rounds > 0 else 0
     build_s = time.perf_counter() - t0
     warm = form.assignment(warm_start_x) if warm_start_x is not None else None
     res = solve(form.prob, settings.name, settings.time_limit, settings.gap_rel, settings.threads, warm,
@@ -93,6 +96,7 @@ def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
         "build_time_s": build_s,
         "bounds_time_s": bounds.time_s,
         "binaries": form.n_binaries,
+        "cuts": n_cuts,
         "verified": bool(verified),
         "verify_note": reason,
         "predicted": predicted,

@@ -41,7 +41,7 @@ COLUMNS = [
     "status", "objective", "bound", "gap_pct", "nodes", "time_s", "build_time_s", "bounds_time_s",
     "binaries", "verified", "verify_note", "predicted", "ratio", "l1", "linf", "solver",
     "solver_version", "threads", "time_limit", "gap_rel", "advmilp_version", "git_sha", "host",
-    "started_at", "message", "witness", "heuristic_l1", "prep_time_s", "iterations", "escapes",
+    "started_at", "message", "witness", "heuristic_l1", "prep_time_s", "iterations", "escapes", "cuts",
 ]
 KEY_COLUMNS = ("network", "network_hash", "method", "bounds", "problem", "image_index")
 

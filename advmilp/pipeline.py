@@ -34,6 +34,8 @@ METHODS = ("milp", "fast", "tight", "cdh")
 # few per cent of the optimum), so HiGHS' sub-MIP heuristics (RINS, RENS) mostly re-find what is
 # known; switching them off halved the MILP time on DNN1-DNN3 (benchmarks/RESULTS.md).
 TIGHT_HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False}
+# Rounds of ideal ReLU cuts (`cuts`) separated at the root LP of the tight model.
+TIGHT_CUT_ROUNDS = 20
 
 
 def _heuristic_row(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings,
@@ -95,7 +97,8 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     bb = ball_bounds(network, x_bar, cap, base=bounds)
     remaining = max(1.0, settings.time_limit - (time.perf_counter() - t0))
     res = run_instance(network, bb, linear, replace(settings, time_limit=remaining), x_bar, label, image_index,
-                       warm_start_x=h.x, l1_cap=cap, split_distance=True, solver_options=TIGHT_HIGHS_OPTIONS)
+                       warm_start_x=h.x, l1_cap=cap, split_distance=True, solver_options=TIGHT_HIGHS_OPTIONS,
+                       cut_rounds=TIGHT_CUT_ROUNDS)
     row = res.row
     total = time.perf_counter() - t0
     if not row["verified"] or not math.isfinite(row["objective"]) or row["l1"] > h.l1:
