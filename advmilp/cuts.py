@@ -22,6 +22,7 @@ import numpy as np
 import pulp
 
 from .formulation import Formulation
+from .solve import RelaxationLP
 
 
 @dataclass(frozen=True)
@@ -78,25 +79,17 @@ def cut_coefficients(w: np.ndarray, b: float, lo: np.ndarray, up: np.ndarray, in
 def add_ideal_cuts(form: Formulation, rounds: int = 20, tol: float = 1e-6) -> int:
     """Separate ideal ReLU cuts at the LP relaxation of ``form`` (at most ``rounds`` rounds of at
     most one cut per unit) and add them to ``form.prob``; returns how many were added."""
-    import highspy
-
     units = unstable_units(form)
     if not units:
         return 0
-    prob = form.prob
-    variables = prob.variables()
-    api = pulp.HiGHS(msg=False, mip=False, threads=1)
-    api.createAndConfigureSolver(prob)
-    api.buildSolverModel(prob)      # sets v.index for every variable
-    h = prob.solverModel
-    index = {v.name: v.index for v in variables}
+    lp = RelaxationLP(form.prob)
+    index = lp.index
     cols = [np.array([index[v.name] for v in u.inputs], dtype=np.int32) for u in units]
     added = []
     for _ in range(rounds):
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        sol = lp.solve()
+        if sol is None:
             break
-        sol = np.asarray(h.getSolution().col_value)
         new = 0
         for u, c in zip(units, cols):
             found = most_violated(u.w, u.b, u.lo, u.up, sol[c], sol[index[u.y.name]], sol[index[u.z.name]])
@@ -104,9 +97,8 @@ def add_ideal_cuts(form: Formulation, rounds: int = 20, tol: float = 1e-6) -> in
                 continue
             in_I = found[0]
             coef, c_z, rhs = cut_coefficients(u.w, u.b, u.lo, u.up, in_I)
-            idx = np.concatenate([[index[u.y.name]], c[in_I], [index[u.z.name]]]).astype(np.int32)
-            val = np.concatenate([[1.0], coef, [c_z]])
-            h.addRow(-highspy.kHighsInf, rhs, len(idx), idx, val)
+            lp.add_row(np.concatenate([[index[u.y.name]], c[in_I], [index[u.z.name]]]),
+                       np.concatenate([[1.0], coef, [c_z]]), rhs)
             added.append((u, in_I, coef, c_z, rhs))
             new += 1
         if not new:
@@ -114,6 +106,5 @@ def add_ideal_cuts(form: Formulation, rounds: int = 20, tol: float = 1e-6) -> in
     for n, (u, in_I, coef, c_z, rhs) in enumerate(added):
         chosen = [v for v, keep in zip(u.inputs, in_I) if keep]
         terms = [(u.y, 1.0), (u.z, c_z)] + [(v, float(a)) for v, a in zip(chosen, coef)]
-        prob += (pulp.LpAffineExpression(terms) <= rhs), f"ideal_{n}"
-    prob.solverModel = None
+        form.prob += (pulp.LpAffineExpression(terms) <= rhs), f"ideal_{n}"
     return len(added)

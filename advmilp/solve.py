@@ -295,3 +295,35 @@ class IncrementalLP:
         if status != OPTIMAL:
             return status, math.nan
         return status, float(self.h.getInfo().objective_function_value)
+
+
+class RelaxationLP:
+    """The LP relaxation of a PuLP model in HiGHS, to be solved, cut and re-solved (warm).
+
+    Rows added here stay in this LP only; the caller adds what it keeps to the PuLP model.
+    """
+
+    def __init__(self, prob: pulp.LpProblem):
+        import highspy
+
+        self.inf = highspy.kHighsInf
+        self._optimal = highspy.HighsModelStatus.kOptimal
+        api = pulp.HiGHS(msg=False, mip=False, threads=1)
+        api.createAndConfigureSolver(prob)
+        api.buildSolverModel(prob)       # numbers the variables (v.index)
+        self.h = prob.solverModel
+        prob.solverModel = None          # the PuLP model keeps no solver state
+        self.index = {v.name: v.index for v in prob.variables()}
+
+    def solve(self) -> np.ndarray | None:
+        """Column values at the LP optimum (None if not optimal)."""
+        self.h.run()
+        if self.h.getModelStatus() != self._optimal:
+            return None
+        return np.asarray(self.h.getSolution().col_value)
+
+    def add_row(self, cols: np.ndarray, vals: np.ndarray, upper: float) -> None:
+        """vals · x[cols] ≤ upper."""
+        self.h.addRow(-self.inf, float(upper), len(cols), np.asarray(cols, dtype=np.int32),
+                      np.asarray(vals, dtype=np.float64))
+
