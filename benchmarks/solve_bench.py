@@ -20,6 +20,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +30,7 @@ THESIS_CPLEX = {  # thesis Table 2, improved model: %solved, mean time (s)
 
 
 def main(argv=None) -> int:
+    from advmilp.bounds import default_results_dir
     from advmilp.config import parse_config
     from advmilp.experiments import run_batch
     from advmilp.report import load_rows
@@ -43,6 +45,11 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", default="auto")
     ap.add_argument("--results-dir", default=None)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the tables from the runs already recorded; solve nothing")
+    ap.add_argument("--agree-with", default="",
+                    help="comma list of further result folders (e.g. results/core10) whose proven "
+                         "optima tight is checked against")
     args = ap.parse_args(argv)
     images = args.images or (10 if args.quick else 100)
     limit = args.time_limit or (60.0 if args.quick else 300.0)
@@ -73,13 +80,21 @@ def main(argv=None) -> int:
             "solver": {"name": solver, "time_limit": limit, "threads": 1, "gap_rel": 1e-4},
             "workers": args.workers if args.workers == "auto" else int(args.workers), "executor": "process",
         }, src=f"<benchmark {name}>")
+        if args.report_only:
+            out = Path(args.results_dir or default_results_dir()) / name
+            if (out / "instances.csv").exists():
+                runs.append((m, out))
+            continue
         t0 = time.perf_counter()
         s = run_batch(cfg, data_dir=args.data_dir, results_dir=args.results_dir,
                       log=lambda msg: print(msg, file=sys.stderr))
         print(f"{name}: {s.ran} run, {s.skipped} already recorded, {time.perf_counter() - t0:.0f} s wall",
               file=sys.stderr)
         runs.append((m, s.out_dir))
+    extra = [Path(d) for d in args.agree_with.split(",") if d]
+    runs += [(d.name, d) for d in extra]
     df = load_rows([d for _, d in runs])
+    df = df[df["network"].isin(nets)]
     df["label_m"] = df["run"].str.replace(f"{tag}-", "", regex=False)
     print(f"\n# solve_bench: {images} images per network, {limit:g} s per instance, 1 thread per solve, "
           f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
@@ -87,7 +102,7 @@ def main(argv=None) -> int:
           f"thesis CPLEX %solved / mean time |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
     for net in nets:
-        for m, _ in runs:
+        for m, _ in runs[:len(runs) - len(extra)]:
             g = df[(df["network"] == net) & (df["label_m"] == m)]
             if not len(g):
                 continue
