@@ -58,7 +58,7 @@ def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
     build_s = time.perf_counter() - t0
     warm = form.assignment(warm_start_x) if warm_start_x is not None else None
     res = solve(form.prob, settings.name, settings.time_limit, settings.gap_rel, settings.threads, warm,
-                options=solver_options if settings.name == "highs" else None)
+                options=solver_options)
 
     witness, verified, predicted, ratio, l1, linf, reason = None, False, None, math.nan, math.nan, math.nan, ""
     feature_value = math.nan

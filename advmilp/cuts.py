@@ -54,11 +54,15 @@ def unstable_units(form: Formulation) -> list[UnitData]:
     return units
 
 
+def _box_ends(w: np.ndarray, lo: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L̆, Ŭ): the input box ends at which w_i x_i is smallest and largest."""
+    return np.where(w >= 0, lo, up), np.where(w >= 0, up, lo)
+
+
 def most_violated(w: np.ndarray, b: float, lo: np.ndarray, up: np.ndarray, x: np.ndarray, y: float,
                   z: float) -> tuple[np.ndarray, float] | None:
     """(mask of I, violation) of the most violated ideal inequality at (x, y, z), or None."""
-    Lb = np.where(w >= 0, lo, up)
-    Ub = np.where(w >= 0, up, lo)
+    Lb, Ub = _box_ends(w, lo, up)
     left = w * (x - Lb * z)
     right = w * Ub * (1.0 - z)
     in_I = left < right
@@ -69,8 +73,7 @@ def most_violated(w: np.ndarray, b: float, lo: np.ndarray, up: np.ndarray, x: np
 
 def cut_coefficients(w: np.ndarray, b: float, lo: np.ndarray, up: np.ndarray, in_I: np.ndarray):
     """The inequality for subset I as  y − Σ_I w_i x_i + c_z z ≤ rhs;  returns (−w on I, c_z, rhs)."""
-    Lb = np.where(w >= 0, lo, up)
-    Ub = np.where(w >= 0, up, lo)
+    Lb, Ub = _box_ends(w, lo, up)
     rhs = b + float((w[~in_I] * Ub[~in_I]).sum())
     c_z = float((w[in_I] * Lb[in_I]).sum()) + rhs
     return -w[in_I], c_z, rhs

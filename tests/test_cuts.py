@@ -27,7 +27,8 @@ def test_separation_by_hand():
     for _ in range(200):
         x = rng.random(2)
         y, z = max(0.0, x[0] - x[1]), float(x[0] - x[1] < 0)
-        assert most_violated(w, 0.0, lo, up, x, y, z) is None or most_violated(w, 0.0, lo, up, x, y, z)[1] < 1e-12
+        found = most_violated(w, 0.0, lo, up, x, y, z)
+        assert found is None or found[1] < 1e-12
     # no cut at a point of the convex hull's interior, e.g. y = 0 with any z
     assert most_violated(w, 0.0, lo, up, np.array([0.5, 0.5]), 0.0, 0.5) is None
 
