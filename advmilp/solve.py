@@ -246,6 +246,9 @@ def solve_lp(c: np.ndarray, A: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarra
     return LPResult(status, x, float(h.getInfo().objective_function_value))
 
 
+DUAL_SIMPLEX, PRIMAL_SIMPLEX = 1, 4   # HiGHS simplex_strategy values
+
+
 class IncrementalLP:
     """A HiGHS LP grown column- and row-wise from numpy blocks, re-solved for many objectives.
 
@@ -261,7 +264,7 @@ class IncrementalLP:
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
         self.h.setOptionValue("threads", threads)
-        self.h.setOptionValue("simplex_strategy", 4)
+        self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
         self.inf = highspy.kHighsInf
         self.n = 0
 
@@ -317,10 +320,24 @@ class RelaxationLP:
 
     def solve(self) -> np.ndarray | None:
         """Column values at the LP optimum (None if not optimal)."""
+        self.h.setOptionValue("simplex_strategy", DUAL_SIMPLEX)     # after added rows (cuts)
         self.h.run()
         if self.h.getModelStatus() != self._optimal:
             return None
         return np.asarray(self.h.getSolution().col_value)
+
+    def minimize(self, cols: np.ndarray, vals: np.ndarray) -> float | None:
+        """Optimal value of min vals · x[cols] (the model's own objective replaced; None if the LP
+        is not solved to optimality).  Re-solves start from the previous basis."""
+        n = self.h.getNumCol()
+        cost = np.zeros(n)
+        cost[np.asarray(cols)] = vals
+        self.h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+        self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)   # the old basis stays primal feasible
+        self.h.run()
+        if self.h.getModelStatus() != self._optimal:
+            return None
+        return float(self.h.getInfo().objective_function_value)
 
     def add_row(self, cols: np.ndarray, vals: np.ndarray, upper: float) -> None:
         """vals · x[cols] ≤ upper."""

@@ -58,3 +58,17 @@ def random_net(sizes, seed=0, scale=1.0) -> Network:
 
 
 SHIPPED = ("dnn1", "dnn2", "dnn3", "dnn4", "dnn5", "notebook")
+
+
+def points_in_ball(x_bar, radius, rng, n=4000):
+    """Dense, sparse and corner-hugging points of {x ∈ [0,1]^n : ‖x − x̄‖₁ ≤ radius}."""
+    d = x_bar.size
+    dense = rng.laplace(size=(n // 2, d))
+    dense *= (radius * rng.random((n // 2, 1))) / np.abs(dense).sum(axis=1, keepdims=True)
+    sparse = np.zeros((n // 2, d))
+    for r in range(n // 2):
+        idx = rng.choice(d, size=min(6, d), replace=False)
+        sparse[r, idx] = rng.choice([-1.0, 1.0], size=len(idx)) * radius / len(idx)
+    pts = np.clip(x_bar + np.vstack([dense, sparse]), 0, 1)
+    dist = np.abs(pts - x_bar).sum(axis=1)
+    return pts[dist <= radius + 1e-12]

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from advmilp.attack import SolverSettings, run_instance
 from advmilp.ball import ball_bounds, knapsack_bounds
-from advmilp.bounds import interval_bounds
+from advmilp.bounds import Bounds, interval_bounds
 from advmilp.cli import main
 from advmilp.networks import load_network
 from advmilp.pipeline import run_fast, run_tight
@@ -14,7 +14,7 @@ from advmilp.primal import find_adversarial
 from advmilp.problems import ProblemSpec
 from advmilp.verify import verify_witness
 
-from conftest import mnist_dir, random_net
+from conftest import mnist_dir, points_in_ball, random_net
 
 SPEC = ProblemSpec("targeted")
 
@@ -28,20 +28,6 @@ def test_knapsack_bounds_by_hand():
     # a budget larger than the box: the box bound
     lo, up = knapsack_bounds(W, np.zeros(1), np.full(3, 0.5), 10.0, np.zeros(3), np.ones(3))
     assert up[0] == pytest.approx(4.0) and lo[0] == pytest.approx(-2.0)
-
-
-def points_in_ball(x_bar, radius, rng, n=4000):
-    """Dense, sparse and corner-hugging points of {x ∈ [0,1]^n : ‖x − x̄‖₁ ≤ radius}."""
-    d = x_bar.size
-    dense = rng.laplace(size=(n // 2, d))
-    dense *= (radius * rng.random((n // 2, 1))) / np.abs(dense).sum(axis=1, keepdims=True)
-    sparse = np.zeros((n // 2, d))
-    for r in range(n // 2):
-        idx = rng.choice(d, size=min(6, d), replace=False)
-        sparse[r, idx] = rng.choice([-1.0, 1.0], size=len(idx)) * radius / len(idx)
-    pts = np.clip(x_bar + np.vstack([dense, sparse]), 0, 1)
-    dist = np.abs(pts - x_bar).sum(axis=1)
-    return pts[dist <= radius + 1e-12]
 
 
 @pytest.mark.parametrize("use_lp,lp_output", [(False, False), (True, False), (True, True)])
@@ -85,8 +71,13 @@ def test_heuristic_points_are_verified(mnist_test):
     assert found >= 5
 
 
+@pytest.mark.parametrize("path", ["small-model", "cuts-and-presolve"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_tight_equals_thesis_model_on_small_networks(seed):
+def test_tight_equals_thesis_model_on_small_networks(seed, path, monkeypatch):
+    import advmilp.pipeline as pipeline
+
+    # both MILP settings of the pipeline: the small-model one (no cuts, no presolve) and the other
+    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 10**6 if path == "small-model" else -1)
     net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
     rng = np.random.default_rng(seed)
     x_bar = rng.random(16)
@@ -100,6 +91,26 @@ def test_tight_equals_thesis_model_on_small_networks(seed):
     if plain.row["status"] == "optimal":
         assert tight.row["verified"] and plain.row["verified"]
         assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+        assert (tight.row["cuts"] == 0) == (path == "small-model")
+
+
+def test_unstable_count_and_tight_settings_by_hand(monkeypatch):
+    import advmilp.pipeline as pipeline
+    from advmilp.pipeline import SMALL_MILP_OPTIONS, TIGHT_CUT_ROUNDS, tight_settings, unstable_count
+
+    net = random_net([4, 3, 2, 2], seed=0)
+    # layer 1: one unstable unit (-1, 2); layer 2: two ((-3, 1), (-0.5, 0.5)); a zero-width unit
+    # at 0 and the output layer (linear) do not count
+    b = Bounds([np.array([-1.0, 0.0, 1.0]), np.array([-3.0, -0.5]), np.array([-9.0, -9.0])],
+               [np.array([2.0, 0.0, 3.0]), np.array([1.0, 0.5]), np.array([9.0, 9.0])], "test")
+    assert unstable_count(b, net) == 3
+    assert tight_settings(b, net) == (SMALL_MILP_OPTIONS, 0)
+    many = Bounds([np.full(3, -1.0), np.full(2, -1.0), b.lower[2]], [np.full(3, 1.0), np.full(2, 1.0), b.upper[2]],
+                  "test")
+    assert unstable_count(many, net) == 5
+    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 4)
+    assert tight_settings(many, net)[1] == TIGHT_CUT_ROUNDS
+    assert tight_settings(b, net) == (SMALL_MILP_OPTIONS, 0)
 
 
 @pytest.mark.parametrize("image", [0, 2, 4])

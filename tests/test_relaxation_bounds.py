@@ -1,0 +1,84 @@
+"""Bounds tightened on the tight MILP's LP relaxation: sound for every feasible point, never looser,
+and the pipeline that uses them (up front or after a restart) keeps the thesis model's optimum."""
+
+import numpy as np
+import pytest
+
+from advmilp.attack import SolverSettings, run_instance
+from advmilp.ball import ball_bounds
+from advmilp.bounds import interval_bounds
+from advmilp.cuts import add_ideal_cuts
+from advmilp.formulation import build_model
+from advmilp.problems import ProblemSpec
+from advmilp.relaxation_bounds import tighten_on_relaxation
+
+from conftest import points_in_ball, random_net
+
+
+def feasible_points(net, x_bar, spec, target, rng, n=40):
+    """The ``n`` points nearest to x̄ (in L1) among random points of the box and of L1 balls that
+    satisfy the model's criteria on the logits (margin included), and the largest of their distances."""
+    pts = np.vstack([rng.random((100000, x_bar.size))] +
+                    [points_in_ball(x_bar, r, rng, n=20000) for r in (1.0, 2.0, 4.0)])
+    out = net.forward(pts)
+    others = np.delete(out, target, axis=1)
+    ok = (out[:, target] >= spec.epsilon + spec.margin) & \
+         np.all(out[:, [target]] - spec.ratio * others >= spec.margin, axis=1)
+    pts = pts[ok]
+    if len(pts) < n:
+        return None, 0.0
+    dist = np.abs(pts - x_bar).sum(axis=1)
+    near = np.argsort(dist)[:n]
+    return pts[near], float(dist[near].max())
+
+
+def test_relaxation_bounds_contain_every_feasible_point_and_are_never_looser():
+    tighter = 0
+    for seed in range(4):
+        net = random_net([12, 10, 8, 3], seed=seed, scale=2.5)
+        rng = np.random.default_rng(seed)
+        x_bar = rng.random(12)
+        label = int(net.predict(x_bar))
+        for target in {0, 1, 2} - {label}:       # a target the sampling reaches
+            spec = ProblemSpec("targeted", target=target, output_relu=False)
+            pts, radius = feasible_points(net, x_bar, spec, target, rng)
+            if pts is not None:
+                break
+        assert pts is not None, f"seed {seed}: too few adversarial points sampled"
+        bb = ball_bounds(net, x_bar, radius)
+        form = build_model(net, bb, spec, x_bar, label, l1_cap=radius, split_distance=True)
+        add_ideal_cuts(form, 20)
+        tb, n_lps = tighten_on_relaxation(form, bb)
+        assert n_lps > 0
+        assert tb.contains(net.preactivations(pts), tol=1e-7)
+        for lo, up, blo, bup in zip(tb.lower, tb.upper, bb.lower, bb.upper):
+            assert np.all(lo >= blo) and np.all(up <= bup) and np.all(lo <= up)
+        width = sum(float(np.sum(u - l)) for l, u in zip(tb.lower[:-1], tb.upper[:-1]))
+        ball_width = sum(float(np.sum(u - l)) for l, u in zip(bb.lower[:-1], bb.upper[:-1]))
+        tighter += width < ball_width - 1e-6
+    assert tighter >= 1          # the criteria do cut into the ball somewhere
+
+
+@pytest.mark.parametrize("escalate", ["upfront", "restart"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate, monkeypatch):
+    import advmilp.pipeline as pipeline
+    from advmilp.pipeline import run_tight
+
+    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", -1)
+    # upfront: tightened before the first solve; restart: a first solve that stops at once
+    monkeypatch.setattr(pipeline, "ESCALATE_AFTER_S", 0.0 if escalate == "upfront" else 1e-3)
+    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
+    rng = np.random.default_rng(seed)
+    x_bar = rng.random(16)
+    label = int(net.predict(x_bar))
+    spec = ProblemSpec("targeted", target=(label + 1) % 3)
+    box = interval_bounds(net)
+    plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
+    tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=rng.random((400, 16)))
+    assert plain.row["status"] == tight.row["status"]
+    if plain.row["status"] == "optimal":
+        assert tight.row["verified"]
+        assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+        if escalate == "restart":
+            assert tight.row["message"].startswith("restarted after")
