@@ -57,6 +57,11 @@ def unstable_count(bounds: Bounds, network: Network) -> int:
 # restarted with bounds tightened on its LP relaxation (the tightening costs 1-10 s, which only
 # the hard instances repay: DNN2/DNN3 images solved in under a second took 1-4 s with it).
 ESCALATE_AFTER_S = 2.0
+# Models with at least this many binaries are tightened before the first solve instead: they are
+# rarely solved within ESCALATE_AFTER_S (old full run, median time 2-80 s from 45 binaries up,
+# 1-2 s below), and a restart throws HiGHS' search tree away (DNN4, four images of 5-140 s:
+# tightening up front was faster on all four, by 1.9-56 s; benchmarks/RESULTS.md).
+UPFRONT_BINARIES = 45
 # Passes of bound tightening on the MILP's own LP relaxation (`relaxation_bounds`) for models
 # above the small-model size; a pass that neither stabilises a unit nor shrinks the unstable units'
 # total width by 5 % ends them.
@@ -145,9 +150,9 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
 def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar,
                          label, image_index, h, t0: float, escalate_after: float | None = None) -> InstanceResult:
     """The tight MILP from the heuristic's result ``h`` (started at ``t0``).  ``escalate_after``:
-    seconds before the restart with relaxation-tightened bounds (default ESCALATE_AFTER_S; 0 = tighten
-    before the first solve; math.inf = never)."""
-    escalate_after = ESCALATE_AFTER_S if escalate_after is None else escalate_after
+    seconds before the restart with relaxation-tightened bounds (0 = tighten before the first solve;
+    math.inf = never; default: 0 for models with at least UPFRONT_BINARIES binaries, else
+    ESCALATE_AFTER_S)."""
     linear = spec.with_(output_relu=False)
     if not h.found:  # no incumbent: the plain model (on the logits) over the given bounds
         res = run_instance(network, bounds, linear, replace(settings, time_limit=max(1.0, settings.time_limit - (time.perf_counter() - t0))),
@@ -161,15 +166,22 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
     bb = ball_bounds(network, x_bar, cap, base=bounds)
     prep = h.time_s + bb.time_s
     options, rounds = tight_settings(bb, network)
+    if escalate_after is None:
+        escalate_after = 0.0 if unstable_count(bb, network) >= UPFRONT_BINARIES else ESCALATE_AFTER_S
+    note = ""
     if rounds and escalate_after <= 0:
         tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds)
         prep += tb.time_s - bb.time_s
+        note = (f"bounds tightened on the LP relaxation before the solve "
+                f"({unstable_count(bb, network)} -> {unstable_count(tb, network)} binaries)")
         bb = tb
     remaining = max(1.0, deadline - time.perf_counter())
     first_limit = min(remaining, escalate_after) if rounds and escalate_after > 0 else remaining
     res = run_instance(network, bb, linear, replace(settings, time_limit=first_limit), x_bar, label, image_index,
                        warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
                        cut_rounds=rounds)
+    if note:
+        res.row["message"] = (note + "; " + res.row["message"]).rstrip("; ")
     if rounds and 0 < escalate_after < remaining and res.row["status"] == "time_limit" \
             and deadline - time.perf_counter() > 1.0:
         # not solved quickly: a hard instance.  Restart from the best point so far with bounds

@@ -6,10 +6,12 @@ differ only in the lever they switch:
 
     tight          the default (pipeline.solve_from_incumbent): ball bounds, Σ|δ| ≤ U, warm
                    start, RINS/RENS off; small models (pipeline.SMALL_MILP_BINARIES): no cuts, no
-                   presolve; the others: 20 rounds of ideal ReLU cuts and presolve, and if not
-                   solved within pipeline.ESCALATE_AFTER_S a restart with bounds tightened on the
-                   MILP's LP relaxation (relaxation_bounds)
-    relaxation-upfront     the relaxation-tightened bounds before the first solve
+                   presolve; the others: 20 rounds of ideal ReLU cuts and presolve, with bounds
+                   tightened on the MILP's LP relaxation (relaxation_bounds) before the solve from
+                   pipeline.UPFRONT_BINARIES binaries up, below that only in a restart if not
+                   solved within pipeline.ESCALATE_AFTER_S
+    relaxation-upfront     the relaxation-tightened bounds before the first solve, whatever the size
+    relaxation-restart     the relaxation-tightened bounds only in the restart, whatever the size
     no-relaxation-bounds   never the relaxation-tightened bounds
     all-cuts       cuts and presolve whatever the size, ball bounds only (the default before the
                    small-model rule and the relaxation bounds)
@@ -45,10 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
-PIPELINE = {"tight": None, "relaxation-upfront": 0.0, "no-relaxation-bounds": math.inf}  # escalate_after
+PIPELINE = {"tight": None, "relaxation-upfront": 0.0, "relaxation-restart": "restart",
+            "no-relaxation-bounds": math.inf}  # escalate_after ("restart": pipeline.ESCALATE_AFTER_S)
 VARIANTS = {  # name: (use ball bounds, warm start, cut rounds, HiGHS options); None = the pipeline's
     "tight": (True, True, None, None),
     "relaxation-upfront": (True, True, None, None),
+    "relaxation-restart": (True, True, None, None),
     "no-relaxation-bounds": (True, True, None, None),
     "all-cuts": (True, True, 20, "rins-rens-off"),
     "no-cuts": (True, True, 0, "rins-rens-off"),
@@ -76,12 +80,13 @@ def prepare(net, base, spec, x_bar, label, pool):
 
 def run_variant(name, net, base, spec, settings, x_bar, label, index, h, cap, bb) -> dict:
     from advmilp.attack import run_instance
-    from advmilp.pipeline import TIGHT_HIGHS_OPTIONS, solve_from_incumbent
+    from advmilp.pipeline import ESCALATE_AFTER_S, TIGHT_HIGHS_OPTIONS, solve_from_incumbent
 
     use_ball, warm, rounds, options = VARIANTS[name]
     if name in PIPELINE:   # the pipeline itself from the prepared heuristic point (recomputes the ball bounds)
         r = solve_from_incumbent(net, base, spec, settings, x_bar, label, index, h, time.perf_counter(),
-                                 escalate_after=PIPELINE[name]).row
+                                 escalate_after=ESCALATE_AFTER_S if PIPELINE[name] == "restart"
+                                 else PIPELINE[name]).row
         after = r["time_s"]
     else:
         options = {"rins-rens-off": TIGHT_HIGHS_OPTIONS, "presolve-off": {**TIGHT_HIGHS_OPTIONS, "presolve": "off"},

@@ -59,7 +59,7 @@ def test_relaxation_bounds_contain_every_feasible_point_and_are_never_looser():
     assert tighter >= 1          # the criteria do cut into the ball somewhere
 
 
-@pytest.mark.parametrize("escalate", ["upfront", "restart"])
+@pytest.mark.parametrize("escalate", ["upfront", "restart", "upfront-by-size"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate, monkeypatch):
     import advmilp.pipeline as pipeline
@@ -67,7 +67,9 @@ def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate, monkeypa
 
     monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", -1)
     # upfront: tightened before the first solve; restart: a first solve that stops at once
-    monkeypatch.setattr(pipeline, "ESCALATE_AFTER_S", 0.0 if escalate == "upfront" else 1e-3)
+    monkeypatch.setattr(pipeline, "ESCALATE_AFTER_S", {"upfront": 0.0, "restart": 1e-3}.get(escalate, 2.0))
+    # upfront-by-size: every model counts as large, so the policy tightens before the first solve
+    monkeypatch.setattr(pipeline, "UPFRONT_BINARIES", 0 if escalate == "upfront-by-size" else 10**6)
     net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
     rng = np.random.default_rng(seed)
     x_bar = rng.random(16)
@@ -82,3 +84,5 @@ def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate, monkeypa
         assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
         if escalate == "restart":
             assert tight.row["message"].startswith("restarted after")
+        else:
+            assert tight.row["message"].startswith("bounds tightened on the LP relaxation before the solve")
