@@ -41,8 +41,8 @@ TIGHT_HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens"
 TIGHT_CUT_ROUNDS = 20
 # Small models (at most this many unstable units, i.e. binaries, in the ball bounds) are solved
 # without the cuts and without HiGHS' presolve: with so few binaries both cost more time than they
-# save (DNN1, 20 images: MILP time 0.32 -> 0.15 s); beyond it presolve's probing pays (one DNN4
-# image with 52 binaries: 21 s with presolve, 62 s without).  benchmarks/RESULTS.md has the figures.
+# save; beyond it presolve pays (DNN5 images 0, 2, 4, 5: 54.4 s with presolve, 77.2 s without).
+# benchmarks/RESULTS.md, "What each lever contributed", has the figures.
 SMALL_MILP_BINARIES = 24
 SMALL_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "presolve": "off"}
 
@@ -148,11 +148,12 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
 
 
 def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar,
-                         label, image_index, h, t0: float, escalate_after: float | None = None) -> InstanceResult:
+                         label, image_index, h, t0: float, escalate_after: float | None = None,
+                         extra_options: dict | None = None) -> InstanceResult:
     """The tight MILP from the heuristic's result ``h`` (started at ``t0``).  ``escalate_after``:
     seconds before the restart with relaxation-tightened bounds (0 = tighten before the first solve;
     math.inf = never; default: 0 for models with at least UPFRONT_BINARIES binaries, else
-    ESCALATE_AFTER_S)."""
+    ESCALATE_AFTER_S).  ``extra_options``: HiGHS options on top of the pipeline's (benchmarks)."""
     linear = spec.with_(output_relu=False)
     if not h.found:  # no incumbent: the plain model (on the logits) over the given bounds
         res = run_instance(network, bounds, linear, replace(settings, time_limit=max(1.0, settings.time_limit - (time.perf_counter() - t0))),
@@ -166,6 +167,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
     bb = ball_bounds(network, x_bar, cap, base=bounds)
     prep = h.time_s + bb.time_s
     options, rounds = tight_settings(bb, network)
+    options = {**options, **(extra_options or {})}
     if escalate_after is None:
         escalate_after = 0.0 if unstable_count(bb, network) >= UPFRONT_BINARIES else ESCALATE_AFTER_S
     note = ""

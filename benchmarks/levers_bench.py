@@ -12,6 +12,7 @@ differ only in the lever they switch:
                    solved within pipeline.ESCALATE_AFTER_S
     relaxation-upfront     the relaxation-tightened bounds before the first solve, whatever the size
     relaxation-restart     the relaxation-tightened bounds only in the restart, whatever the size
+    node-cuts-off  tight with HiGHS' cut separation at the nodes off (root only)
     no-relaxation-bounds   never the relaxation-tightened bounds
     all-cuts       cuts and presolve whatever the size, ball bounds only (the default before the
                    small-model rule and the relaxation bounds)
@@ -48,11 +49,13 @@ from pathlib import Path
 import numpy as np
 
 PIPELINE = {"tight": None, "relaxation-upfront": 0.0, "relaxation-restart": "restart",
-            "no-relaxation-bounds": math.inf}  # escalate_after ("restart": pipeline.ESCALATE_AFTER_S)
+            "no-relaxation-bounds": math.inf, "node-cuts-off": None}  # escalate_after ("restart": ESCALATE_AFTER_S)
+PIPELINE_OPTIONS = {"node-cuts-off": {"mip_allow_cut_separation_at_nodes": False}}  # HiGHS options on top
 VARIANTS = {  # name: (use ball bounds, warm start, cut rounds, HiGHS options); None = the pipeline's
     "tight": (True, True, None, None),
     "relaxation-upfront": (True, True, None, None),
     "relaxation-restart": (True, True, None, None),
+    "node-cuts-off": (True, True, None, None),
     "no-relaxation-bounds": (True, True, None, None),
     "all-cuts": (True, True, 20, "rins-rens-off"),
     "no-cuts": (True, True, 0, "rins-rens-off"),
@@ -86,7 +89,7 @@ def run_variant(name, net, base, spec, settings, x_bar, label, index, h, cap, bb
     if name in PIPELINE:   # the pipeline itself from the prepared heuristic point (recomputes the ball bounds)
         r = solve_from_incumbent(net, base, spec, settings, x_bar, label, index, h, time.perf_counter(),
                                  escalate_after=ESCALATE_AFTER_S if PIPELINE[name] == "restart"
-                                 else PIPELINE[name]).row
+                                 else PIPELINE[name], extra_options=PIPELINE_OPTIONS.get(name)).row
         after = r["time_s"]
     else:
         options = {"rins-rens-off": TIGHT_HIGHS_OPTIONS, "presolve-off": {**TIGHT_HIGHS_OPTIONS, "presolve": "off"},

@@ -95,7 +95,9 @@ def main(argv=None) -> int:
     runs += [(d.name, d) for d in extra]
     df = load_rows([d for _, d in runs])
     df = df[df["network"].isin(nets)].copy()
-    df["label_m"] = df["run"].str.replace(f"{tag}-", "", regex=False)
+    # this benchmark's runs by method; further folders (--agree-with) by their own name
+    extra_names = {d.name for d in extra}
+    df["label_m"] = [r if r in extra_names else r.replace(f"{tag}-", "", 1) for r in df["run"]]
     print(f"\n# solve_bench: {images} images per network, {limit:g} s per instance, 1 thread per solve, "
           f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
     print("| network | method | n | %optimal | mean time (s) | median time (s) | max time (s) | mean nodes | "
