@@ -39,6 +39,11 @@ METHODS = ("milp", "fast", "tight", "cdh")
 TIGHT_HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False}
 # Rounds of ideal ReLU cuts (`cuts`) separated at the root LP of the tight model.
 TIGHT_CUT_ROUNDS = 20
+# Models that get those root cuts are solved without HiGHS' own cut separation at the nodes: the
+# nodes then go faster than the cuts help (levers_bench, 300 s, same heuristic point: DNN5 six
+# images 204 -> 131 s in all, faster on 6 of 6; DNN4 four images 73 -> 65 s; DNN2 five images
+# 46 -> 48 s, faster on 4 of 5; benchmarks/RESULTS.md).
+CUT_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "mip_allow_cut_separation_at_nodes": False}
 # Small models (at most this many unstable units, i.e. binaries, in the ball bounds) are solved
 # without the cuts and without HiGHS' presolve: with so few binaries both cost more time than they
 # save; beyond it presolve pays (DNN5 images 0, 2, 4, 5: 54.4 s with presolve, 77.2 s without).
@@ -92,7 +97,7 @@ def tight_settings(bounds: Bounds, network: Network) -> tuple[dict, int]:
     """HiGHS options and cut rounds of the tight MILP for these bounds."""
     if unstable_count(bounds, network) <= SMALL_MILP_BINARIES:
         return SMALL_MILP_OPTIONS, 0
-    return TIGHT_HIGHS_OPTIONS, TIGHT_CUT_ROUNDS
+    return CUT_MILP_OPTIONS, TIGHT_CUT_ROUNDS
 
 
 def _heuristic_row(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings,

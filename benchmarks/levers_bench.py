@@ -6,13 +6,14 @@ differ only in the lever they switch:
 
     tight          the default (pipeline.solve_from_incumbent): ball bounds, Σ|δ| ≤ U, warm
                    start, RINS/RENS off; small models (pipeline.SMALL_MILP_BINARIES): no cuts, no
-                   presolve; the others: 20 rounds of ideal ReLU cuts and presolve, with bounds
+                   presolve; the others: 20 rounds of ideal ReLU cuts, presolve, no HiGHS cut
+                   separation at the nodes, and bounds
                    tightened on the MILP's LP relaxation (relaxation_bounds) before the solve from
                    pipeline.UPFRONT_BINARIES binaries up, below that only in a restart if not
                    solved within pipeline.ESCALATE_AFTER_S
     relaxation-upfront     the relaxation-tightened bounds before the first solve, whatever the size
     relaxation-restart     the relaxation-tightened bounds only in the restart, whatever the size
-    node-cuts-off  tight with HiGHS' cut separation at the nodes off (root only)
+    node-cuts-on   tight with HiGHS' own cut separation at the nodes back on
     no-relaxation-bounds   never the relaxation-tightened bounds
     all-cuts       cuts and presolve whatever the size, ball bounds only (the default before the
                    small-model rule and the relaxation bounds)
@@ -49,13 +50,13 @@ from pathlib import Path
 import numpy as np
 
 PIPELINE = {"tight": None, "relaxation-upfront": 0.0, "relaxation-restart": "restart",
-            "no-relaxation-bounds": math.inf, "node-cuts-off": None}  # escalate_after ("restart": ESCALATE_AFTER_S)
-PIPELINE_OPTIONS = {"node-cuts-off": {"mip_allow_cut_separation_at_nodes": False}}  # HiGHS options on top
+            "no-relaxation-bounds": math.inf, "node-cuts-on": None}  # escalate_after ("restart": ESCALATE_AFTER_S)
+PIPELINE_OPTIONS = {"node-cuts-on": {"mip_allow_cut_separation_at_nodes": True}}  # HiGHS options on top
 VARIANTS = {  # name: (use ball bounds, warm start, cut rounds, HiGHS options); None = the pipeline's
     "tight": (True, True, None, None),
     "relaxation-upfront": (True, True, None, None),
     "relaxation-restart": (True, True, None, None),
-    "node-cuts-off": (True, True, None, None),
+    "node-cuts-on": (True, True, None, None),
     "no-relaxation-bounds": (True, True, None, None),
     "all-cuts": (True, True, 20, "rins-rens-off"),
     "no-cuts": (True, True, 0, "rins-rens-off"),

@@ -109,7 +109,11 @@ def test_unstable_count_and_tight_settings_by_hand(monkeypatch):
                   "test")
     assert unstable_count(many, net) == 5
     monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 4)
-    assert tight_settings(many, net)[1] == TIGHT_CUT_ROUNDS
+    options, rounds = tight_settings(many, net)
+    assert rounds == TIGHT_CUT_ROUNDS
+    # the models with root cuts: no HiGHS cut separation at the nodes, RINS/RENS off, presolve on
+    assert options["mip_allow_cut_separation_at_nodes"] is False and "presolve" not in options
+    assert options["mip_heuristic_run_rins"] is False
     assert tight_settings(b, net) == (SMALL_MILP_OPTIONS, 0)
 
 
