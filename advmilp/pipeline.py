@@ -41,8 +41,8 @@ TIGHT_HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens"
 TIGHT_CUT_ROUNDS = 20
 # Models that get those root cuts are solved without HiGHS' own cut separation at the nodes: the
 # nodes then go faster than the cuts help (levers_bench, 300 s, same heuristic point: DNN5 six
-# images 204 -> 131 s in all, faster on 6 of 6; DNN4 four images 73 -> 65 s; DNN2 five images
-# 46 -> 48 s, faster on 4 of 5; benchmarks/RESULTS.md).
+# images 205 -> 131 s in all, faster on 6 of 6; DNN4 five images 101 -> 88 s, faster on 4 of 5;
+# DNN2 six images 50 -> 52 s, about even; benchmarks/RESULTS.md).
 CUT_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "mip_allow_cut_separation_at_nodes": False}
 # Small models (at most this many unstable units, i.e. binaries, in the ball bounds) are solved
 # without the cuts and without HiGHS' presolve: with so few binaries both cost more time than they
