@@ -14,6 +14,7 @@ differ only in the lever they switch:
     relaxation-upfront     the relaxation-tightened bounds before the first solve, whatever the size
     relaxation-restart     the relaxation-tightened bounds only in the restart, whatever the size
     node-cuts-on   tight with HiGHS' own cut separation at the nodes back on
+    no-strong-branching    tight with mip_pscost_minreliable 0 (pseudo-costs without strong branching)
     no-relaxation-bounds   never the relaxation-tightened bounds
     all-cuts       cuts and presolve whatever the size, ball bounds only (the default before the
                    small-model rule and the relaxation bounds)
@@ -50,13 +51,15 @@ from pathlib import Path
 import numpy as np
 
 PIPELINE = {"tight": None, "relaxation-upfront": 0.0, "relaxation-restart": "restart",
-            "no-relaxation-bounds": math.inf, "node-cuts-on": None}  # escalate_after ("restart": ESCALATE_AFTER_S)
-PIPELINE_OPTIONS = {"node-cuts-on": {"mip_allow_cut_separation_at_nodes": True}}  # HiGHS options on top
+            "no-relaxation-bounds": math.inf, "node-cuts-on": None, "no-strong-branching": None}  # escalate_after ("restart": ESCALATE_AFTER_S)
+PIPELINE_OPTIONS = {"node-cuts-on": {"mip_allow_cut_separation_at_nodes": True},
+                    "no-strong-branching": {"mip_pscost_minreliable": 0}}  # HiGHS options on top
 VARIANTS = {  # name: (use ball bounds, warm start, cut rounds, HiGHS options); None = the pipeline's
     "tight": (True, True, None, None),
     "relaxation-upfront": (True, True, None, None),
     "relaxation-restart": (True, True, None, None),
     "node-cuts-on": (True, True, None, None),
+    "no-strong-branching": (True, True, None, None),
     "no-relaxation-bounds": (True, True, None, None),
     "all-cuts": (True, True, 20, "rins-rens-off"),
     "no-cuts": (True, True, 0, "rins-rens-off"),
