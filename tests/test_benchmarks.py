@@ -1,0 +1,59 @@
+"""The benchmark scripts run end to end on one DNN1 image and print tables of what they measured."""
+
+import csv
+import runpy
+
+import pytest
+
+from conftest import REPO, mnist_dir
+
+
+def run_script(name, argv, monkeypatch):
+    monkeypatch.setattr("sys.argv", [name, *argv])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "benchmarks" / name), run_name="__main__")
+    return done.value.code
+
+
+@pytest.fixture
+def data_dir():
+    root = mnist_dir()
+    if root is None:
+        pytest.skip("MNIST not found (set ADVMILP_DATA)")
+    return str(root)
+
+
+def test_levers_bench_runs_variants_from_one_heuristic_point_and_resumes(tmp_path, data_dir, monkeypatch, capsys):
+    out = tmp_path / "levers.csv"
+    args = ["--networks", "dnn1", "--images", "1", "--variants", "tight,all-cuts", "--time-limit", "60",
+            "--out", str(out), "--data-dir", data_dir]
+    assert run_script("levers_bench.py", args, monkeypatch) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["variant"] for r in rows] == ["tight", "all-cuts"]
+    assert all(r["status"] == "optimal" and r["verified"] == "True" for r in rows)
+    # both variants start from the same heuristic point, so they prove the same optimum
+    assert float(rows[0]["objective"]) == pytest.approx(float(rows[1]["objective"]), rel=1e-4)
+    assert rows[0]["heuristic_l1"] == rows[1]["heuristic_l1"]
+    printed = capsys.readouterr().out
+    assert "| dnn1 | all-cuts | 1 | 100 |" in printed and "1 of 1 |" in printed
+    # a rerun skips the recorded rows
+    assert run_script("levers_bench.py", args, monkeypatch) == 0
+    assert len(list(csv.DictReader(out.open()))) == 2
+
+
+def test_levers_bench_refuses_unknown_variants(tmp_path, monkeypatch, capsys):
+    code = run_script("levers_bench.py", ["--variants", "tight,warp-drive", "--out", str(tmp_path / "x.csv")],
+                      monkeypatch)
+    assert code == 2 and "unknown variants ['warp-drive']" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_solve_bench_prints_the_target_table(tmp_path, data_dir, monkeypatch, capsys):
+    args = ["--methods", "tight", "--networks", "dnn1", "--images", "1", "--time-limit", "60", "--workers", "1",
+            "--results-dir", str(tmp_path), "--data-dir", data_dir]
+    assert run_script("solve_bench.py", args, monkeypatch) == 0
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("| dnn1 | tight |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "1" and cells[3] == "100"          # n, %optimal
+    assert cells[-2] == "94 % / 1.23 s" and cells[-1].startswith("0.12 s (")
