@@ -52,10 +52,15 @@ SMALL_MILP_BINARIES = 24
 SMALL_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "presolve": "off"}
 
 
+def _unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:
+    """U − L of every hidden ReLU unit the bounds leave unstable (each costs the MILP a binary)."""
+    return np.concatenate([(U - L)[(L < 0) & (U > 0)] for L, U, layer in
+                           zip(bounds.lower, bounds.upper, network.layers) if layer.activation == "relu"] or [[]])
+
+
 def unstable_count(bounds: Bounds, network: Network) -> int:
     """Hidden ReLU units the bounds leave unstable (each costs the MILP a binary)."""
-    return int(sum(np.sum((L < 0) & (U > 0)) for L, U, layer in zip(bounds.lower, bounds.upper, network.layers)
-                   if layer.activation == "relu"))
+    return int(_unstable_widths(bounds, network).size)
 
 
 # A model above the small-model size that HiGHS has not solved after this many seconds is
@@ -81,16 +86,12 @@ def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar,
     for _ in range(passes):
         form = build_model(network, bounds, spec, x_bar, label, name="relaxation", l1_cap=cap, split_distance=True)
         add_ideal_cuts(form, cut_rounds)
-        before, width = unstable_count(bounds, network), _unstable_width(bounds, network)
+        before = _unstable_widths(bounds, network)
         bounds, _ = tighten_on_relaxation(form, bounds)
-        if unstable_count(bounds, network) == before and _unstable_width(bounds, network) > 0.95 * width:
+        after = _unstable_widths(bounds, network)
+        if after.size == before.size and after.sum() > 0.95 * before.sum():
             break
     return replace(bounds, time_s=bounds.time_s + time.perf_counter() - t0)
-
-
-def _unstable_width(bounds: Bounds, network: Network) -> float:
-    return float(sum(np.sum(np.where((L < 0) & (U > 0), U - L, 0.0))
-                     for L, U, layer in zip(bounds.lower, bounds.upper, network.layers) if layer.activation == "relu"))
 
 
 def tight_settings(bounds: Bounds, network: Network) -> tuple[dict, int]:
@@ -147,9 +148,14 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     """Heuristic → L1-ball bounds → warm-started MILP on the logits (restarted with relaxation-
     tightened bounds if not solved quickly); time_s counts everything."""
     t0 = time.perf_counter()
-    h = find_adversarial(network, x_bar, label, spec, pool=pool, n_pool=2,
-                         time_limit=min(3.0, max(0.5, 0.02 * settings.time_limit)))
+    h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool)
     return solve_from_incumbent(network, bounds, spec, settings, x_bar, label, image_index, h, t0)
+
+
+def tight_heuristic(network: Network, x_bar, label, spec: ProblemSpec, time_limit: float, pool=None):
+    """The primal heuristic as the tight pipeline runs it: 2 % of the time limit (0.5-3 s), two pool starts."""
+    return find_adversarial(network, x_bar, label, spec, pool=pool, n_pool=2,
+                            time_limit=min(3.0, max(0.5, 0.02 * time_limit)))
 
 
 def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar,
@@ -168,7 +174,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         return res
     deadline = t0 + settings.time_limit
     best_x, best_l1 = h.x, h.l1
-    cap = _cap(best_l1)
+    cap = incumbent_cap(best_l1)
     bb = ball_bounds(network, x_bar, cap, base=bounds)
     prep = h.time_s + bb.time_s
     options, rounds = tight_settings(bb, network)
@@ -196,7 +202,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         nodes = res.row["nodes"]
         if res.row["verified"] and res.witness is not None and res.row["l1"] < best_l1:
             best_x, best_l1 = res.witness, res.row["l1"]
-            cap = _cap(best_l1)
+            cap = incumbent_cap(best_l1)
             bb = ball_bounds(network, x_bar, cap, base=bounds)
             prep += bb.time_s
         tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds)
@@ -224,7 +230,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
     return res
 
 
-def _cap(l1: float) -> float:
+def incumbent_cap(l1: float) -> float:
     """Σ|δ| ≤ cap keeps every point as good as the incumbent (and the incumbent itself)."""
     return l1 * (1 + 1e-7) + 1e-7
 

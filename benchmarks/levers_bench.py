@@ -73,15 +73,15 @@ FIELDS = ["network", "image_index", "variant", "status", "objective", "bound", "
           "nodes", "binaries", "cuts", "heuristic_l1", "heuristic_s", "ball_bounds_s"]
 
 
-def prepare(net, base, spec, x_bar, label, pool):
+def prepare(net, base, spec, x_bar, label, pool, time_limit):
     """The heuristic's verified point and the L1-ball bounds, as run_tight computes them."""
     from advmilp.ball import ball_bounds
-    from advmilp.primal import find_adversarial
+    from advmilp.pipeline import incumbent_cap, tight_heuristic
 
-    h = find_adversarial(net, x_bar, label, spec, pool=pool, n_pool=2, time_limit=3.0)
+    h = tight_heuristic(net, x_bar, label, spec, time_limit, pool)
     if not h.found:
         return h, None, None
-    cap = h.l1 * (1 + 1e-7) + 1e-7
+    cap = incumbent_cap(h.l1)
     return h, cap, ball_bounds(net, x_bar, cap, base=base)
 
 
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
                     if not todo:
                         continue
                     x_bar, label = split.images[i].astype(np.float64), int(split.labels[i])
-                    h, cap, bb = prepare(net, base, spec, x_bar, label, pool)
+                    h, cap, bb = prepare(net, base, spec, x_bar, label, pool, args.time_limit)
                     if bb is None:
                         print(f"{name} image {i}: the heuristic found no point; skipped", file=sys.stderr)
                         continue
