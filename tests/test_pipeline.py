@@ -71,12 +71,14 @@ def test_heuristic_points_are_verified(mnist_test):
     assert found >= 5
 
 
-@pytest.mark.parametrize("path", ["small-model", "cuts-and-presolve"])
+@pytest.mark.parametrize("path", ["phase-search", "small-model", "cuts-and-presolve"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tight_equals_thesis_model_on_small_networks(seed, path, monkeypatch):
     import advmilp.pipeline as pipeline
 
-    # both MILP settings of the pipeline: the small-model one (no cuts, no presolve) and the other
+    # the phase search and both MILP settings of the pipeline: the small-model one (no cuts, no
+    # presolve) and the other
+    monkeypatch.setattr(pipeline, "PHASE_SEARCH_BINARIES", 10**6 if path == "phase-search" else -1)
     monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 10**6 if path == "small-model" else -1)
     net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
     rng = np.random.default_rng(seed)
@@ -91,7 +93,8 @@ def test_tight_equals_thesis_model_on_small_networks(seed, path, monkeypatch):
     if plain.row["status"] == "optimal":
         assert tight.row["verified"] and plain.row["verified"]
         assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
-        assert (tight.row["cuts"] == 0) == (path == "small-model")
+        assert (tight.row["cuts"] == 0) == (path != "cuts-and-presolve")
+        assert (tight.row["solver"] == "advmilp-phase-bb") == (path == "phase-search")
 
 
 def test_unstable_count_and_tight_settings_by_hand(monkeypatch):

@@ -66,6 +66,7 @@ def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate, monkeypa
     from advmilp.pipeline import run_tight
 
     monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", -1)
+    monkeypatch.setattr(pipeline, "PHASE_SEARCH_BINARIES", -1)   # the MILP path
     # upfront: tightened before the first solve; restart: a first solve that stops at once
     monkeypatch.setattr(pipeline, "ESCALATE_AFTER_S", {"upfront": 0.0, "restart": 1e-3}.get(escalate, 2.0))
     # upfront-by-size: every model counts as large, so the policy tightens before the first solve

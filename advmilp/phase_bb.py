@@ -1,0 +1,301 @@
+"""Branch-and-bound over ReLU phases for the minimal-L1 targeted attack (method ``tight``, small models).
+
+The same problem as the tight MILP — min Σ|x − x̄| over x in the box with Σ|x − x̄| ≤ cap and the
+targeted criterion on the logits — searched by branching on the *phase* of each unstable hidden
+unit instead of on a binary.  One HiGHS LP lives for the whole search, with columns
+
+    p, m        x = x̄ + p − m  (one column per pixel and direction it can move)
+    y_k, a_k    pre- and post-activation of every hidden unit; y of the output layer (logits)
+
+and rows  y_1 = W_1 (x̄ + p − m) + b_1,  y_k = W_k a_(k−1) + b_k,  the criterion rows, the cap
+row, and per hidden unit  a − y ≥ 0  and the triangle  (U − L)·a − U·y ≤ −U·L.  A node fixes
+some units' phases, which only changes column and row *bounds*:
+
+    active    y ≥ 0, a = y          (row a − y fixed to 0; triangle row dropped)
+    inactive  y ≤ 0, a = 0
+    free      L ≤ y ≤ U, 0 ≤ a, a ≥ y, triangle   (the LP relaxation of the big-M unit)
+
+so every node LP is re-solved by dual simplex from the previous basis in a few pivots.  Its
+optimum is a lower bound on every point of the node; a node whose free units all sit on the
+ReLU (a = max(y, 0)) has an LP point that is a network point, so its bound is attained there.
+Every candidate point is checked with the float64 forward pass (`verify`) before it becomes the
+incumbent; the reported bound is the least bound over the open nodes and over nodes closed
+without a verified point, so it is a proven bound on the optimum (within HiGHS' tolerances,
+like a MILP dual bound).
+
+Why: on models with few binaries HiGHS' MILP machinery (cut separation, propagation over the
+1,568 pixel columns, strong branching) costs more per node than these warm LP re-solves.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bounds import Bounds
+from .networks import Network
+from .problems import ProblemSpec
+from .verify import verify_witness
+
+ACTIVE, INACTIVE, FREE = 1, -1, 0
+
+
+@dataclass
+class PhaseSearchResult:
+    status: str                 # optimal | time_limit | limit (max_nodes) | infeasible (no point within the cap) | unknown
+    x: np.ndarray | None        # best verified point (None if none)
+    objective: float            # its L1 distance (nan if none)
+    bound: float                # proven lower bound on the optimum (inf if the cap excludes every point)
+    nodes: int
+    lps: int
+    time_s: float
+    binaries: int               # unstable hidden units at the root
+
+
+class PhaseLP:
+    """The persistent node LP (see module docstring)."""
+
+    def __init__(self, network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, target: int,
+                 x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None):
+        import highspy
+
+        self.hs = highspy
+        h = self.h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.setOptionValue("presolve", "off")
+        inf = self.inf = highspy.kHighsInf
+        self.x_bar = x_bar
+        up, down = x_ub - x_bar, x_bar - x_lb
+        self.P, self.M = np.flatnonzero(up > 0), np.flatnonzero(down > 0)
+        nP, nM = len(self.P), len(self.M)
+        K = len(network.layers)
+        hidden = [k for k in range(K - 1)]
+        if any(network.layers[k].activation != "relu" for k in hidden) or network.layers[-1].activation == "relu":
+            raise ValueError("phase search needs ReLU hidden layers and a linear output layer")
+        col_lo = [np.zeros(nP + nM)]
+        col_hi = [np.concatenate([up[self.P], down[self.M]])]
+        n = nP + nM
+        self.y_cols, self.a_cols = [], []
+        for k in hidden:
+            L, U = bounds.lower[k], bounds.upper[k]
+            w = len(L)
+            self.y_cols.append(np.arange(n, n + w)); n += w
+            self.a_cols.append(np.arange(n, n + w)); n += w
+            col_lo += [L, np.zeros(w)]
+            col_hi += [U, np.maximum(U, 0.0)]
+        L, U = bounds.lower[K - 1], bounds.upper[K - 1]
+        self.out_cols = np.arange(n, n + len(L)); n += len(L)
+        col_lo.append(L); col_hi.append(U)
+        self.n_cols = n
+        lo, hi = np.concatenate(col_lo), np.concatenate(col_hi)
+        h.addVars(n, lo.astype(np.float64), hi.astype(np.float64))
+        cost = np.zeros(n)
+        cost[:nP + nM] = 1.0
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+
+        rows: list[tuple[np.ndarray, np.ndarray, float, float]] = []   # (cols, vals, lo, hi)
+        W1, b1 = network.layers[0].W, network.layers[0].b
+        base1 = W1 @ x_bar + b1
+        for j in range(W1.shape[0]):
+            vals = np.concatenate([W1[j, self.P], -W1[j, self.M]])
+            nz = vals != 0
+            rows.append((np.append(np.arange(nP + nM)[nz], self.y_cols[0][j]), np.append(vals[nz], -1.0),
+                         -base1[j], -base1[j]))
+        for k in range(1, K):
+            W, b = network.layers[k].W, network.layers[k].b
+            ycols = self.y_cols[k] if k < K - 1 else self.out_cols
+            for j in range(W.shape[0]):
+                nz = W[j] != 0
+                rows.append((np.append(self.a_cols[k - 1][nz], ycols[j]), np.append(W[j, nz], -1.0), -b[j], -b[j]))
+        self.ge_rows, self.tri_rows = [], []
+        self.L, self.U = [], []
+        for k in hidden:
+            L, U = bounds.lower[k].astype(np.float64), bounds.upper[k].astype(np.float64)
+            self.L.append(L); self.U.append(U)
+            ge, tri = [], []
+            for j in range(len(L)):
+                ge.append(len(rows))
+                rows.append((np.array([self.a_cols[k][j], self.y_cols[k][j]]), np.array([1.0, -1.0]), 0.0, inf))
+                tri.append(len(rows))
+                width = max(U[j] - L[j], 0.0)
+                rows.append((np.array([self.a_cols[k][j], self.y_cols[k][j]]), np.array([width, -U[j]]), -inf, inf))
+            self.ge_rows.append(np.array(ge, dtype=np.int64))
+            self.tri_rows.append(np.array(tri, dtype=np.int64))
+        n_out = len(self.out_cols)
+        for j in range(n_out):
+            if j != target:
+                rows.append((self.out_cols[[target, j]], np.array([1.0, -spec.ratio]), spec.margin, inf))
+        rows.append((self.out_cols[[target]], np.array([1.0]), spec.epsilon + spec.margin, inf))
+        if cap is not None:
+            rows.append((np.arange(nP + nM), np.ones(nP + nM), -inf, float(cap)))
+        starts = np.cumsum([0] + [len(r[0]) for r in rows[:-1]]).astype(np.int32)
+        idx = np.concatenate([r[0] for r in rows]).astype(np.int32)
+        val = np.concatenate([r[1] for r in rows]).astype(np.float64)
+        rlo = np.array([r[2] for r in rows], dtype=np.float64)
+        rhi = np.array([r[3] for r in rows], dtype=np.float64)
+        h.addRows(len(rows), rlo, rhi, len(idx), starts, idx, val)
+        # flattened views over all hidden units
+        self.Lf, self.Uf = np.concatenate(self.L), np.concatenate(self.U)
+        self.yf, self.af = np.concatenate(self.y_cols), np.concatenate(self.a_cols)
+        self.gef, self.trif = np.concatenate(self.ge_rows), np.concatenate(self.tri_rows)
+        self.tri_rhs = -self.Uf * self.Lf
+        self.height = np.where((self.Lf < 0) & (self.Uf > 0), self.tri_rhs / np.maximum(self.Uf - self.Lf, 1e-300), 0.0)
+        self.offsets = np.cumsum([0] + [len(L) for L in self.L])
+        self._optimal = highspy.HighsModelStatus.kOptimal
+        self._infeasible = highspy.HighsModelStatus.kInfeasible
+
+    def root_phases(self) -> np.ndarray:
+        """Phase of every hidden unit implied by the bounds (stable units fixed, the rest free)."""
+        ph = np.zeros(len(self.Lf), dtype=np.int8)
+        ph[self.Lf >= 0] = ACTIVE
+        ph[self.Uf <= 0] = INACTIVE
+        return ph
+
+    def set_phases(self, ph: np.ndarray) -> None:
+        inf = self.inf
+        act, ina = ph == ACTIVE, ph == INACTIVE
+        y_lo = np.where(act, np.maximum(self.Lf, 0.0), self.Lf)
+        y_hi = np.where(ina, np.minimum(self.Uf, 0.0), self.Uf)
+        a_hi = np.where(ina, 0.0, np.maximum(self.Uf, 0.0))
+        n = len(ph)
+        cols = np.concatenate([self.yf, self.af]).astype(np.int32)
+        self.h.changeColsBounds(2 * n, cols, np.concatenate([y_lo, np.zeros(n)]), np.concatenate([y_hi, a_hi]))
+        ge_hi = np.where(act, 0.0, inf)
+        tri_hi = np.where(ph == FREE, self.tri_rhs, inf)
+        rows = np.concatenate([self.gef, self.trif]).astype(np.int32)
+        self.h.changeRowsBounds(2 * n, rows, np.concatenate([np.zeros(n), np.full(n, -inf)]),
+                                np.concatenate([ge_hi, tri_hi]))
+
+    def solve(self, time_limit: float) -> tuple[str, float, np.ndarray | None]:
+        """(status, objective, column values) of the LP under the current phases."""
+        self.h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
+        self.h.run()
+        st = self.h.getModelStatus()
+        if st == self._infeasible:
+            return "infeasible", math.inf, None
+        if st != self._optimal:
+            return "unknown", -math.inf, None
+        col = np.asarray(self.h.getSolution().col_value)
+        return "optimal", float(self.h.getInfo().objective_function_value), col
+
+    def point(self, col: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray) -> np.ndarray:
+        x = self.x_bar.copy()
+        nP = len(self.P)
+        x[self.P] += col[:nP]
+        x[self.M] -= col[nP:nP + len(self.M)]
+        return np.clip(x, x_lb, x_ub)
+
+
+def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, label: int,
+                  x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None, incumbent: np.ndarray | None = None,
+                  time_limit: float = 300.0, gap_rel: float = 1e-4, max_nodes: int | None = None) -> PhaseSearchResult:
+    """Minimise Σ|x − x̄| over the targeted-adversarial points with Σ|x − x̄| ≤ cap, by
+    best-bound branch-and-bound over ReLU phases (diving on one child of every branched node)."""
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit
+    target = spec.target_for(label)
+    x_bar = np.asarray(x_bar, dtype=np.float64)
+    lp = PhaseLP(network, bounds, spec, x_bar, target, x_lb, x_ub, cap)
+    best_x, best = None, math.inf
+    if incumbent is not None:
+        chk = verify_witness(network, incumbent, spec, x_bar, label, target, x_lb, x_ub)
+        if chk.verified:
+            best_x, best = chk.x, chk.l1
+    root = lp.root_phases()
+    binaries = int((root == FREE).sum())
+    heap: list[tuple[float, int, np.ndarray, object]] = [(-math.inf, 0, root, None)]
+    unresolved = math.inf    # least bound of nodes closed without a verified point
+    pruned = math.inf        # least bound of nodes pruned against the incumbent (>= incumbent − gap)
+    nodes = lps = 0
+    counter = 1
+    status = "optimal"
+
+    def prune_level() -> float:
+        return best - gap_rel * abs(best) if math.isfinite(best) else math.inf
+
+    node, node_lb = None, -math.inf     # the node to solve next and its parent's bound
+    while True:
+        if node is None:
+            if not heap:
+                break
+            node_lb, _, node, basis = heapq.heappop(heap)
+            if node_lb >= prune_level():
+                pruned = min(pruned, node_lb)
+                node = None
+                continue
+            if basis is not None:     # start from the parent's optimal basis
+                lp.h.setBasis(basis)
+        if time.perf_counter() > deadline or (max_nodes is not None and nodes >= max_nodes):
+            heapq.heappush(heap, (node_lb, counter, node, None))
+            status = "time_limit" if time.perf_counter() > deadline else "limit"
+            break
+        ph, node = node, None
+        lp.set_phases(ph)
+        st, obj, col = lp.solve(deadline - time.perf_counter())
+        nodes += 1
+        lps += 1
+        if st == "infeasible":
+            continue
+        if st != "optimal":
+            free = np.flatnonzero(ph == FREE)
+            if not len(free):
+                unresolved = -math.inf
+                continue
+            obj = -math.inf
+            col = None
+        if obj >= prune_level():
+            pruned = min(pruned, obj)
+            continue
+        if col is not None:
+            x = lp.point(col, x_lb, x_ub)
+            chk = verify_witness(network, x, spec, x_bar, label, target, x_lb, x_ub)
+            if chk.verified and chk.l1 < best:
+                best_x, best = chk.x, chk.l1
+            y, a = col[lp.yf], col[lp.af]
+            viol = np.where(ph == FREE, a - np.maximum(y, 0.0), 0.0)
+            tol = 1e-9 * max(1.0, float(np.abs(y).max(initial=0.0)))
+            j = branching_unit(lp, viol, tol)
+            if viol[j] <= tol:
+                # every unit on its ReLU: the LP point is a network point with objective obj
+                if not (chk.verified and chk.l1 <= obj + 1e-6 * max(1.0, obj)):
+                    unresolved = min(unresolved, obj)
+                continue
+            go_active = y[j] > 0
+        else:
+            j = int(np.flatnonzero(ph == FREE)[0])
+            go_active = True
+        first, second = ph.copy(), ph.copy()
+        first[j] = ACTIVE if go_active else INACTIVE
+        second[j] = INACTIVE if go_active else ACTIVE
+        heapq.heappush(heap, (obj, counter, second, lp.h.getBasis()))
+        counter += 1
+        node, node_lb = first, obj          # dive: the first child is solved next
+    open_bound = min((e[0] for e in heap), default=math.inf)
+    bound = min(best, open_bound, unresolved, pruned)
+    if status == "optimal" and bound < prune_level():
+        status = "unknown"   # a node could not be settled (LP not solved, or its point failed the check)
+    if status == "optimal" and not math.isfinite(best):
+        status = "infeasible"
+    return PhaseSearchResult(status, best_x, best if math.isfinite(best) else math.nan, bound, nodes, lps,
+                             time.perf_counter() - t0, binaries)
+
+
+
+def branching_unit(lp: PhaseLP, viol: np.ndarray, tol: float) -> int:
+    """The free unit to branch on: largest |dual of its triangle row| × triangle height −U·L/(U−L)
+    (an estimate of how much the bound rises when the unit's relaxation is removed) among the
+    units off their ReLU (viol = a − max(y, 0) > tol); the largest violation if no dual is nonzero.
+    Measured on 30 DNN1 images against the largest violation alone: 48 vs 83 nodes on average,
+    0.032 vs 0.055 s; static triangle height, earliest layer first and normalised violation were
+    worse still (135-193 nodes)."""
+    off = viol > tol
+    if not off.any():
+        return int(np.argmax(viol))
+    dual = np.abs(np.asarray(lp.h.getSolution().row_dual)[lp.trif])
+    score = np.where(off, dual * lp.height, -1.0)
+    return int(np.argmax(score)) if score.max() > 0 else int(np.argmax(viol))
