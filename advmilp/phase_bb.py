@@ -42,6 +42,7 @@ from .problems import ProblemSpec
 from .verify import verify_witness
 
 ACTIVE, INACTIVE, FREE = 1, -1, 0
+TIGHTEN_ONLY_DUAL = False   # experiment: re-tighten only units whose triangle row has a nonzero dual
 
 
 @dataclass
@@ -94,7 +95,7 @@ class PhaseLP:
         self.n_cols = n
         lo, hi = np.concatenate(col_lo), np.concatenate(col_hi)
         h.addVars(n, lo.astype(np.float64), hi.astype(np.float64))
-        cost = np.zeros(n)
+        cost = self.cost = np.zeros(n)
         cost[:nP + nM] = 1.0
         h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
 
@@ -131,8 +132,8 @@ class PhaseLP:
             if j != target:
                 rows.append((self.out_cols[[target, j]], np.array([1.0, -spec.ratio]), spec.margin, inf))
         rows.append((self.out_cols[[target]], np.array([1.0]), spec.epsilon + spec.margin, inf))
-        if cap is not None:
-            rows.append((np.arange(nP + nM), np.ones(nP + nM), -inf, float(cap)))
+        self.cap_row = len(rows)
+        rows.append((np.arange(nP + nM), np.ones(nP + nM), -inf, float(cap) if cap is not None else inf))
         starts = np.cumsum([0] + [len(r[0]) for r in rows[:-1]]).astype(np.int32)
         idx = np.concatenate([r[0] for r in rows]).astype(np.int32)
         val = np.concatenate([r[1] for r in rows]).astype(np.float64)
@@ -144,7 +145,7 @@ class PhaseLP:
         self.yf, self.af = np.concatenate(self.y_cols), np.concatenate(self.a_cols)
         self.gef, self.trif = np.concatenate(self.ge_rows), np.concatenate(self.tri_rows)
         self.tri_rhs = -self.Uf * self.Lf
-        self.height = np.where((self.Lf < 0) & (self.Uf > 0), self.tri_rhs / np.maximum(self.Uf - self.Lf, 1e-300), 0.0)
+        self._L, self._U = self.Lf.copy(), self.Uf.copy()     # the bounds the triangle rows are written for
         self.offsets = np.cumsum([0] + [len(L) for L in self.L])
         self._optimal = highspy.HighsModelStatus.kOptimal
         self._infeasible = highspy.HighsModelStatus.kInfeasible
@@ -157,23 +158,86 @@ class PhaseLP:
         return ph
 
     def set_phases(self, ph: np.ndarray) -> None:
+        """Phases over the root bounds."""
+        self.set_node(ph, self.Lf, self.Uf)
+
+    def set_node(self, ph: np.ndarray, L: np.ndarray, U: np.ndarray) -> None:
+        """Phases ``ph`` and pre-activation bounds [L, U] of every hidden unit (node bounds may be
+        tighter than the root's: their triangle rows are rewritten)."""
         inf = self.inf
         act, ina = ph == ACTIVE, ph == INACTIVE
-        y_lo = np.where(act, np.maximum(self.Lf, 0.0), self.Lf)
-        y_hi = np.where(ina, np.minimum(self.Uf, 0.0), self.Uf)
-        a_hi = np.where(ina, 0.0, np.maximum(self.Uf, 0.0))
+        y_lo = np.where(act, np.maximum(L, 0.0), L)
+        y_hi = np.where(ina, np.minimum(U, 0.0), U)
+        a_hi = np.where(ina, 0.0, np.maximum(U, 0.0))
         n = len(ph)
         cols = np.concatenate([self.yf, self.af]).astype(np.int32)
         self.h.changeColsBounds(2 * n, cols, np.concatenate([y_lo, np.zeros(n)]), np.concatenate([y_hi, a_hi]))
+        changed = np.flatnonzero((L != self._L) | (U != self._U))
+        for j in changed:   # the triangle (U − L)·a − U·y ≤ −U·L of the new bounds
+            self.h.changeCoeff(int(self.trif[j]), int(self.af[j]), float(max(U[j] - L[j], 0.0)))
+            self.h.changeCoeff(int(self.trif[j]), int(self.yf[j]), float(-U[j]))
+        if len(changed):
+            self._L, self._U = L.copy(), U.copy()
         ge_hi = np.where(act, 0.0, inf)
-        tri_hi = np.where(ph == FREE, self.tri_rhs, inf)
+        tri_hi = np.where(ph == FREE, -U * L, inf)
         rows = np.concatenate([self.gef, self.trif]).astype(np.int32)
         self.h.changeRowsBounds(2 * n, rows, np.concatenate([np.zeros(n), np.full(n, -inf)]),
                                 np.concatenate([ge_hi, tri_hi]))
 
+    def set_cap(self, cap: float) -> None:
+        """Σ|x − x̄| ≤ cap (only points at least as good as the incumbent matter)."""
+        self.h.changeRowBounds(self.cap_row, -self.inf, float(cap))
+
+    def tighten(self, ph: np.ndarray, L: np.ndarray, U: np.ndarray, first_layer: int, deadline: float,
+                only: np.ndarray | None = None):
+        """Bounds of the free units of hidden layers >= ``first_layer`` (0-based) over this node's LP,
+        layer by layer, each layer's new triangles used for the next: (ph, L, U) with units the new
+        bounds prove stable fixed, or None if the node's LP is infeasible.  LP optima are widened by
+        a tolerance, so the bounds stay valid for every point of the node."""
+        L, U, ph = L.copy(), U.copy(), ph.copy()
+        h = self.h
+        n = self.n_cols
+        all_cols = np.arange(n, dtype=np.int32)
+        h.setOptionValue("simplex_strategy", 4)     # objective changes: the basis stays primal feasible
+        try:
+            for k in range(first_layer, len(self.offsets) - 1):
+                units = [j for j in range(self.offsets[k], self.offsets[k + 1])
+                         if ph[j] == FREE and (only is None or only[j])]
+                if not units:
+                    continue
+                self.set_node(ph, L, U)
+                for j in units:
+                    for sense in (1.0, -1.0):
+                        if time.perf_counter() > deadline:
+                            return ph, L, U
+                        cost = np.zeros(n)
+                        cost[self.yf[j]] = sense
+                        h.changeColsCost(n, all_cols, cost)
+                        h.run()
+                        st = h.getModelStatus()
+                        if st == self._infeasible:
+                            return None
+                        if st != self._optimal:
+                            continue
+                        v = sense * float(h.getInfo().objective_function_value)
+                        tol = 1e-5 * max(1.0, abs(v))
+                        if sense > 0:
+                            L[j] = max(L[j], v - tol)
+                        else:
+                            U[j] = min(U[j], v + tol)
+                if np.any(L > U):
+                    return None
+                ph[(ph == FREE) & (L >= 0)] = ACTIVE
+                ph[(ph == FREE) & (U <= 0)] = INACTIVE
+        finally:
+            h.changeColsCost(n, all_cols, self.cost)
+            h.setOptionValue("simplex_strategy", 1)
+        return ph, L, U
+
     def solve(self, time_limit: float) -> tuple[str, float, np.ndarray | None]:
         """(status, objective, column values) of the LP under the current phases."""
-        self.h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
+        # HiGHS' time_limit counts the object's run time summed over every run() so far
+        self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit), 1e-3))
         self.h.run()
         st = self.h.getModelStatus()
         if st == self._infeasible:
@@ -193,9 +257,12 @@ class PhaseLP:
 
 def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, label: int,
                   x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None, incumbent: np.ndarray | None = None,
-                  time_limit: float = 300.0, gap_rel: float = 1e-4, max_nodes: int | None = None) -> PhaseSearchResult:
+                  time_limit: float = 300.0, gap_rel: float = 1e-4, max_nodes: int | None = None,
+                  retighten_depth: int = 0) -> PhaseSearchResult:
     """Minimise Σ|x − x̄| over the targeted-adversarial points with Σ|x − x̄| ≤ cap, by
-    best-bound branch-and-bound over ReLU phases (diving on one child of every branched node)."""
+    best-bound branch-and-bound over ReLU phases (diving on one child of every branched node).
+    Nodes up to depth ``retighten_depth`` re-tighten the bounds of the free units in the layers
+    after the branched unit over their own LP (`PhaseLP.tighten`) before they branch."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit
     target = spec.target_for(label)
@@ -206,9 +273,13 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
         chk = verify_witness(network, incumbent, spec, x_bar, label, target, x_lb, x_ub)
         if chk.verified:
             best_x, best = chk.x, chk.l1
+            if cap is None or best < cap:
+                lp.set_cap(best)
     root = lp.root_phases()
     binaries = int((root == FREE).sum())
-    heap: list[tuple[float, int, np.ndarray, object]] = [(-math.inf, 0, root, None)]
+    layer_of = np.searchsorted(lp.offsets, np.arange(len(root)), side="right") - 1
+    # heap entries: (parent's bound, tie-break, phases, L, U, depth, first layer to re-tighten, parent's basis)
+    heap: list = [(-math.inf, 0, root, lp.Lf, lp.Uf, 0, len(lp.offsets), None)]
     unresolved = math.inf    # least bound of nodes closed without a verified point
     pruned = math.inf        # least bound of nodes pruned against the incumbent (>= incumbent − gap)
     nodes = lps = 0
@@ -218,27 +289,40 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
     def prune_level() -> float:
         return best - gap_rel * abs(best) if math.isfinite(best) else math.inf
 
-    node, node_lb = None, -math.inf     # the node to solve next and its parent's bound
+    node = None
     while True:
         if node is None:
             if not heap:
                 break
-            node_lb, _, node, basis = heapq.heappop(heap)
-            if node_lb >= prune_level():
-                pruned = min(pruned, node_lb)
-                node = None
+            entry = heapq.heappop(heap)
+            if entry[0] >= prune_level():
+                pruned = min(pruned, entry[0])
                 continue
-            if basis is not None:     # start from the parent's optimal basis
-                lp.h.setBasis(basis)
+            node = entry[:-1]
+            if entry[-1] is not None:     # start from the parent's optimal basis
+                lp.h.setBasis(entry[-1])
+        node_lb, _, ph, L, U, depth, first = node
         if time.perf_counter() > deadline or (max_nodes is not None and nodes >= max_nodes):
-            heapq.heappush(heap, (node_lb, counter, node, None))
+            heapq.heappush(heap, (*node, None))
             status = "time_limit" if time.perf_counter() > deadline else "limit"
             break
-        ph, node = node, None
-        lp.set_phases(ph)
+        node = None
+        lp.set_node(ph, L, U)
         st, obj, col = lp.solve(deadline - time.perf_counter())
         nodes += 1
         lps += 1
+        if st == "optimal" and obj < prune_level() and depth <= retighten_depth and (ph == FREE).any() \
+                and first < len(lp.offsets) - 1:
+            only = None
+            if TIGHTEN_ONLY_DUAL:
+                only = np.abs(np.asarray(lp.h.getSolution().row_dual)[lp.trif]) > 1e-9
+            tightened = lp.tighten(ph, L, U, first, deadline, only)
+            if tightened is None:
+                continue            # no point of the node is within the cap
+            ph, L, U = tightened
+            lp.set_node(ph, L, U)
+            st, obj, col = lp.solve(deadline - time.perf_counter())
+            lps += 1
         if st == "infeasible":
             continue
         if st != "optimal":
@@ -246,7 +330,7 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
             if not len(free):
                 unresolved = -math.inf
                 continue
-            obj = -math.inf
+            obj = max(node_lb, -math.inf)
             col = None
         if obj >= prune_level():
             pruned = min(pruned, obj)
@@ -256,10 +340,11 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
             chk = verify_witness(network, x, spec, x_bar, label, target, x_lb, x_ub)
             if chk.verified and chk.l1 < best:
                 best_x, best = chk.x, chk.l1
+                lp.set_cap(best)
             y, a = col[lp.yf], col[lp.af]
             viol = np.where(ph == FREE, a - np.maximum(y, 0.0), 0.0)
             tol = 1e-9 * max(1.0, float(np.abs(y).max(initial=0.0)))
-            j = branching_unit(lp, viol, tol)
+            j = branching_unit(lp, viol, tol, L, U)
             if viol[j] <= tol:
                 # every unit on its ReLU: the LP point is a network point with objective obj
                 if not (chk.verified and chk.l1 <= obj + 1e-6 * max(1.0, obj)):
@@ -269,12 +354,14 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
         else:
             j = int(np.flatnonzero(ph == FREE)[0])
             go_active = True
-        first, second = ph.copy(), ph.copy()
-        first[j] = ACTIVE if go_active else INACTIVE
+        first_child, second = ph.copy(), ph.copy()
+        first_child[j] = ACTIVE if go_active else INACTIVE
         second[j] = INACTIVE if go_active else ACTIVE
-        heapq.heappush(heap, (obj, counter, second, lp.h.getBasis()))
+        nxt = int(layer_of[j]) + 1
+        heapq.heappush(heap, (obj, counter, second, L, U, depth + 1, nxt, lp.h.getBasis()))
         counter += 1
-        node, node_lb = first, obj          # dive: the first child is solved next
+        node = (obj, counter, first_child, L, U, depth + 1, nxt)      # dive: the first child is solved next
+        counter += 1
     open_bound = min((e[0] for e in heap), default=math.inf)
     bound = min(best, open_bound, unresolved, pruned)
     if status == "optimal" and bound < prune_level():
@@ -285,8 +372,7 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
                              time.perf_counter() - t0, binaries)
 
 
-
-def branching_unit(lp: PhaseLP, viol: np.ndarray, tol: float) -> int:
+def branching_unit(lp: PhaseLP, viol: np.ndarray, tol: float, L: np.ndarray, U: np.ndarray) -> int:
     """The free unit to branch on: largest |dual of its triangle row| × triangle height −U·L/(U−L)
     (an estimate of how much the bound rises when the unit's relaxation is removed) among the
     units off their ReLU (viol = a − max(y, 0) > tol); the largest violation if no dual is nonzero.
@@ -297,5 +383,6 @@ def branching_unit(lp: PhaseLP, viol: np.ndarray, tol: float) -> int:
     if not off.any():
         return int(np.argmax(viol))
     dual = np.abs(np.asarray(lp.h.getSolution().row_dual)[lp.trif])
-    score = np.where(off, dual * lp.height, -1.0)
+    height = np.where((L < 0) & (U > 0), -U * L / np.maximum(U - L, 1e-300), 0.0)
+    score = np.where(off, dual * height, -1.0)
     return int(np.argmax(score)) if score.max() > 0 else int(np.argmax(viol))

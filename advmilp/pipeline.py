@@ -56,7 +56,7 @@ SMALL_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "presolve": "off"}
 # Models with at most this many binaries are solved by the branch-and-bound over ReLU phases
 # (`phase_bb`) instead of HiGHS' MILP: it re-solves one warm LP per node where HiGHS' MILP machinery
 # costs more per node than it saves in nodes (benchmarks/RESULTS.md).
-PHASE_SEARCH_BINARIES = -1
+PHASE_SEARCH_BINARIES = 30
 
 
 def _unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:

@@ -84,9 +84,14 @@ def test_search_equals_thesis_model_and_bounds_are_valid(seed):
     opt = plain.row["objective"]
     assert r.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
     assert r.bound <= opt * (1 + 1e-6) + 1e-9
-    # from the optimum as incumbent with its cap: the same optimum, proven
-    again = search_phases(net, box, spec, x_bar, label, lo, up, cap=opt * 1.01 + 1e-6, incumbent=r.x)
-    assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
+    # from the optimum as incumbent with its cap: the same optimum, proven; also with every node
+    # re-tightening the bounds of the later layers over its own LP
+    for depth in (0, 50):
+        again = search_phases(net, box, spec, x_bar, label, lo, up, cap=opt * 1.01 + 1e-6, incumbent=r.x,
+                              retighten_depth=depth)
+        assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
+        cold = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, retighten_depth=depth)
+        assert cold.status == "optimal" and cold.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
     # stopped early, the bound is still a bound on the optimum
     for k in (1, 2, 3, 5):
         early = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, max_nodes=k)
