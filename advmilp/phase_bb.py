@@ -55,6 +55,7 @@ class PhaseSearchResult:
     lps: int
     time_s: float
     binaries: int               # unstable hidden units at the root
+    cuts: int = 0               # ideal ReLU cuts added
 
 
 class PhaseLP:
@@ -81,14 +82,15 @@ class PhaseLP:
         col_lo = [np.zeros(nP + nM)]
         col_hi = [np.concatenate([up[self.P], down[self.M]])]
         n = nP + nM
-        self.y_cols, self.a_cols = [], []
+        self.y_cols, self.a_cols, self.z_cols = [], [], []
         for k in hidden:
             L, U = bounds.lower[k], bounds.upper[k]
             w = len(L)
             self.y_cols.append(np.arange(n, n + w)); n += w
             self.a_cols.append(np.arange(n, n + w)); n += w
-            col_lo += [L, np.zeros(w)]
-            col_hi += [U, np.maximum(U, 0.0)]
+            self.z_cols.append(np.arange(n, n + w)); n += w
+            col_lo += [L, np.zeros(w), np.zeros(w)]
+            col_hi += [U, np.maximum(U, 0.0), np.ones(w)]
         L, U = bounds.lower[K - 1], bounds.upper[K - 1]
         self.out_cols = np.arange(n, n + len(L)); n += len(L)
         col_lo.append(L); col_hi.append(U)
@@ -113,20 +115,23 @@ class PhaseLP:
             for j in range(W.shape[0]):
                 nz = W[j] != 0
                 rows.append((np.append(self.a_cols[k - 1][nz], ycols[j]), np.append(W[j, nz], -1.0), -b[j], -b[j]))
-        self.ge_rows, self.tri_rows = [], []
+        self.ge_rows, self.on_rows, self.off_rows = [], [], []
         self.L, self.U = [], []
         for k in hidden:
             L, U = bounds.lower[k].astype(np.float64), bounds.upper[k].astype(np.float64)
             self.L.append(L); self.U.append(U)
-            ge, tri = [], []
+            ge, on, off = [], [], []
             for j in range(len(L)):
+                a, y, z = self.a_cols[k][j], self.y_cols[k][j], self.z_cols[k][j]
                 ge.append(len(rows))
-                rows.append((np.array([self.a_cols[k][j], self.y_cols[k][j]]), np.array([1.0, -1.0]), 0.0, inf))
-                tri.append(len(rows))
-                width = max(U[j] - L[j], 0.0)
-                rows.append((np.array([self.a_cols[k][j], self.y_cols[k][j]]), np.array([width, -U[j]]), -inf, inf))
+                rows.append((np.array([a, y]), np.array([1.0, -1.0]), 0.0, inf))               # a ≥ y
+                on.append(len(rows))
+                rows.append((np.array([a, z]), np.array([1.0, U[j]]), -inf, U[j]))            # z = 1 → a ≤ 0
+                off.append(len(rows))
+                rows.append((np.array([a, y, z]), np.array([1.0, -1.0, L[j]]), -inf, 0.0))    # z = 0 → a ≤ y
             self.ge_rows.append(np.array(ge, dtype=np.int64))
-            self.tri_rows.append(np.array(tri, dtype=np.int64))
+            self.on_rows.append(np.array(on, dtype=np.int64))
+            self.off_rows.append(np.array(off, dtype=np.int64))
         n_out = len(self.out_cols)
         for j in range(n_out):
             if j != target:
@@ -143,9 +148,25 @@ class PhaseLP:
         # flattened views over all hidden units
         self.Lf, self.Uf = np.concatenate(self.L), np.concatenate(self.U)
         self.yf, self.af = np.concatenate(self.y_cols), np.concatenate(self.a_cols)
-        self.gef, self.trif = np.concatenate(self.ge_rows), np.concatenate(self.tri_rows)
-        self.tri_rhs = -self.Uf * self.Lf
-        self._L, self._U = self.Lf.copy(), self.Uf.copy()     # the bounds the triangle rows are written for
+        self.zf = np.concatenate(self.z_cols)
+        self.onf, self.offf = np.concatenate(self.on_rows), np.concatenate(self.off_rows)
+        self._L, self._U = self.Lf.copy(), self.Uf.copy()     # the bounds the big-M rows are written for
+        # what the ideal cuts need: every hidden unit's input columns, weights, bias and input box
+        self._unit_inputs = []
+        for k in hidden:
+            W = network.layers[k].W
+            for j in range(W.shape[0]):
+                if k == 0:
+                    cols = np.arange(nP + nM)
+                    w = np.concatenate([W[j, self.P], -W[j, self.M]])
+                    box_lo, box_hi, bias = np.zeros(nP + nM), col_hi[0], float(base1[j])
+                else:
+                    cols = self.a_cols[k - 1]
+                    w = W[j].astype(np.float64)
+                    box_lo, box_hi, bias = np.zeros(len(cols)), np.maximum(self.U[k - 1], 0.0), float(network.layers[k].b[j])
+                nz = w != 0
+                self._unit_inputs.append((cols[nz].astype(np.int32), w[nz], box_lo[nz], box_hi[nz], bias))
+        self.n_cuts = 0
         self.offsets = np.cumsum([0] + [len(L) for L in self.L])
         self._optimal = highspy.HighsModelStatus.kOptimal
         self._infeasible = highspy.HighsModelStatus.kInfeasible
@@ -163,26 +184,44 @@ class PhaseLP:
 
     def set_node(self, ph: np.ndarray, L: np.ndarray, U: np.ndarray) -> None:
         """Phases ``ph`` and pre-activation bounds [L, U] of every hidden unit (node bounds may be
-        tighter than the root's: their triangle rows are rewritten)."""
-        inf = self.inf
+        tighter than the root's: their big-M rows are rewritten)."""
         act, ina = ph == ACTIVE, ph == INACTIVE
         y_lo = np.where(act, np.maximum(L, 0.0), L)
         y_hi = np.where(ina, np.minimum(U, 0.0), U)
         a_hi = np.where(ina, 0.0, np.maximum(U, 0.0))
+        z_lo = np.where(ina, 1.0, 0.0)
+        z_hi = np.where(act, 0.0, 1.0)
         n = len(ph)
-        cols = np.concatenate([self.yf, self.af]).astype(np.int32)
-        self.h.changeColsBounds(2 * n, cols, np.concatenate([y_lo, np.zeros(n)]), np.concatenate([y_hi, a_hi]))
+        cols = np.concatenate([self.yf, self.af, self.zf]).astype(np.int32)
+        self.h.changeColsBounds(3 * n, cols, np.concatenate([y_lo, np.zeros(n), z_lo]),
+                                np.concatenate([y_hi, a_hi, z_hi]))
         changed = np.flatnonzero((L != self._L) | (U != self._U))
-        for j in changed:   # the triangle (U − L)·a − U·y ≤ −U·L of the new bounds
-            self.h.changeCoeff(int(self.trif[j]), int(self.af[j]), float(max(U[j] - L[j], 0.0)))
-            self.h.changeCoeff(int(self.trif[j]), int(self.yf[j]), float(-U[j]))
-        if len(changed):
+        if len(changed):    # the big-M rows of the new bounds: a + U·z ≤ U and a − y + L·z ≤ 0
+            for j in changed:
+                self.h.changeCoeff(int(self.onf[j]), int(self.zf[j]), float(U[j]))
+                self.h.changeCoeff(int(self.offf[j]), int(self.zf[j]), float(L[j]))
+            self.h.changeRowsBounds(len(changed), self.onf[changed].astype(np.int32), np.full(len(changed), -self.inf),
+                                    U[changed].astype(np.float64))
             self._L, self._U = L.copy(), U.copy()
-        ge_hi = np.where(act, 0.0, inf)
-        tri_hi = np.where(ph == FREE, -U * L, inf)
-        rows = np.concatenate([self.gef, self.trif]).astype(np.int32)
-        self.h.changeRowsBounds(2 * n, rows, np.concatenate([np.zeros(n), np.full(n, -inf)]),
-                                np.concatenate([ge_hi, tri_hi]))
+
+    def add_cuts(self, col: np.ndarray, free: np.ndarray, tol: float = 1e-6) -> int:
+        """Add the most violated ideal ReLU cut (`cuts`, Anderson et al. 2020) of every free unit at the
+        LP point ``col``; valid for the whole search (root input boxes).  Returns how many."""
+        from .cuts import cut_coefficients, most_violated
+
+        added = 0
+        for j in np.flatnonzero(free):
+            cols, w, lo, hi, bias = self._unit_inputs[j]
+            found = most_violated(w, bias, lo, hi, col[cols], col[self.af[j]], col[self.zf[j]])
+            if found is None or found[1] <= tol * max(1.0, abs(bias)):
+                continue
+            in_I = found[0]
+            coef, c_z, rhs = cut_coefficients(w, bias, lo, hi, in_I)
+            idx = np.concatenate([[self.af[j]], cols[in_I], [self.zf[j]]]).astype(np.int32)
+            self.h.addRow(-self.inf, float(rhs), len(idx), idx, np.concatenate([[1.0], coef, [c_z]]))
+            added += 1
+        self.n_cuts += added
+        return added
 
     def set_cap(self, cap: float) -> None:
         """Σ|x − x̄| ≤ cap (only points at least as good as the incumbent matter)."""
@@ -258,7 +297,8 @@ class PhaseLP:
 def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, label: int,
                   x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None, incumbent: np.ndarray | None = None,
                   time_limit: float = 300.0, gap_rel: float = 1e-4, max_nodes: int | None = None,
-                  retighten_depth: int = 0) -> PhaseSearchResult:
+                  retighten_depth: int = 0, cut_rounds: int = 0, node_cut_depth: int = -1,
+                  strong_k: int = 0, strong_depth: int = -1) -> PhaseSearchResult:
     """Minimise Σ|x − x̄| over the targeted-adversarial points with Σ|x − x̄| ≤ cap, by
     best-bound branch-and-bound over ReLU phases (diving on one child of every branched node).
     Nodes up to depth ``retighten_depth`` re-tighten the bounds of the free units in the layers
@@ -311,11 +351,20 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
         st, obj, col = lp.solve(deadline - time.perf_counter())
         nodes += 1
         lps += 1
+        rounds = cut_rounds if depth == 0 else (1 if depth <= node_cut_depth else 0)
+        for _ in range(rounds):     # ideal cuts at the root (and one round per node down to node_cut_depth)
+            if not (st == "optimal" and obj < prune_level()) or time.perf_counter() > deadline:
+                break
+            if not lp.add_cuts(col, ph == FREE):
+                break
+            st, obj, col = lp.solve(deadline - time.perf_counter())
+            lps += 1
         if st == "optimal" and obj < prune_level() and depth <= retighten_depth and (ph == FREE).any() \
                 and first < len(lp.offsets) - 1:
             only = None
             if TIGHTEN_ONLY_DUAL:
-                only = np.abs(np.asarray(lp.h.getSolution().row_dual)[lp.trif]) > 1e-9
+                rd = np.asarray(lp.h.getSolution().row_dual)
+                only = np.abs(rd[lp.onf]) + np.abs(rd[lp.offf]) > 1e-9
             tightened = lp.tighten(ph, L, U, first, deadline, only)
             if tightened is None:
                 continue            # no point of the node is within the cap
@@ -351,16 +400,30 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
                     unresolved = min(unresolved, obj)
                 continue
             go_active = y[j] > 0
+            child_lb = {ACTIVE: obj, INACTIVE: obj}
+            if depth <= strong_depth and strong_k > 1:
+                j, child_lb, n_lp = strong_branch(lp, ph, L, U, viol, tol, strong_k, obj, deadline)
+                lps += n_lp
+                go_active = child_lb[ACTIVE] <= child_lb[INACTIVE]
         else:
             j = int(np.flatnonzero(ph == FREE)[0])
             go_active = True
+            child_lb = {ACTIVE: obj, INACTIVE: obj}
+        first_phase = ACTIVE if go_active else INACTIVE
+        second_phase = INACTIVE if go_active else ACTIVE
         first_child, second = ph.copy(), ph.copy()
-        first_child[j] = ACTIVE if go_active else INACTIVE
-        second[j] = INACTIVE if go_active else ACTIVE
+        first_child[j], second[j] = first_phase, second_phase
         nxt = int(layer_of[j]) + 1
-        heapq.heappush(heap, (obj, counter, second, L, U, depth + 1, nxt, lp.h.getBasis()))
-        counter += 1
-        node = (obj, counter, first_child, L, U, depth + 1, nxt)      # dive: the first child is solved next
+        if child_lb[second_phase] < prune_level():
+            heapq.heappush(heap, (child_lb[second_phase], counter, second, L, U, depth + 1, nxt, lp.h.getBasis()))
+            counter += 1
+        elif math.isfinite(child_lb[second_phase]):
+            pruned = min(pruned, child_lb[second_phase])
+        if child_lb[first_phase] < prune_level():
+            node = (child_lb[first_phase], counter, first_child, L, U, depth + 1, nxt)   # dive: solved next
+            counter += 1
+        elif math.isfinite(child_lb[first_phase]):
+            pruned = min(pruned, child_lb[first_phase])
         counter += 1
     open_bound = min((e[0] for e in heap), default=math.inf)
     bound = min(best, open_bound, unresolved, pruned)
@@ -369,7 +432,44 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
     if status == "optimal" and not math.isfinite(best):
         status = "infeasible"
     return PhaseSearchResult(status, best_x, best if math.isfinite(best) else math.nan, bound, nodes, lps,
-                             time.perf_counter() - t0, binaries)
+                             time.perf_counter() - t0, binaries, lp.n_cuts)
+
+
+def strong_branch(lp: PhaseLP, ph: np.ndarray, L: np.ndarray, U: np.ndarray, viol: np.ndarray, tol: float,
+                  k: int, obj: float, deadline: float):
+    """Strong branching over the ``k`` best candidates by `branching_unit`'s score: both children's LPs
+    solved; the unit with the largest product of bound gains wins.  Returns (unit, {phase: child's
+    LP bound (inf if infeasible)}, LPs solved).  The node's bounds and basis are restored."""
+    off = viol > tol
+    rd = np.asarray(lp.h.getSolution().row_dual)
+    dual = np.abs(rd[lp.onf]) + np.abs(rd[lp.offf])
+    height = np.where((L < 0) & (U > 0), -U * L / np.maximum(U - L, 1e-300), 0.0)
+    score = np.where(off, dual * height + 1e-12 * viol, -1.0)
+    cand = [int(c) for c in np.argsort(-score)[:k] if score[c] > 0] or [int(np.argmax(viol))]
+    basis = lp.h.getBasis()
+    best, best_sc, n = None, -1.0, 0
+    for c in cand:
+        bounds = {}
+        for phase in (ACTIVE, INACTIVE):
+            if time.perf_counter() > deadline:
+                break
+            child = ph.copy()
+            child[c] = phase
+            lp.set_node(child, L, U)
+            lp.h.setBasis(basis)
+            st, o, _ = lp.solve(deadline - time.perf_counter())
+            n += 1
+            bounds[phase] = o if st in ("optimal", "infeasible") else obj
+        if len(bounds) < 2:
+            break
+        sc = max(bounds[ACTIVE] - obj, 1e-6) * max(bounds[INACTIVE] - obj, 1e-6)
+        if sc > best_sc:
+            best, best_sc = (c, bounds), sc
+    lp.set_node(ph, L, U)
+    lp.h.setBasis(basis)
+    if best is None:
+        return cand[0], {ACTIVE: obj, INACTIVE: obj}, n
+    return best[0], best[1], n
 
 
 def branching_unit(lp: PhaseLP, viol: np.ndarray, tol: float, L: np.ndarray, U: np.ndarray) -> int:
@@ -382,7 +482,8 @@ def branching_unit(lp: PhaseLP, viol: np.ndarray, tol: float, L: np.ndarray, U: 
     off = viol > tol
     if not off.any():
         return int(np.argmax(viol))
-    dual = np.abs(np.asarray(lp.h.getSolution().row_dual)[lp.trif])
+    rd = np.asarray(lp.h.getSolution().row_dual)
+    dual = np.abs(rd[lp.onf]) + np.abs(rd[lp.offf])
     height = np.where((L < 0) & (U > 0), -U * L / np.maximum(U - L, 1e-300), 0.0)
     score = np.where(off, dual * height, -1.0)
     return int(np.argmax(score)) if score.max() > 0 else int(np.argmax(viol))

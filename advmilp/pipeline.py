@@ -55,8 +55,14 @@ SMALL_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "presolve": "off"}
 
 # Models with at most this many binaries are solved by the branch-and-bound over ReLU phases
 # (`phase_bb`) instead of HiGHS' MILP: it re-solves one warm LP per node where HiGHS' MILP machinery
-# costs more per node than it saves in nodes (benchmarks/RESULTS.md).
-PHASE_SEARCH_BINARIES = 30
+# costs more per node than it saves in nodes.  Full pipeline, first 25 images, 120 s, mean time
+# MILP -> phase search up to 44 binaries: DNN2 0.86 -> 0.49 s, DNN3 1.28 -> 0.59, DNN4 3.30 -> 3.03
+# (faster on every DNN4 image below 45 binaries; from 45 up even in sum, 63.5 vs 67.4 s, so those
+# keep the MILP); DNN1 40 images 0.234 -> 0.109 s.  benchmarks/RESULTS.md has the tables.
+PHASE_SEARCH_BINARIES = 44
+# Rounds of ideal ReLU cuts at the phase search's root, for models above SMALL_MILP_BINARIES
+# (DNN3, 25 images: 0.50 s without, 0.36 s with 5 or 20 rounds; DNN1: cuts cost 0.031 -> 0.048 s).
+PHASE_CUT_ROUNDS = 5
 
 
 def _unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:
@@ -254,15 +260,17 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
     """The tight problem (logits criteria, Σ|δ| ≤ cap) by branch-and-bound over ReLU phases from the
     verified point ``x0``; None if the search could not settle it (the caller then runs the MILP)."""
     x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
+    rounds = PHASE_CUT_ROUNDS if unstable_count(bounds, network) > SMALL_MILP_BINARIES else 0
     r = search_phases(network, bounds, spec.with_(output_relu=False), x_bar, label, x_lb, x_ub, cap, x0,
-                      time_limit=time_limit, gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4)
+                      time_limit=time_limit, gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4,
+                      cut_rounds=rounds)
     if r.status not in ("optimal", "time_limit") or r.x is None:
         return None
     res = _heuristic_row(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s, {})
     if not res.row["verified"]:
         return None
     res.row.update(status=r.status, bound=r.bound, gap_pct=gap_percent(res.row["objective"], r.bound),
-                   nodes=r.nodes, binaries=r.binaries, cuts=0, solver="advmilp-phase-bb",
+                   nodes=r.nodes, binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
                    solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
     return res
 

@@ -84,14 +84,17 @@ def test_search_equals_thesis_model_and_bounds_are_valid(seed):
     opt = plain.row["objective"]
     assert r.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
     assert r.bound <= opt * (1 + 1e-6) + 1e-9
-    # from the optimum as incumbent with its cap: the same optimum, proven; also with every node
-    # re-tightening the bounds of the later layers over its own LP
-    for depth in (0, 50):
-        again = search_phases(net, box, spec, x_bar, label, lo, up, cap=opt * 1.01 + 1e-6, incumbent=r.x,
-                              retighten_depth=depth)
-        assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
-        cold = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, retighten_depth=depth)
-        assert cold.status == "optimal" and cold.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
+    # from the optimum as incumbent with its cap, and cold: the same optimum, proven, with every
+    # option of the search (re-tightening, root and node cuts, strong branching)
+    options = [{}, {"retighten_depth": 50}, {"cut_rounds": 5}, {"cut_rounds": 5, "node_cut_depth": 3},
+               {"strong_k": 3, "strong_depth": 10}]
+    for kw in options:
+        again = search_phases(net, box, spec, x_bar, label, lo, up, cap=opt * 1.01 + 1e-6, incumbent=r.x, **kw)
+        assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), kw
+        cold = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, **kw)
+        assert cold.status == "optimal" and cold.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), kw
+        assert cold.bound <= opt * (1 + 1e-6) + 1e-9
+        assert (cold.cuts > 0) == bool(kw.get("cut_rounds"))   # the cuts are exercised (and valid)
     # stopped early, the bound is still a bound on the optimum
     for k in (1, 2, 3, 5):
         early = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, max_nodes=k)

@@ -1,0 +1,84 @@
+"""Benchmark: the tight pipeline with and without the ReLU-phase branch-and-bound (`phase_bb`).
+
+For each image, the whole `tight` pipeline (heuristic, ball bounds, solve) is run once per
+variant, one after the other, and one line per image gives status, optimum, time, nodes and
+binaries of each; a summary line per variant gives mean and median time.
+
+variants   milp        phase search off (HiGHS' MILP for every model)
+           phase<=N    phase search for models with at most N binaries (the default is
+                       pipeline.PHASE_SEARCH_BINARIES), HiGHS' MILP above
+
+    python benchmarks/phase_compare.py --network dnn4 --images 25 --variants "milp,phase<=30,phase<=44"
+    python benchmarks/phase_compare.py --network dnn5 --indices 0,2,3,5,4 --variants "milp,phase<=100"
+
+Records of the runs behind the pipeline's threshold are in results/phase-search/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    import advmilp.pipeline as pl
+    from advmilp.bounds import get_bounds
+    from advmilp.data import load_split
+    from advmilp.experiments import _pool
+    from advmilp.interchange import load_any
+    from advmilp.problems import ProblemSpec, SolverSettings
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--network", default="dnn1")
+    ap.add_argument("--images", type=int, default=10, help="first N test images the network classifies correctly")
+    ap.add_argument("--indices", default="", help="comma list of test-image indices (instead of --images)")
+    ap.add_argument("--variants", default="milp,phase<=44")
+    ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args(argv)
+    thresholds = {}
+    for v in args.variants.split(","):
+        if v == "milp":
+            thresholds[v] = -1
+        elif v.startswith("phase<="):
+            thresholds[v] = int(v.split("<=")[1])
+        else:
+            ap.error(f"unknown variant {v!r} (milp or phase<=N)")
+    split = load_split("test", args.data_dir)
+    pool = _pool(args.data_dir)
+    net = load_any(args.network, None)
+    base = get_bounds(net, "weak")[0]
+    spec = ProblemSpec()
+    settings = SolverSettings(time_limit=args.time_limit, threads=1, gap_rel=1e-4)
+    if args.indices:
+        idx = [int(i) for i in args.indices.split(",")]
+    else:
+        idx = [int(i) for i in np.flatnonzero(net.predict(split.images) == split.labels)[:args.images]]
+    default = pl.PHASE_SEARCH_BINARIES
+    times: dict[str, list[float]] = {v: [] for v in thresholds}
+    solved = {v: 0 for v in thresholds}
+    try:
+        for i in idx:
+            x_bar, label = split.images[i].astype(np.float64), int(split.labels[i])
+            out = []
+            for v, n in thresholds.items():
+                pl.PHASE_SEARCH_BINARIES = n
+                r = pl.run_tight(net, base, spec, settings, x_bar, label, i, pool).row
+                ok = r["status"] == "optimal" and bool(r["verified"])
+                times[v].append(r["time_s"])
+                solved[v] += ok
+                out.append(f"{v}: {r['status'][:4]} {r['objective']:.5f} {r['time_s']:.2f}s "
+                           f"n={int(r['nodes'])} b={r['binaries']}")
+            print(i, " | ".join(out), flush=True)
+    finally:
+        pl.PHASE_SEARCH_BINARIES = default
+    for v, t in times.items():
+        a = np.array(t)
+        print(f"{v} mean {a.mean():.3f} median {np.median(a):.3f} opt {solved[v]}/{len(a)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
