@@ -39,6 +39,7 @@ import numpy as np
 from .bounds import Bounds
 from .networks import Network
 from .problems import ProblemSpec
+from .solve import WarmLP
 from .verify import verify_witness
 
 ACTIVE, INACTIVE, FREE = 1, -1, 0
@@ -63,14 +64,8 @@ class PhaseLP:
 
     def __init__(self, network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, target: int,
                  x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None):
-        import highspy
-
-        self.hs = highspy
-        h = self.h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        h.setOptionValue("presolve", "off")
-        inf = self.inf = highspy.kHighsInf
+        self.lp = WarmLP()
+        inf = math.inf
         self.x_bar = x_bar
         up, down = x_ub - x_bar, x_bar - x_lb
         self.P, self.M = np.flatnonzero(up > 0), np.flatnonzero(down > 0)
@@ -95,11 +90,9 @@ class PhaseLP:
         self.out_cols = np.arange(n, n + len(L)); n += len(L)
         col_lo.append(L); col_hi.append(U)
         self.n_cols = n
-        lo, hi = np.concatenate(col_lo), np.concatenate(col_hi)
-        h.addVars(n, lo.astype(np.float64), hi.astype(np.float64))
         cost = self.cost = np.zeros(n)
         cost[:nP + nM] = 1.0
-        h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+        self.lp.add_cols(np.concatenate(col_lo), np.concatenate(col_hi), cost)
 
         rows: list[tuple[np.ndarray, np.ndarray, float, float]] = []   # (cols, vals, lo, hi)
         W1, b1 = network.layers[0].W, network.layers[0].b
@@ -144,7 +137,7 @@ class PhaseLP:
         val = np.concatenate([r[1] for r in rows]).astype(np.float64)
         rlo = np.array([r[2] for r in rows], dtype=np.float64)
         rhi = np.array([r[3] for r in rows], dtype=np.float64)
-        h.addRows(len(rows), rlo, rhi, len(idx), starts, idx, val)
+        self.lp.add_rows(rlo, rhi, starts, idx, val)
         # flattened views over all hidden units
         self.Lf, self.Uf = np.concatenate(self.L), np.concatenate(self.U)
         self.yf, self.af = np.concatenate(self.y_cols), np.concatenate(self.a_cols)
@@ -168,8 +161,6 @@ class PhaseLP:
                 self._unit_inputs.append((cols[nz].astype(np.int32), w[nz], box_lo[nz], box_hi[nz], bias))
         self.n_cuts = 0
         self.offsets = np.cumsum([0] + [len(L) for L in self.L])
-        self._optimal = highspy.HighsModelStatus.kOptimal
-        self._infeasible = highspy.HighsModelStatus.kInfeasible
 
     def root_phases(self) -> np.ndarray:
         """Phase of every hidden unit implied by the bounds (stable units fixed, the rest free)."""
@@ -193,15 +184,13 @@ class PhaseLP:
         z_hi = np.where(act, 0.0, 1.0)
         n = len(ph)
         cols = np.concatenate([self.yf, self.af, self.zf]).astype(np.int32)
-        self.h.changeColsBounds(3 * n, cols, np.concatenate([y_lo, np.zeros(n), z_lo]),
-                                np.concatenate([y_hi, a_hi, z_hi]))
+        self.lp.set_col_bounds(cols, np.concatenate([y_lo, np.zeros(n), z_lo]), np.concatenate([y_hi, a_hi, z_hi]))
         changed = np.flatnonzero((L != self._L) | (U != self._U))
         if len(changed):    # the big-M rows of the new bounds: a + U·z ≤ U and a − y + L·z ≤ 0
             for j in changed:
-                self.h.changeCoeff(int(self.onf[j]), int(self.zf[j]), float(U[j]))
-                self.h.changeCoeff(int(self.offf[j]), int(self.zf[j]), float(L[j]))
-            self.h.changeRowsBounds(len(changed), self.onf[changed].astype(np.int32), np.full(len(changed), -self.inf),
-                                    U[changed].astype(np.float64))
+                self.lp.set_coeff(self.onf[j], self.zf[j], U[j])
+                self.lp.set_coeff(self.offf[j], self.zf[j], L[j])
+            self.lp.set_row_bounds(self.onf[changed], np.full(len(changed), -math.inf), U[changed])
             self._L, self._U = L.copy(), U.copy()
 
     def add_cuts(self, col: np.ndarray, free: np.ndarray, tol: float = 1e-6) -> int:
@@ -218,14 +207,14 @@ class PhaseLP:
             in_I = found[0]
             coef, c_z, rhs = cut_coefficients(w, bias, lo, hi, in_I)
             idx = np.concatenate([[self.af[j]], cols[in_I], [self.zf[j]]]).astype(np.int32)
-            self.h.addRow(-self.inf, float(rhs), len(idx), idx, np.concatenate([[1.0], coef, [c_z]]))
+            self.lp.add_row(idx, np.concatenate([[1.0], coef, [c_z]]), -math.inf, rhs)
             added += 1
         self.n_cuts += added
         return added
 
     def set_cap(self, cap: float) -> None:
         """Σ|x − x̄| ≤ cap (only points at least as good as the incumbent matter)."""
-        self.h.changeRowBounds(self.cap_row, -self.inf, float(cap))
+        self.lp.set_row_bounds(np.array([self.cap_row]), np.array([-math.inf]), np.array([float(cap)]))
 
     def tighten(self, ph: np.ndarray, L: np.ndarray, U: np.ndarray, first_layer: int, deadline: float,
                 only: np.ndarray | None = None):
@@ -234,10 +223,7 @@ class PhaseLP:
         bounds prove stable fixed, or None if the node's LP is infeasible.  LP optima are widened by
         a tolerance, so the bounds stay valid for every point of the node."""
         L, U, ph = L.copy(), U.copy(), ph.copy()
-        h = self.h
         n = self.n_cols
-        all_cols = np.arange(n, dtype=np.int32)
-        h.setOptionValue("simplex_strategy", 4)     # objective changes: the basis stays primal feasible
         try:
             for k in range(first_layer, len(self.offsets) - 1):
                 units = [j for j in range(self.offsets[k], self.offsets[k + 1])
@@ -251,14 +237,13 @@ class PhaseLP:
                             return ph, L, U
                         cost = np.zeros(n)
                         cost[self.yf[j]] = sense
-                        h.changeColsCost(n, all_cols, cost)
-                        h.run()
-                        st = h.getModelStatus()
-                        if st == self._infeasible:
+                        self.lp.set_costs(cost)
+                        st, value = self.lp.run(deadline - time.perf_counter(), primal=True)
+                        if st == "infeasible":
                             return None
-                        if st != self._optimal:
+                        if st != "optimal":
                             continue
-                        v = sense * float(h.getInfo().objective_function_value)
+                        v = sense * value
                         tol = 1e-5 * max(1.0, abs(v))
                         if sense > 0:
                             L[j] = max(L[j], v - tol)
@@ -269,22 +254,13 @@ class PhaseLP:
                 ph[(ph == FREE) & (L >= 0)] = ACTIVE
                 ph[(ph == FREE) & (U <= 0)] = INACTIVE
         finally:
-            h.changeColsCost(n, all_cols, self.cost)
-            h.setOptionValue("simplex_strategy", 1)
+            self.lp.set_costs(self.cost)
         return ph, L, U
 
     def solve(self, time_limit: float) -> tuple[str, float, np.ndarray | None]:
         """(status, objective, column values) of the LP under the current phases."""
-        # HiGHS' time_limit counts the object's run time summed over every run() so far
-        self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit), 1e-3))
-        self.h.run()
-        st = self.h.getModelStatus()
-        if st == self._infeasible:
-            return "infeasible", math.inf, None
-        if st != self._optimal:
-            return "unknown", -math.inf, None
-        col = np.asarray(self.h.getSolution().col_value)
-        return "optimal", float(self.h.getInfo().objective_function_value), col
+        st, value = self.lp.run(time_limit)
+        return st, value, (self.lp.values() if st == "optimal" else None)
 
     def point(self, col: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray) -> np.ndarray:
         x = self.x_bar.copy()
@@ -340,7 +316,7 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
                 continue
             node = entry[:-1]
             if entry[-1] is not None:     # start from the parent's optimal basis
-                lp.h.setBasis(entry[-1])
+                lp.lp.restore(entry[-1])
         node_lb, _, ph, L, U, depth, first = node
         if time.perf_counter() > deadline or (max_nodes is not None and nodes >= max_nodes):
             heapq.heappush(heap, (*node, None))
@@ -363,7 +339,7 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
                 and first < len(lp.offsets) - 1:
             only = None
             if TIGHTEN_ONLY_DUAL:
-                rd = np.asarray(lp.h.getSolution().row_dual)
+                rd = lp.lp.row_duals()
                 only = np.abs(rd[lp.onf]) + np.abs(rd[lp.offf]) > 1e-9
             tightened = lp.tighten(ph, L, U, first, deadline, only)
             if tightened is None:
@@ -415,7 +391,7 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
         first_child[j], second[j] = first_phase, second_phase
         nxt = int(layer_of[j]) + 1
         if child_lb[second_phase] < prune_level():
-            heapq.heappush(heap, (child_lb[second_phase], counter, second, L, U, depth + 1, nxt, lp.h.getBasis()))
+            heapq.heappush(heap, (child_lb[second_phase], counter, second, L, U, depth + 1, nxt, lp.lp.basis()))
             counter += 1
         elif math.isfinite(child_lb[second_phase]):
             pruned = min(pruned, child_lb[second_phase])
@@ -441,12 +417,12 @@ def strong_branch(lp: PhaseLP, ph: np.ndarray, L: np.ndarray, U: np.ndarray, vio
     solved; the unit with the largest product of bound gains wins.  Returns (unit, {phase: child's
     LP bound (inf if infeasible)}, LPs solved).  The node's bounds and basis are restored."""
     off = viol > tol
-    rd = np.asarray(lp.h.getSolution().row_dual)
+    rd = lp.lp.row_duals()
     dual = np.abs(rd[lp.onf]) + np.abs(rd[lp.offf])
     height = np.where((L < 0) & (U > 0), -U * L / np.maximum(U - L, 1e-300), 0.0)
     score = np.where(off, dual * height + 1e-12 * viol, -1.0)
     cand = [int(c) for c in np.argsort(-score)[:k] if score[c] > 0] or [int(np.argmax(viol))]
-    basis = lp.h.getBasis()
+    basis = lp.lp.basis()
     best, best_sc, n = None, -1.0, 0
     for c in cand:
         bounds = {}
@@ -456,7 +432,7 @@ def strong_branch(lp: PhaseLP, ph: np.ndarray, L: np.ndarray, U: np.ndarray, vio
             child = ph.copy()
             child[c] = phase
             lp.set_node(child, L, U)
-            lp.h.setBasis(basis)
+            lp.lp.restore(basis)
             st, o, _ = lp.solve(deadline - time.perf_counter())
             n += 1
             bounds[phase] = o if st in ("optimal", "infeasible") else obj
@@ -466,7 +442,7 @@ def strong_branch(lp: PhaseLP, ph: np.ndarray, L: np.ndarray, U: np.ndarray, vio
         if sc > best_sc:
             best, best_sc = (c, bounds), sc
     lp.set_node(ph, L, U)
-    lp.h.setBasis(basis)
+    lp.lp.restore(basis)
     if best is None:
         return cand[0], {ACTIVE: obj, INACTIVE: obj}, n
     return best[0], best[1], n
@@ -482,7 +458,7 @@ def branching_unit(lp: PhaseLP, viol: np.ndarray, tol: float, L: np.ndarray, U: 
     off = viol > tol
     if not off.any():
         return int(np.argmax(viol))
-    rd = np.asarray(lp.h.getSolution().row_dual)
+    rd = lp.lp.row_duals()
     dual = np.abs(rd[lp.onf]) + np.abs(rd[lp.offf])
     height = np.where((L < 0) & (U > 0), -U * L / np.maximum(U - L, 1e-300), 0.0)
     score = np.where(off, dual * height, -1.0)

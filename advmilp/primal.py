@@ -231,7 +231,7 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec:
             candidates.append(pat)
         improved = None
         for pat in candidates:
-            lp.h.setBasis(best_basis)
+            lp.lp.restore(best_basis)
             cand, basis = _solve_region(lp, pat, x_lb, x_ub, deadline)
             lps += 1
             if cand is None:
@@ -252,7 +252,7 @@ def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub
     status, _, col = lp.solve(max(deadline - time.perf_counter(), 0.05) if np.isfinite(deadline) else 60.0)
     if status != "optimal":
         return None, None
-    return lp.point(col, x_lb, x_ub), lp.h.getBasis()
+    return lp.point(col, x_lb, x_ub), lp.lp.basis()
 
 
 def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: ProblemSpec,

@@ -300,6 +300,84 @@ class IncrementalLP:
         return status, float(self.h.getInfo().objective_function_value)
 
 
+class WarmLP:
+    """One HiGHS LP kept for a whole search and re-solved after changes of bounds, coefficients,
+    rows and objective — each re-solve starts from the last (or a restored) basis.  The caller
+    numbers columns and rows itself; nothing here knows what they mean.  Presolve off: the LPs
+    are re-solved many times with small changes."""
+
+    def __init__(self, threads: int = 1):
+        import highspy
+
+        self.h = highspy.Highs()
+        self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("threads", threads)
+        self.h.setOptionValue("presolve", "off")
+        self.inf = highspy.kHighsInf
+        self._optimal = highspy.HighsModelStatus.kOptimal
+        self._infeasible = highspy.HighsModelStatus.kInfeasible
+
+    def _finite(self, v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64)
+        return np.where(np.isposinf(v), self.inf, np.where(np.isneginf(v), -self.inf, v))
+
+    def add_cols(self, lo: np.ndarray, hi: np.ndarray, cost: np.ndarray) -> None:
+        n = len(lo)
+        first = self.h.getNumCol()
+        self.h.addVars(n, self._finite(lo), self._finite(hi))
+        self.h.changeColsCost(n, np.arange(first, first + n, dtype=np.int32), np.asarray(cost, dtype=np.float64))
+
+    def add_rows(self, lo: np.ndarray, hi: np.ndarray, starts: np.ndarray, index: np.ndarray,
+                 value: np.ndarray) -> None:
+        """Rows in compressed form (``starts`` into ``index``/``value``); ±inf allowed in lo/hi."""
+        self.h.addRows(len(lo), self._finite(lo), self._finite(hi), len(index), np.asarray(starts, dtype=np.int32),
+                       np.asarray(index, dtype=np.int32), np.asarray(value, dtype=np.float64))
+
+    def add_row(self, cols: np.ndarray, vals: np.ndarray, lo: float, hi: float) -> None:
+        self.h.addRow(float(self._finite(lo)), float(self._finite(hi)), len(cols), np.asarray(cols, dtype=np.int32),
+                      np.asarray(vals, dtype=np.float64))
+
+    def set_col_bounds(self, cols: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.h.changeColsBounds(len(cols), np.asarray(cols, dtype=np.int32), self._finite(lo), self._finite(hi))
+
+    def set_row_bounds(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.h.changeRowsBounds(len(rows), np.asarray(rows, dtype=np.int32), self._finite(lo), self._finite(hi))
+
+    def set_coeff(self, row: int, col: int, value: float) -> None:
+        self.h.changeCoeff(int(row), int(col), float(value))
+
+    def set_costs(self, cost: np.ndarray) -> None:
+        n = len(cost)
+        self.h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, dtype=np.float64))
+
+    def run(self, time_limit: float, primal: bool = False) -> tuple[str, float]:
+        """(``optimal`` | ``infeasible`` | ``unknown``, objective).  ``primal``: primal simplex (after
+        an objective change the old basis stays primal feasible), else dual simplex (after bound
+        changes it stays dual feasible)."""
+        # HiGHS' time_limit counts the object's run time summed over every run() so far
+        self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit), 1e-3))
+        self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX)
+        self.h.run()
+        st = self.h.getModelStatus()
+        if st == self._infeasible:
+            return "infeasible", math.inf
+        if st != self._optimal:
+            return "unknown", -math.inf
+        return "optimal", float(self.h.getInfo().objective_function_value)
+
+    def values(self) -> np.ndarray:
+        return np.asarray(self.h.getSolution().col_value)
+
+    def row_duals(self) -> np.ndarray:
+        return np.asarray(self.h.getSolution().row_dual)
+
+    def basis(self):
+        return self.h.getBasis()
+
+    def restore(self, basis) -> None:
+        self.h.setBasis(basis)
+
+
 class RelaxationLP:
     """The LP relaxation of a PuLP model in HiGHS, to be solved, cut and re-solved (warm).
 
