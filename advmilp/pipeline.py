@@ -54,12 +54,12 @@ SMALL_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "presolve": "off"}
 
 
 # Models with at most this many binaries are solved by the branch-and-bound over ReLU phases
-# (`phase_bb`) instead of HiGHS' MILP: it re-solves one warm LP per node where HiGHS' MILP machinery
-# costs more per node than it saves in nodes.  Full pipeline, first 25 images, 120 s, mean time
-# MILP -> phase search up to 44 binaries: DNN2 0.86 -> 0.49 s, DNN3 1.28 -> 0.59, DNN4 3.30 -> 3.03
-# (faster on every DNN4 image below 45 binaries; from 45 up even in sum, 63.5 vs 67.4 s, so those
-# keep the MILP); DNN1 40 images 0.234 -> 0.109 s.  benchmarks/RESULTS.md has the tables.
-PHASE_SEARCH_BINARIES = 44
+# (`phase_bb`) instead of HiGHS' MILP (the MILP remains the fallback if a node cannot be settled).
+# Full pipeline, first 25 images, 120 s, mean time MILP -> phase search up to 44 binaries: DNN2
+# 0.86 -> 0.49 s, DNN3 1.28 -> 0.59, DNN4 3.30 -> 3.03; DNN1 40 images 0.234 -> 0.109 s.  From 45
+# binaries up: DNN4 even in sum (63.5 vs 67.4 s on 8 images), DNN5 images 0, 2, 3, 4, 5 68.7 ->
+# 38.7 s, and the DNN5 time-outs 1 and 22 (300 s on the MILP) proven in 234 and 80 s.  So: all sizes.
+PHASE_SEARCH_BINARIES = 10**6
 # Rounds of ideal ReLU cuts at the phase search's root, for models above SMALL_MILP_BINARIES
 # (DNN3, 25 images: 0.50 s without, 0.36 s with 5 or 20 rounds; DNN1: cuts cost 0.031 -> 0.048 s).
 PHASE_CUT_ROUNDS = 5
