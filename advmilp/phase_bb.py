@@ -1,30 +1,29 @@
-"""Branch-and-bound over ReLU phases for the minimal-L1 targeted attack (method ``tight``, small models).
+"""Branch-and-bound over ReLU phases for the minimal-L1 targeted attack (method ``tight``).
 
 The same problem as the tight MILP — min Σ|x − x̄| over x in the box with Σ|x − x̄| ≤ cap and the
 targeted criterion on the logits — searched by branching on the *phase* of each unstable hidden
-unit instead of on a binary.  One HiGHS LP lives for the whole search, with columns
+unit.  One HiGHS LP (`solve.WarmLP`) lives for the whole search, with columns
 
-    p, m        x = x̄ + p − m  (one column per pixel and direction it can move)
-    y_k, a_k    pre- and post-activation of every hidden unit; y of the output layer (logits)
+    p, m          x = x̄ + p − m  (one column per pixel and direction it can move)
+    y_k, a_k, z_k pre-activation, post-activation and phase (z = 1 inactive, relaxed to [0, 1]) of
+                  every hidden unit; y of the output layer (logits)
 
 and rows  y_1 = W_1 (x̄ + p − m) + b_1,  y_k = W_k a_(k−1) + b_k,  the criterion rows, the cap
-row, and per hidden unit  a − y ≥ 0  and the triangle  (U − L)·a − U·y ≤ −U·L.  A node fixes
-some units' phases, which only changes column and row *bounds*:
+row, and per hidden unit  a ≥ y,  a + U·z ≤ U,  a − y + L·z ≤ 0  (the big-M unit; its LP
+relaxation projects onto the triangle).  A node fixes some units' phases, which only changes
+column *bounds*:  active z = 0 (so a = y ≥ 0),  inactive z = 1 (so a = 0, y ≤ 0),  free z ∈ [0, 1];
+so every node LP is re-solved by dual simplex from its parent's basis in a few pivots.  Ideal ReLU
+cuts (`cuts`) can be added at the root; they are valid for the whole search.
 
-    active    y ≥ 0, a = y          (row a − y fixed to 0; triangle row dropped)
-    inactive  y ≤ 0, a = 0
-    free      L ≤ y ≤ U, 0 ≤ a, a ≥ y, triangle   (the LP relaxation of the big-M unit)
+A node LP's optimum is a lower bound on every point of the node; a node whose free units all sit
+on the ReLU (a = max(y, 0)) has an LP point that is a network point, so its bound is attained
+there.  Every candidate point is checked with the float64 forward pass (`verify`) before it becomes
+the incumbent; the reported bound is the least bound over the open nodes, the pruned nodes and the
+nodes closed without a verified point, so it is a proven bound on the optimum (within HiGHS'
+tolerances, like a MILP dual bound).
 
-so every node LP is re-solved by dual simplex from the previous basis in a few pivots.  Its
-optimum is a lower bound on every point of the node; a node whose free units all sit on the
-ReLU (a = max(y, 0)) has an LP point that is a network point, so its bound is attained there.
-Every candidate point is checked with the float64 forward pass (`verify`) before it becomes the
-incumbent; the reported bound is the least bound over the open nodes and over nodes closed
-without a verified point, so it is a proven bound on the optimum (within HiGHS' tolerances,
-like a MILP dual bound).
-
-Why: on models with few binaries HiGHS' MILP machinery (cut separation, propagation over the
-1,568 pixel columns, strong branching) costs more per node than these warm LP re-solves.
+Why: HiGHS' MILP machinery (cut separation, propagation over the 1,568 pixel columns, strong
+branching) costs more per node than these warm LP re-solves (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
