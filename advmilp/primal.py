@@ -201,7 +201,7 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec:
     optimal basis (measured on DNN1: ~0.5 ms per region LP against ~4 ms for `region_lp` built
     from scratch)."""
     if lp is None:
-        lp = PhaseLP(network, interval_bounds(network, x_lb, x_ub), spec, x_bar, target, x_lb, x_ub, None)
+        lp = region_lp_model(network, spec, x_bar, target, x_lb, x_ub)
     lps = 1
     best, best_basis = _solve_region(lp, hidden_pattern(network, x), x_lb, x_ub, deadline)
     if best is None:
@@ -245,6 +245,13 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec:
     return best, lps, rounds
 
 
+def region_lp_model(network: Network, spec: ProblemSpec, x_bar: np.ndarray, target: int, x_lb: np.ndarray,
+                    x_ub: np.ndarray) -> PhaseLP:
+    """The warm LP the region LPs of one image are solved on (box bounds: with every phase fixed
+    they constrain nothing)."""
+    return PhaseLP(network, interval_bounds(network, x_lb, x_ub), spec, x_bar, target, x_lb, x_ub, None)
+
+
 def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub: np.ndarray,
                   deadline: float):
     """(minimal-L1 adversarial point of the region, the LP's optimal basis), or (None, None)."""
@@ -272,7 +279,7 @@ def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: Prob
     if "pool" in starts and pool is not None:
         initial += [("pool", s) for s in pool_starts(network, x_bar, spec, target, pool, x_lb, x_ub, n_pool)]
     best, best_l1, best_start, lps, rounds = None, np.inf, "", 0, 0
-    lp = PhaseLP(network, interval_bounds(network, x_lb, x_ub), spec, x_bar, target, x_lb, x_ub, None) if initial else None
+    lp = region_lp_model(network, spec, x_bar, target, x_lb, x_ub) if initial else None
     for name, x0 in initial:
         if time.perf_counter() > deadline and best is not None:
             break

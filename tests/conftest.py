@@ -72,3 +72,22 @@ def points_in_ball(x_bar, radius, rng, n=4000):
     pts = np.clip(x_bar + np.vstack([dense, sparse]), 0, 1)
     dist = np.abs(pts - x_bar).sum(axis=1)
     return pts[dist <= radius + 1e-12]
+
+
+def small_targeted_instance(seed: int):
+    """A random 16-8-6-3 net, an input, its predicted label, a targeted spec to the next class, box
+    bounds, the thesis-faithful model's result on it, and the rng (state after drawing the input)."""
+    from types import SimpleNamespace
+
+    from advmilp.attack import SolverSettings, run_instance
+    from advmilp.bounds import interval_bounds
+    from advmilp.problems import ProblemSpec
+
+    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
+    rng = np.random.default_rng(seed)
+    x_bar = rng.random(16)
+    label = int(net.predict(x_bar))
+    spec = ProblemSpec("targeted", target=(label + 1) % 3)
+    box = interval_bounds(net)
+    plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
+    return SimpleNamespace(net=net, rng=rng, x_bar=x_bar, label=label, spec=spec, box=box, plain=plain)

@@ -4,14 +4,13 @@ dense reference, optima equal the thesis MILP's, bounds under a node limit are v
 import numpy as np
 import pytest
 
-from advmilp.attack import SolverSettings, run_instance
 from advmilp.bounds import interval_bounds
 from advmilp.formulation import input_box
 from advmilp.phase_bb import ACTIVE, INACTIVE, PhaseLP, search_phases
 from advmilp.primal import hidden_pattern, region_lp
 from advmilp.problems import ProblemSpec
 
-from conftest import random_net
+from conftest import random_net, small_targeted_instance
 
 
 def test_threshold_net_by_hand(threshold_net):
@@ -68,13 +67,9 @@ def test_region_solve_equals_dense_region_lp(seed):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_search_equals_thesis_model_and_bounds_are_valid(seed):
-    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
-    rng = np.random.default_rng(seed)
-    x_bar = rng.random(16)
-    label = int(net.predict(x_bar))
-    spec = ProblemSpec("targeted", target=(label + 1) % 3)
-    box = interval_bounds(net)
-    plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
+    inst = small_targeted_instance(seed)
+    net, rng, x_bar, label, spec, box, plain = (inst.net, inst.rng, inst.x_bar, inst.label, inst.spec, inst.box,
+                                                inst.plain)
     lo, up = input_box(spec, 16, x_bar)
     r = search_phases(net, box, spec.with_(output_relu=False), x_bar, label, lo, up, cap=None)
     if plain.row["status"] == "infeasible":

@@ -14,7 +14,7 @@ from advmilp.primal import find_adversarial
 from advmilp.problems import ProblemSpec
 from advmilp.verify import verify_witness
 
-from conftest import mnist_dir, points_in_ball, random_net
+from conftest import mnist_dir, points_in_ball, random_net, small_targeted_instance
 
 SPEC = ProblemSpec("targeted")
 
@@ -80,14 +80,9 @@ def test_tight_equals_thesis_model_on_small_networks(seed, path, monkeypatch):
     # presolve) and the other
     monkeypatch.setattr(pipeline, "PHASE_SEARCH_BINARIES", 10**6 if path == "phase-search" else -1)
     monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 10**6 if path == "small-model" else -1)
-    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
-    rng = np.random.default_rng(seed)
-    x_bar = rng.random(16)
-    label = int(net.predict(x_bar))
-    spec = ProblemSpec("targeted", target=(label + 1) % 3)
-    pool = rng.random((400, 16))
-    box = interval_bounds(net)
-    plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
+    inst = small_targeted_instance(seed)
+    net, x_bar, label, spec, box, plain = inst.net, inst.x_bar, inst.label, inst.spec, inst.box, inst.plain
+    pool = inst.rng.random((400, 16))
     tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=pool)
     assert plain.row["status"] == tight.row["status"]
     if plain.row["status"] == "optimal":

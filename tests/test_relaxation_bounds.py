@@ -4,15 +4,14 @@ and the pipeline that uses them (up front or after a restart) keeps the thesis m
 import numpy as np
 import pytest
 
-from advmilp.attack import SolverSettings, run_instance
+from advmilp.attack import SolverSettings
 from advmilp.ball import ball_bounds
-from advmilp.bounds import interval_bounds
 from advmilp.cuts import add_ideal_cuts
 from advmilp.formulation import build_model
 from advmilp.problems import ProblemSpec
 from advmilp.relaxation_bounds import tighten_on_relaxation
 
-from conftest import points_in_ball, random_net
+from conftest import points_in_ball, random_net, small_targeted_instance
 
 
 def feasible_points(net, x_bar, spec, target, rng, n=40):
@@ -71,13 +70,9 @@ def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate, monkeypa
     monkeypatch.setattr(pipeline, "ESCALATE_AFTER_S", {"upfront": 0.0, "restart": 1e-3}.get(escalate, 2.0))
     # upfront-by-size: every model counts as large, so the policy tightens before the first solve
     monkeypatch.setattr(pipeline, "UPFRONT_BINARIES", 0 if escalate == "upfront-by-size" else 10**6)
-    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
-    rng = np.random.default_rng(seed)
-    x_bar = rng.random(16)
-    label = int(net.predict(x_bar))
-    spec = ProblemSpec("targeted", target=(label + 1) % 3)
-    box = interval_bounds(net)
-    plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
+    inst = small_targeted_instance(seed)
+    net, rng, x_bar, label, spec, box, plain = (inst.net, inst.rng, inst.x_bar, inst.label, inst.spec, inst.box,
+                                                inst.plain)
     tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=rng.random((400, 16)))
     assert plain.row["status"] == tight.row["status"]
     if plain.row["status"] == "optimal":
