@@ -1,6 +1,6 @@
 """advmilp: provably optimal adversarial examples for ReLU networks by MILP.
 
-Importing this package never imports TensorFlow; only :mod:`advmilp.training` does,
+Importing this package never imports TensorFlow; only :mod:`advmilp.nn.training` does,
 and only inside the functions that train.
 """
 

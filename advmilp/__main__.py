@@ -1,5 +1,5 @@
 """`python -m advmilp` runs the command line."""
 
-from .cli import main
+from advmilp.cli import main
 
 main()

@@ -75,8 +75,8 @@ FIELDS = ["network", "image_index", "variant", "status", "objective", "bound", "
 
 def prepare(net, base, spec, x_bar, label, pool, time_limit):
     """The heuristic's verified point and the L1-ball bounds, as run_tight computes them."""
-    from advmilp.ball import ball_bounds
-    from advmilp.pipeline import incumbent_cap, tight_heuristic
+    from advmilp.bounds.ball import ball_bounds
+    from advmilp.methods.tight import incumbent_cap, tight_heuristic
 
     h = tight_heuristic(net, x_bar, label, spec, time_limit, pool)
     if not h.found:
@@ -86,8 +86,8 @@ def prepare(net, base, spec, x_bar, label, pool, time_limit):
 
 
 def run_variant(name, net, base, spec, settings, x_bar, label, index, h, cap, bb) -> dict:
-    from advmilp.attack import run_instance
-    from advmilp.pipeline import ESCALATE_AFTER_S, TIGHT_HIGHS_OPTIONS, solve_from_incumbent
+    from advmilp.methods.milp import run_instance
+    from advmilp.methods.tight import ESCALATE_AFTER_S, TIGHT_HIGHS_OPTIONS, solve_from_incumbent
 
     use_ball, warm, rounds, options = VARIANTS[name]
     if name in PIPELINE:   # the pipeline itself from the prepared heuristic point (recomputes the ball bounds)
@@ -144,11 +144,11 @@ def report(rows: list[dict], variants: list[str], limit: float) -> None:
 
 
 def main(argv=None) -> int:
-    from advmilp.bounds import get_bounds
-    from advmilp.data import load_split
-    from advmilp.experiments import _pool
-    from advmilp.interchange import load_any
-    from advmilp.problems import ProblemSpec, SolverSettings
+    from advmilp.bounds.compute import get_bounds
+    from advmilp.data.mnist import load_split
+    from advmilp.experiments.runner import _pool
+    from advmilp.nn.interchange import load_any
+    from advmilp.spec.problems import ProblemSpec, SolverSettings
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--networks", default="dnn1,dnn2,dnn3,dnn4,dnn5")

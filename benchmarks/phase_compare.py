@@ -23,12 +23,12 @@ import numpy as np
 
 
 def main(argv=None) -> int:
-    import advmilp.pipeline as pl
-    from advmilp.bounds import get_bounds
-    from advmilp.data import load_split
-    from advmilp.experiments import _pool
-    from advmilp.interchange import load_any
-    from advmilp.problems import ProblemSpec, SolverSettings
+    import advmilp.methods.tight as pl
+    from advmilp.bounds.compute import get_bounds
+    from advmilp.data.mnist import load_split
+    from advmilp.experiments.runner import _pool
+    from advmilp.nn.interchange import load_any
+    from advmilp.spec.problems import ProblemSpec, SolverSettings
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--network", default="dnn1")

@@ -30,10 +30,10 @@ THESIS_CPLEX = {  # thesis Table 2, improved model: %solved, mean time (s)
 
 
 def main(argv=None) -> int:
-    from advmilp.bounds import default_results_dir
-    from advmilp.config import parse_config
-    from advmilp.experiments import run_batch
-    from advmilp.report import load_rows
+    from advmilp.bounds.compute import default_results_dir
+    from advmilp.experiments.config import parse_config
+    from advmilp.experiments.runner import run_batch
+    from advmilp.reporting.tables import load_rows
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10 images per network at 60 s")

@@ -1,26 +1,12 @@
-"""Shared fixtures: hand-built networks, MNIST location, shipped networks."""
+"""Shared fixtures (the plain helpers they use are in `tests/nets.py`)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from advmilp.networks import Network
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def mnist_dir() -> Path | None:
-    env = os.environ.get("ADVMILP_DATA")
-    candidates = [Path(env)] if env else []
-    candidates.append(REPO.parent / "shared" / "data" / "mnist")
-    for c in candidates:
-        if (c / "t10k-labels-idx1-ubyte.gz").exists() or (c / "t10k-labels-idx1-ubyte").exists():
-            return c
-    return None
+from advmilp.nn.network import Network
+from tests.nets import mnist_dir
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +14,7 @@ def mnist_test():
     root = mnist_dir()
     if root is None:
         pytest.skip("MNIST not found (set ADVMILP_DATA)")
-    from advmilp.data import load_split
+    from advmilp.data.mnist import load_split
 
     return load_split("test", root)
 
@@ -50,44 +36,3 @@ def threshold_net() -> Network:
     return Network.from_arrays([W1, W2], [b1, b2], metadata={"architecture": "threshold"})
 
 
-def random_net(sizes, seed=0, scale=1.0) -> Network:
-    rng = np.random.default_rng(seed)
-    Ws = [rng.normal(0, scale / np.sqrt(m), size=(n, m)) for m, n in zip(sizes, sizes[1:])]
-    bs = [rng.normal(0, 0.1, size=n) for n in sizes[1:]]
-    return Network.from_arrays(Ws, bs, metadata={"architecture": f"random{seed}"})
-
-
-SHIPPED = ("dnn1", "dnn2", "dnn3", "dnn4", "dnn5", "notebook")
-
-
-def points_in_ball(x_bar, radius, rng, n=4000):
-    """Dense, sparse and corner-hugging points of {x ∈ [0,1]^n : ‖x − x̄‖₁ ≤ radius}."""
-    d = x_bar.size
-    dense = rng.laplace(size=(n // 2, d))
-    dense *= (radius * rng.random((n // 2, 1))) / np.abs(dense).sum(axis=1, keepdims=True)
-    sparse = np.zeros((n // 2, d))
-    for r in range(n // 2):
-        idx = rng.choice(d, size=min(6, d), replace=False)
-        sparse[r, idx] = rng.choice([-1.0, 1.0], size=len(idx)) * radius / len(idx)
-    pts = np.clip(x_bar + np.vstack([dense, sparse]), 0, 1)
-    dist = np.abs(pts - x_bar).sum(axis=1)
-    return pts[dist <= radius + 1e-12]
-
-
-def small_targeted_instance(seed: int):
-    """A random 16-8-6-3 net, an input, its predicted label, a targeted spec to the next class, box
-    bounds, the thesis-faithful model's result on it, and the rng (state after drawing the input)."""
-    from types import SimpleNamespace
-
-    from advmilp.attack import SolverSettings, run_instance
-    from advmilp.bounds import interval_bounds
-    from advmilp.problems import ProblemSpec
-
-    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
-    rng = np.random.default_rng(seed)
-    x_bar = rng.random(16)
-    label = int(net.predict(x_bar))
-    spec = ProblemSpec("targeted", target=(label + 1) % 3)
-    box = interval_bounds(net)
-    plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
-    return SimpleNamespace(net=net, rng=rng, x_bar=x_bar, label=label, spec=spec, box=box, plain=plain)

@@ -5,7 +5,7 @@ import runpy
 
 import pytest
 
-from conftest import REPO, mnist_dir
+from tests.nets import REPO, mnist_dir
 
 
 def run_script(name, argv, monkeypatch):
@@ -62,7 +62,7 @@ def test_solve_bench_prints_the_target_table(tmp_path, data_dir, monkeypatch, ca
 def test_phase_compare_runs_both_solvers_to_the_same_optimum(data_dir, monkeypatch, capsys):
     import re
 
-    import advmilp.pipeline as pipeline
+    import advmilp.methods.tight as pipeline
 
     default = pipeline.PHASE_SEARCH_BINARIES
     args = ["--network", "dnn1", "--indices", "0", "--variants", "milp,phase<=44", "--data-dir", data_dir]

@@ -1,0 +1,148 @@
+"""Per-instance bounds over an L1 ball around the image (the speed pipeline's bounds).
+
+Any verified adversarial point at L1 distance U from x̄ proves that the optimum lies in
+
+    S_U = { x ∈ [lb, ub] : ‖x − x̄‖₁ ≤ U },
+
+so bounds valid over S_U are valid for the search.  They are far tighter than bounds over
+the whole box [0,1]^784, which stabilises units (no binary) and shrinks every big-M.
+
+- Layer 1 is exact: max w·x over S_U is a fractional knapsack — spend the budget U on the
+  pixels with the largest |w_i|, each up to its room in the box (``ub − x̄`` or ``x̄ − lb``).
+- Deeper layers: interval propagation, then the LP relaxation (triangle relaxation of each
+  unstable unit, plus Σ|x − x̄| ≤ U) maximised and minimised per unit, layer by layer.
+
+LP optima are widened by a tolerance before use, and every bound is intersected with the
+interval bound, so the result is sound and never looser than interval arithmetic over S_U.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from advmilp.bounds.compute import Bounds, _widen
+from advmilp.nn.network import Network
+from advmilp.solvers.solve import IncrementalLP
+
+
+def knapsack_bounds(W: np.ndarray, b: np.ndarray, x_bar: np.ndarray, radius: float,
+                    x_lb: np.ndarray, x_ub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact min and max of W x + b over S_U (one fractional knapsack per row and sense)."""
+    base = W @ x_bar + b
+    up_room, down_room = x_ub - x_bar, x_bar - x_lb
+
+    def best_gain(G: np.ndarray) -> np.ndarray:
+        # G[j, i] = gain per unit of L1 at pixel i for row j; room depends on the sign
+        room = np.where(G > 0, up_room[None, :], down_room[None, :])
+        gain = np.abs(G)
+        order = np.argsort(-gain, axis=1)
+        g = np.take_along_axis(gain, order, axis=1)
+        r = np.take_along_axis(room, order, axis=1)
+        used_before = np.cumsum(r, axis=1) - r
+        take = np.clip(radius - used_before, 0.0, r)
+        return (g * take).sum(axis=1)
+
+    upper = base + best_gain(W)
+    lower = base - best_gain(-W)
+    return lower, upper
+
+
+def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.ndarray | None = None,
+                x_ub: np.ndarray | None = None, use_lp: bool = True, base: Bounds | None = None,
+                lp_output: bool = False) -> Bounds:
+    """Bounds of every pre-activation over S_U; ``base`` (e.g. box bounds) is intersected in.
+
+    LPs are spent only where they can change the MILP: on hidden units that interval
+    arithmetic leaves unstable (their bounds are the big-Ms and decide whether a binary is
+    needed), and on the linear output layer only if ``lp_output`` (the MILP's own relaxation
+    already implies LP bounds on a linear output, so they would only cost time).
+    """
+    t0 = time.perf_counter()
+    n0 = network.n_inputs
+    x_bar = np.asarray(x_bar, dtype=np.float64)
+    x_lb = np.zeros(n0) if x_lb is None else x_lb
+    x_ub = np.ones(n0) if x_ub is None else x_ub
+    lower, upper = [], []
+    lp = IncrementalLP() if use_lp else None
+    if lp is not None:
+        p = lp.add_vars(np.zeros(n0), x_ub - x_bar)
+        m = lp.add_vars(np.zeros(n0), x_bar - x_lb)
+        lp.add_rows(np.concatenate([p, m]), np.ones((1, 2 * n0)), np.array([-np.inf]), np.array([radius]))
+        prev_cols = np.concatenate([p, m])   # a0 = x̄ + p − m
+    lo_a = up_a = None
+    for k, layer in enumerate(network.layers):
+        if k == 0:
+            L, U = knapsack_bounds(layer.W, layer.b, x_bar, radius, x_lb, x_ub)
+        else:
+            Wp, Wn = np.maximum(layer.W, 0), np.minimum(layer.W, 0)
+            L = Wp @ lo_a + Wn @ up_a + layer.b
+            U = Wp @ up_a + Wn @ lo_a + layer.b
+            if lp is not None and (lp_output or layer.activation == "relu"):
+                _tighten_by_lp(lp, layer, k, x_bar, prev_cols, L, U)
+        if base is not None:
+            L, U = np.maximum(L, base.lower[k]), np.minimum(U, base.upper[k])
+        U = np.maximum(U, L)
+        lower.append(L)
+        upper.append(U)
+        if layer.activation == "relu":
+            lo_a, up_a = np.maximum(L, 0), np.maximum(U, 0)
+            if lp is not None and k < len(network.layers) - 1:
+                prev_cols = _add_relu_layer(lp, layer, k, x_bar, prev_cols, L, U)
+        else:
+            lo_a, up_a = L, U
+    return Bounds(lower, upper, "ball", {"radius": float(radius), "lp": use_lp},
+                  time.perf_counter() - t0, network.content_hash())
+
+
+def _tighten_by_lp(lp: IncrementalLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
+                   L: np.ndarray, U: np.ndarray) -> None:
+    """Shrink [L, U] in place by the LP relaxation; upper side first — a unit whose LP maximum is
+    ≤ 0 is stably inactive and its lower bound is never used."""
+    coef, const = _pre_coefficients(layer, k, x_bar, prev_cols)
+    relu = layer.activation == "relu"
+    for j in range(len(L)):
+        if U[j] - L[j] <= 1e-9 or (relu and (U[j] <= 0 or L[j] >= 0)):
+            continue
+        s_max, v_max = lp.minimize(prev_cols, -coef[j])
+        if s_max == "optimal":
+            vmax = -v_max + const[j]
+            U[j] = min(U[j], vmax + _widen(vmax))
+        if relu and U[j] <= 0:
+            continue
+        s_min, v_min = lp.minimize(prev_cols, coef[j])
+        if s_min == "optimal":
+            vmin = v_min + const[j]
+            L[j] = max(L[j], vmin - _widen(vmin))
+
+
+def _pre_coefficients(layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray):
+    """Pre-activation of this layer as coef @ x[prev_cols] + const."""
+    if k == 0:
+        return np.hstack([layer.W, -layer.W]), layer.W @ x_bar + layer.b
+    return layer.W, layer.b
+
+
+def _add_relu_layer(lp: IncrementalLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
+                    L: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Columns a_j for this layer's units with their exact (stable) or triangle (unstable) rows."""
+    coef, const = _pre_coefficients(layer, k, x_bar, prev_cols)
+    lo_a, up_a = np.maximum(L, 0), np.maximum(U, 0)
+    cols = lp.add_vars(lo_a, up_a)
+    all_cols = np.concatenate([prev_cols, cols])
+    for j in range(len(L)):
+        e = np.zeros(len(cols))
+        e[j] = 1.0
+        if U[j] <= 0:
+            continue                                  # a_j fixed to 0 by its column bounds
+        if L[j] >= 0:                                 # a_j = pre_j
+            lp.add_rows(all_cols, np.concatenate([-coef[j], e])[None, :], np.array([const[j]]),
+                        np.array([const[j]]))
+            continue
+        # a_j ≥ pre_j   and   a_j ≤ s (pre_j − L_j) with s = U/(U − L)
+        s = U[j] / (U[j] - L[j])
+        lp.add_rows(all_cols, np.concatenate([-coef[j], e])[None, :], np.array([const[j]]), np.array([np.inf]))
+        lp.add_rows(all_cols, np.concatenate([-s * coef[j], e])[None, :], np.array([-np.inf]),
+                    np.array([s * (const[j] - L[j])]))
+    return cols

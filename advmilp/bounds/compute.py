@@ -1,0 +1,306 @@
+"""Neuron bounds (thesis §3.1.4) and their on-disk cache.
+
+`Bounds` holds, for every layer k = 1..K, lower and upper bounds ``L^k, U^k`` of the
+pre-activation ``W^k a^(k-1) + b^k`` over the input box.  The thesis' bounds on a and s are
+``ub(a) = max(U, 0)`` and ``ub(s) = max(−L, 0)``.
+
+methods
+  basic      interval arithmetic over the input box (exact for layer 1, loose deeper).
+  improved   layer by layer, per unit two MILPs (max and min of the pre-activation) on the
+             network truncated before the unit's layer, using the tighter bounds of the
+             earlier layers; solved to optimality (gap 1e-4) — the thesis' exact procedure.
+  weak       the same with a per-solve time limit (thesis: 1 s).
+
+Soundness: a MILP bound is HiGHS' proven *dual bound*, never its incumbent, widened by a
+tolerance for the solver's feasibility tolerances, and intersected with the interval bound
+(so a tighter method is never looser than ``basic``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pulp
+
+from advmilp import __version__
+from advmilp.errors import AdvmilpError
+from advmilp.nn.network import Network
+
+METHODS = ("basic", "improved", "weak")
+CACHE_FORMAT = 1
+RESULTS_ENV = "ADVMILP_RESULTS"
+
+
+@dataclass
+class Bounds:
+    lower: list[np.ndarray]
+    upper: list[np.ndarray]
+    method: str = "basic"
+    params: dict = field(default_factory=dict)
+    time_s: float = 0.0
+    network_hash: str = ""
+
+    def stable_counts(self) -> list[tuple[int, int, int]]:
+        """Per layer: (inactive U ≤ 0, active L ≥ 0, unstable)."""
+        out = []
+        for lo, up in zip(self.lower, self.upper):
+            inactive = int(np.sum(up <= 0))
+            active = int(np.sum(lo >= 0))
+            out.append((inactive, active, len(lo) - inactive - active))
+        return out
+
+    def n_unstable(self, hidden_only: bool = True) -> int:
+        counts = self.stable_counts()
+        if hidden_only:
+            counts = counts[:-1]
+        return sum(c[2] for c in counts)
+
+    def contains(self, pre: list[np.ndarray], tol: float = 1e-9) -> bool:
+        """True if every pre-activation of a batch lies within the bounds."""
+        return all(np.all(p >= lo - tol) and np.all(p <= up + tol)
+                   for p, lo, up in zip(pre, self.lower, self.upper))
+
+
+def interval_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndarray | float = 1.0,
+                    start: Bounds | None = None) -> Bounds:
+    """Interval arithmetic; with ``start``, each layer is also intersected with it."""
+    lo = np.broadcast_to(np.asarray(x_lb, dtype=np.float64), (network.n_inputs,))
+    up = np.broadcast_to(np.asarray(x_ub, dtype=np.float64), (network.n_inputs,))
+    lower, upper = [], []
+    for k, layer in enumerate(network.layers):
+        Wp, Wn = np.maximum(layer.W, 0), np.minimum(layer.W, 0)
+        L = Wp @ lo + Wn @ up + layer.b
+        U = Wp @ up + Wn @ lo + layer.b
+        if start is not None:
+            L, U = np.maximum(L, start.lower[k]), np.minimum(U, start.upper[k])
+        lower.append(L)
+        upper.append(U)
+        if layer.activation == "relu":
+            lo, up = np.maximum(L, 0), np.maximum(U, 0)
+        else:
+            lo, up = L, U
+    return Bounds(lower, upper, "basic", {}, 0.0, network.content_hash())
+
+
+def _widen(value: float) -> float:
+    """Outward tolerance for a solver-proven bound (feasibility tolerances ~1e-6)."""
+    return 1e-5 * max(1.0, abs(value))
+
+
+def _bound_unit(args) -> tuple[int, float, float, int]:
+    """Max and min of one unit's pre-activation (top level: runs in worker processes too)."""
+    from advmilp.encode.milp import build_preactivation_model
+    from advmilp.solvers.solve import OPTIMAL, solve
+
+    network, bounds, k, units, x_lb, x_ub, time_limit, gap_rel, threads = args
+    prob, pres = build_preactivation_model(network, bounds, k, x_lb=x_lb, x_ub=x_ub, name=f"bound_L{k}")
+    out = []
+    for j in units:
+        L, U, capped = float(bounds.lower[k - 1][j]), float(bounds.upper[k - 1][j]), 0
+        for sense in (pulp.LpMaximize, pulp.LpMinimize):
+            prob.sense = sense
+            prob.setObjective(pres[j])
+            res = solve(prob, time_limit=time_limit, gap_rel=gap_rel, threads=threads)
+            capped += res.status != OPTIMAL
+            if not math.isfinite(res.bound):
+                continue  # nothing proven: keep the interval bound
+            if sense == pulp.LpMaximize:
+                U = min(U, res.bound + _widen(res.bound))
+            else:
+                L = max(L, res.bound - _widen(res.bound))
+        if L > U:  # cannot happen for sound bounds; guard against tolerance noise
+            L = U = 0.5 * (L + U)
+        out.append((j, L, U, capped))
+    return out
+
+
+def tighten_bounds(network: Network, method: str = "improved", time_limit: float | None = None,
+                   x_lb: np.ndarray | float = 0.0, x_ub: np.ndarray | float = 1.0,
+                   gap_rel: float = 1e-4, threads: int = 1, workers: int = 1,
+                   progress: Callable[[str], None] | None = None) -> Bounds:
+    """``improved`` / ``weak`` bounds: per unit, max and min of its pre-activation by MILP.
+
+    ``time_limit`` caps each solve (weak: the thesis' 1 s; improved: None = exact, or a
+    safety cap recorded in the parameters).  ``workers`` > 1 bounds a layer's units in
+    parallel processes (one single-threaded solve each).
+    """
+    if method not in ("improved", "weak"):
+        raise AdvmilpError(f"tighten_bounds needs method improved or weak, not {method!r}")
+    if method == "weak" and not time_limit:
+        raise AdvmilpError("weak bounds need a per-solve time limit")
+    start = time.perf_counter()
+    x_lb = np.broadcast_to(np.asarray(x_lb, dtype=np.float64), (network.n_inputs,))
+    x_ub = np.broadcast_to(np.asarray(x_ub, dtype=np.float64), (network.n_inputs,))
+    bounds = interval_bounds(network, x_lb, x_ub)  # exact for layer 1
+    capped_total = solves = 0
+    for k in range(2, len(network.layers) + 1):
+        # re-propagate intervals from the tightened earlier layers
+        bounds = interval_bounds(network, x_lb, x_ub, start=bounds)
+        n_units = len(bounds.lower[k - 1])
+        chunks = [list(range(n_units))[i::workers] for i in range(workers)] if workers > 1 else [list(range(n_units))]
+        jobs = [(network, bounds, k, c, x_lb, x_ub, time_limit, gap_rel, threads) for c in chunks if c]
+        if len(jobs) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=len(jobs)) as ex:
+                results = [r for part in ex.map(_bound_unit, jobs) for r in part]
+        else:
+            results = _bound_unit(jobs[0])
+        L, U = bounds.lower[k - 1].copy(), bounds.upper[k - 1].copy()
+        for j, lo, up, capped in results:
+            L[j], U[j] = lo, up
+            capped_total += capped
+            solves += 2
+        bounds.lower[k - 1], bounds.upper[k - 1] = L, U
+        if progress:
+            inactive, active, unstable = bounds.stable_counts()[k - 1]
+            progress(f"layer {k}: {len(L)} units, {inactive} inactive, {active} active, "
+                     f"{unstable} unstable ({time.perf_counter() - start:.1f} s)")
+    bounds.method = method
+    bounds.params = {"time_limit": time_limit} if time_limit else {}
+    if method == "improved" and time_limit:
+        bounds.params["capped_solves"] = f"{capped_total}/{solves}"
+    bounds.time_s = time.perf_counter() - start
+    return bounds
+
+
+def compute_bounds(network: Network, method: str = "basic", time_limit: float | None = None,
+                   progress: Callable[[str], None] | None = None, threads: int = 1, workers: int = 1) -> Bounds:
+    if method not in METHODS:
+        raise AdvmilpError(f"unknown bounds method {method!r} (choose from {', '.join(METHODS)})")
+    if method == "basic":
+        t = time.perf_counter()
+        b = interval_bounds(network)
+        b.time_s = time.perf_counter() - t
+        return b
+    return tighten_bounds(network, method, time_limit=time_limit, progress=progress, threads=threads,
+                          workers=workers)
+
+
+# ---- cache -----------------------------------------------------------------------------------
+def default_results_dir() -> Path:
+    env = os.environ.get(RESULTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    repo_results = Path(__file__).resolve().parents[2] / "results"
+    if repo_results.is_dir():
+        return repo_results
+    return Path.cwd() / "results"
+
+
+def cache_key(network: Network, method: str, time_limit: float | None) -> str:
+    key = f"{network.short_hash()}-{method}"
+    if method == "weak":
+        key += f"-tl{time_limit:g}"
+    elif method == "improved" and time_limit:
+        key += f"-cap{time_limit:g}"
+    return key
+
+
+def _arrays_digest(lower, upper) -> str:
+    h = hashlib.sha256()
+    for a in list(lower) + list(upper):
+        h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+def save_bounds(bounds: Bounds, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": CACHE_FORMAT, "network_hash": bounds.network_hash, "method": bounds.method,
+        "params": bounds.params, "time_s": bounds.time_s, "layers": len(bounds.lower),
+        "sha256": _arrays_digest(bounds.lower, bounds.upper), "advmilp_version": __version__,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    arrays = {f"lower{k}": a for k, a in enumerate(bounds.lower)}
+    arrays.update({f"upper{k}": a for k, a in enumerate(bounds.upper)})
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def load_cached(path: Path, network: Network, method: str, params: dict) -> Bounds:
+    """Load and validate a cache file; raises AdvmilpError on any mismatch or corruption."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            n = int(meta["layers"])
+            lower = [data[f"lower{k}"].astype(np.float64) for k in range(n)]
+            upper = [data[f"upper{k}"].astype(np.float64) for k in range(n)]
+    except Exception as exc:
+        raise AdvmilpError(f"{path}: unreadable bounds cache ({type(exc).__name__}: {exc})") from exc
+    problems = []
+    if meta.get("format") != CACHE_FORMAT:
+        problems.append("format")
+    if meta.get("network_hash") != network.content_hash():
+        problems.append("network hash")
+    stored = dict(meta.get("params", {}))
+    stored.pop("capped_solves", None)
+    if meta.get("method") != method or stored != params:
+        problems.append("method/parameters")
+    if meta.get("sha256") != _arrays_digest(lower, upper):
+        problems.append("checksum")
+    if [len(a) for a in lower] != network.sizes[1:] or [len(a) for a in upper] != network.sizes[1:]:
+        problems.append("shapes")
+    if problems:
+        raise AdvmilpError(f"{path}: bounds cache does not match ({', '.join(problems)})")
+    return Bounds(lower, upper, method, dict(meta.get("params", {})), float(meta.get("time_s", 0.0)),
+                  meta["network_hash"])
+
+
+def get_bounds(network: Network, method: str = "basic", time_limit: float | None = None,
+               cache_dir: str | os.PathLike | None = None, recompute: bool = False,
+               progress: Callable[[str], None] | None = None,
+               warn: Callable[[str], None] | None = None, cap: float | None = None,
+               workers: int = 1) -> tuple[Bounds, bool]:
+    """Bounds from the cache (validated) or computed and cached.  Returns (bounds, cache_hit).
+
+    ``basic`` bounds are never cached: they take microseconds.  ``improved`` bounds are exact
+    unless ``cap`` limits each solve; without a cap, a cached exact file is used, else a cached
+    capped one (announced through ``warn``), else they are computed exactly.
+    """
+    if method not in METHODS:
+        raise AdvmilpError(f"unknown bounds method {method!r} (choose from {', '.join(METHODS)})")
+    say = warn or (lambda m: warnings.warn(m, stacklevel=2))
+    if method == "weak" and not time_limit:
+        time_limit = 1.0
+    if method == "improved":
+        time_limit = cap
+    elif method != "weak":
+        time_limit = None
+    if method == "basic":
+        return compute_bounds(network, "basic"), False
+    params = {"time_limit": time_limit} if time_limit else {}
+    root = Path(cache_dir) if cache_dir else default_results_dir() / "bounds"
+    path = root / f"{cache_key(network, method, time_limit)}.npz"
+    candidates = [(path, params)]
+    if method == "improved" and cap is None and not recompute:
+        for other in sorted(root.glob(f"{network.short_hash()}-improved-cap*.npz")):
+            candidates.append((other, {"time_limit": float(other.stem.rsplit("-cap", 1)[1])}))
+    for cand, cand_params in candidates:
+        if cand.exists() and not recompute:
+            try:
+                b = load_cached(cand, network, method, cand_params)
+            except AdvmilpError as exc:
+                say(f"{exc}; recomputing" if cand == path else f"{exc}; ignored")
+                continue
+            if cand != path:
+                say(f"{network.name}: exact improved bounds are not cached; using improved bounds computed with "
+                    f"a {cand_params['time_limit']:g} s cap per solve ({b.params.get('capped_solves', '?')} "
+                    f"solves hit it and contributed their proven dual bound)")
+            return b, True
+    bounds = compute_bounds(network, method, time_limit, progress=progress, workers=workers)
+    save_bounds(bounds, path)
+    return bounds, False

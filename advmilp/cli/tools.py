@@ -1,0 +1,130 @@
+"""More ``advmilp`` commands: report, figures, masks and the interchange exports.
+
+Registered on the `advmilp.cli.common.main` group when `advmilp.cli` is imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, _need_network, clean_errors, main
+from advmilp.errors import AdvmilpError
+
+
+@main.command()
+@click.argument("runs", nargs=-1, type=click.Path())
+@click.option("--gap1-run", type=click.Path(), default=None,
+              help="A run stopped at 1 % gap, for Table 3 and the right half of Table 4.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Report directory (default: <run>/report for one run, results/report for several).")
+@clean_errors
+def report(runs, gap1_run, out):
+    """Thesis-style tables (%solved, %gap, nodes, time) from result runs, thesis figures beside ours."""
+    from advmilp.bounds.compute import default_results_dir
+    from advmilp.reporting.tables import load_rows, write_report
+
+    if not runs:
+        root = default_results_dir()
+        runs = sorted(str(p.parent) for p in root.glob("*/instances.csv"))
+        if not runs:
+            raise AdvmilpError(f"no results under {root} (run 'advmilp attack --config configs/smoke.yaml' first)")
+    df = load_rows(list(runs))
+    g = load_rows([gap1_run]) if gap1_run else None
+    out_dir = Path(out) if out else (Path(runs[0]) / "report" if len(runs) == 1 and Path(runs[0]).is_dir()
+                                     else default_results_dir() / "report")
+    click.echo(write_report(df, out_dir, g))
+    click.echo(f"written: {out_dir}/table{{2,3,4}}.{{md,csv,tex}}")
+
+
+# ---- interchange and heuristics' data ----------------------------------------------------------
+@main.command()
+@click.option("--arch", default=None, help="Network name or model file.")
+@MODEL
+@click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False), help="Output .onnx file.")
+@MODELS_DIR
+@clean_errors
+def export(arch, model, onnx_path, models_dir):
+    """Write a network as ONNX (checked with onnx.checker)."""
+    from advmilp.nn.interchange import export_onnx, load_any
+
+    net = load_any(_need_network(arch, model), models_dir)
+    path = export_onnx(net, onnx_path)
+    click.echo(f"wrote {path} ({'-'.join(map(str, net.sizes))}, sha256 {net.short_hash()})")
+
+
+@main.command("export-vnnlib")
+@click.option("--arch", default=None, help="Network name or model file.")
+@MODEL
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Benchmark folder.")
+@click.option("--epsilon", type=float, required=True, help="L-infinity radius around each image.")
+@click.option("--norm", type=click.Choice(["linf", "l1"]), default="linf", show_default=True)
+@click.option("--images", "n_images", type=int, default=10, show_default=True,
+              help="First N correctly classified test images.")
+@click.option("--target", type=int, default=None, help="Targeted property (default: untargeted).")
+@click.option("--timeout", type=float, default=300, show_default=True)
+@DATA_DIR
+@MODELS_DIR
+@clean_errors
+def export_vnnlib_cmd(arch, model, out, epsilon, norm, n_images, target, timeout, data_dir, models_dir):
+    """Write a VNN-COMP style benchmark (onnx/, vnnlib/, instances.csv) for other verifiers."""
+    import numpy as np
+
+    from advmilp.data.mnist import load_split
+    from advmilp.nn.interchange import export_vnnlib, load_any
+
+    net = load_any(_need_network(arch, model), models_dir)
+    test = load_split("test", data_dir)
+    correct = np.flatnonzero(net.predict(test.images) == test.labels)[:n_images]
+    rows = export_vnnlib(net, out, test.images, test.labels, [int(i) for i in correct], epsilon, norm,
+                         targets=target, timeout=timeout)
+    click.echo(f"wrote {len(rows)} instances to {Path(out) / 'instances.csv'}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="npz file (default results/masks/mnist_train_masks.npz; a PNG grid is written beside it).")
+@DATA_DIR
+@clean_errors
+def masks(out, data_dir):
+    """Probability masks of the training set per label (thesis Appendix A), used by the CDH."""
+    from advmilp.bounds.compute import default_results_dir
+    from advmilp.data.mnist import load_split
+    from advmilp.data.masks import compute_masks, save_masks
+
+    path = Path(out) if out else default_results_dir() / "masks" / "mnist_train_masks.npz"
+    m = compute_masks(load_split("train", data_dir))
+    save_masks(m, path, png_path=path.with_suffix(".png"))
+    click.echo(f"wrote {path} and {path.with_suffix('.png')}")
+
+
+@main.command()
+@click.option("--results", "run_dir", type=click.Path(file_okay=False), default=None,
+              help="A results/<name> run: cactus plot, gallery, perturbation counts, MILP-vs-CDH comparison.")
+@click.option("--thesis", is_flag=True, help="Solve and draw thesis Figs. 2, 3 and 4.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default <run>/figures, or results/figures with --thesis).")
+@click.option("--image", type=int, default=0, show_default=True, help="Test image of Fig. 4.")
+@click.option("--time-limit", type=float, default=60.0, show_default=True)
+@DATA_DIR
+@MODELS_DIR
+@clean_errors
+def figures(run_dir, thesis, out, image, time_limit, data_dir, models_dir):
+    """Figures, PNG + PDF: from a results run and/or the thesis' feature and adversarial figures."""
+    from advmilp.bounds.compute import default_results_dir
+    from advmilp.reporting.thesis_figures import make_adversarial_figure, make_feature_figures, make_run_figures
+
+    if not (run_dir or thesis):
+        raise AdvmilpError("give --results results/<name> and/or --thesis")
+    paths = []
+    if run_dir:
+        paths += make_run_figures(run_dir, Path(out) if out else Path(run_dir) / "figures", data_dir)
+    if thesis:
+        folder = Path(out) if out else default_results_dir() / "figures"
+        p, objectives = make_feature_figures(folder, models_dir, time_limit)
+        paths += p
+        p, _ = make_adversarial_figure(folder, image, data_dir, time_limit, models_dir)
+        paths += p
+    for p in paths:
+        click.echo(f"figure  {p}")

@@ -1,0 +1,229 @@
+"""Experiment configs: YAML → validated, frozen dataclasses.  The only reader of YAML.
+
+Every error is one line naming the file and the key.  Command-line flags override values
+through `apply_overrides`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from advmilp.nn.architectures import ARCHITECTURES
+from advmilp.errors import AdvmilpError, ConfigError
+from advmilp.spec.problems import ProblemSpec, SolverSettings
+
+BOUNDS_METHODS = ("basic", "improved", "weak")
+METHODS = ("milp", "fast", "tight", "cdh")
+EXECUTORS = ("serial", "process", "dask")
+SOLVER_NAMES = ("highs", "cbc", "scip", "gurobi")
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    split: str = "test"
+    count: int = 100
+    first: int = 0
+    correctly_classified: bool = True
+    indices: tuple[int, ...] | None = None   # explicit list overrides count/first
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    networks: tuple[str, ...] = ("dnn1",)
+    bounds: tuple[str, ...] = ("improved",)
+    bounds_time_limit: float = 1.0
+    methods: tuple[str, ...] = ("milp",)
+    problem: ProblemSpec = field(default_factory=ProblemSpec)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
+    solver: SolverSettings = field(default_factory=SolverSettings)
+    workers: int | str = "auto"
+    executor: str = "process"
+    scheduler: str | None = None
+    cdh: Any = None                           # {method name: heuristic.CDHSettings} when methods include cdh
+    source: str = ""
+
+    @property
+    def n_workers(self) -> int:
+        if self.workers == "auto":
+            return max(1, (os.cpu_count() or 1) // max(1, self.solver.threads))
+        return int(self.workers)
+
+
+def _type_name(t) -> str:
+    return getattr(t, "__name__", str(t))
+
+
+def _check(value, kinds, where: str, src: str):
+    if isinstance(value, bool) and bool not in kinds:
+        raise ConfigError(f"{src}: {where} must be {' or '.join(map(_type_name, kinds))}, not a boolean")
+    if not isinstance(value, kinds):
+        raise ConfigError(f"{src}: {where} must be {' or '.join(map(_type_name, kinds))}, not {value!r}")
+    return value
+
+
+def _section(cls, data, where: str, src: str, coerce: dict[str, tuple]) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{src}: {where} must be a mapping")
+    names = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"{src}: unknown key '{where}.{key}' (allowed: {', '.join(sorted(names))})")
+    kwargs = {}
+    for key, value in data.items():
+        kinds = coerce.get(key)
+        if kinds is not None and value is not None:
+            _check(value, kinds, f"{where}.{key}", src)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except AdvmilpError as exc:
+        raise ConfigError(f"{src}: {where}: {exc}") from exc
+
+
+NUM = (int, float)
+PROBLEM_TYPES = {"kind": (str,), "ratio": NUM, "target": (int,), "target_offset": (int,), "epsilon": NUM,
+                 "factor": NUM, "l1_budget": NUM, "linf_cap": NUM, "layer": (int,), "unit": (int,),
+                 "objective": (str,), "output_relu": (bool,), "margin": NUM}
+IMAGES_TYPES = {"split": (str,), "count": (int,), "first": (int,), "correctly_classified": (bool,),
+                "indices": (list,)}
+SOLVER_TYPES = {"name": (str,), "time_limit": NUM, "threads": (int,), "gap_rel": NUM}
+TOP_KEYS = {"name", "networks", "bounds", "bounds_time_limit", "methods", "method", "problem", "images",
+            "solver", "workers", "executor", "scheduler", "cdh", "cdh_variants"}
+
+
+def _names(value, key: str, src: str, allowed: tuple[str, ...] | None) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    _check(value, (list,), key, src)
+    out = []
+    for item in value:
+        _check(item, (str,), f"{key} entry", src)
+        if allowed is not None and item not in allowed:
+            raise ConfigError(f"{src}: unknown {key[:-1] if key.endswith('s') else key} '{item}' in '{key}' "
+                              f"(choose from {', '.join(allowed)})")
+        out.append(item)
+    if not out:
+        raise ConfigError(f"{src}: '{key}' is empty")
+    return tuple(out)
+
+
+def parse_config(data: Any, src: str = "<config>") -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{src}: the top level must be a mapping of keys")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise ConfigError(f"{src}: unknown key '{key}' (allowed: {', '.join(sorted(TOP_KEYS))})")
+    if "name" not in data:
+        raise ConfigError(f"{src}: missing key 'name' (results go to results/<name>/)")
+    name = _check(data["name"], (str,), "name", src)
+    if not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"{src}: name {name!r} must be a plain directory name")
+    networks = []
+    for net in _names(data.get("networks", ["dnn1"]), "networks", src, None):
+        if net.lower() not in ARCHITECTURES and not net.lower().endswith((".npz", ".onnx", ".keras", ".h5")):
+            raise ConfigError(f"{src}: unknown network '{net}' in 'networks' "
+                              f"(choose from {', '.join(ARCHITECTURES)}, or a .npz/.onnx/.keras file)")
+        networks.append(net.lower() if net.lower() in ARCHITECTURES else net)
+    bounds = _names(data.get("bounds", ["improved"]), "bounds", src, BOUNDS_METHODS)
+    methods = _names(data.get("methods", data.get("method", ["milp"])), "methods", src, METHODS)
+    btl = data.get("bounds_time_limit", 1.0)
+    _check(btl, NUM, "bounds_time_limit", src)
+    problem = _section(ProblemSpec, data.get("problem"), "problem", src, PROBLEM_TYPES)
+    if problem.kind not in ("targeted", "untargeted", "max-target"):
+        raise ConfigError(f"{src}: problem.kind '{problem.kind}' cannot be run as a batch over images")
+    images_data = dict(data.get("images") or {})
+    if isinstance(images_data.get("indices"), list):
+        images_data["indices"] = tuple(_check(i, (int,), "images.indices entry", src) for i in images_data["indices"])
+        IMAGES_TYPES_LOCAL = dict(IMAGES_TYPES, indices=(tuple,))
+    else:
+        IMAGES_TYPES_LOCAL = IMAGES_TYPES
+    images = _section(ImagesConfig, images_data if data.get("images") is not None else None, "images", src,
+                      IMAGES_TYPES_LOCAL)
+    if images.split not in ("test", "train"):
+        raise ConfigError(f"{src}: images.split must be test or train, not {images.split!r}")
+    if images.count < 1 or images.first < 0:
+        raise ConfigError(f"{src}: images.count must be ≥ 1 and images.first ≥ 0")
+    solver = _section(SolverSettings, data.get("solver"), "solver", src, SOLVER_TYPES)
+    if solver.name not in SOLVER_NAMES:
+        raise ConfigError(f"{src}: unknown solver '{solver.name}' in 'solver.name' (choose from {', '.join(SOLVER_NAMES)})")
+    if solver.time_limit <= 0 or solver.threads < 1:
+        raise ConfigError(f"{src}: solver.time_limit must be > 0 and solver.threads ≥ 1")
+    workers = data.get("workers", "auto")
+    if workers != "auto":
+        _check(workers, (int,), "workers", src)
+        if workers < 1:
+            raise ConfigError(f"{src}: workers must be ≥ 1 or auto")
+    executor = _check(data.get("executor", "process"), (str,), "executor", src)
+    if executor not in EXECUTORS:
+        raise ConfigError(f"{src}: unknown executor '{executor}' (choose from {', '.join(EXECUTORS)})")
+    scheduler = data.get("scheduler")
+    if scheduler is not None:
+        _check(scheduler, (str,), "scheduler", src)
+    cdh = None
+    if "cdh" in methods:
+        from advmilp.heuristics.cdh import CDHSettings
+
+        common = dict(data.get("cdh") or {})
+        if not isinstance(data.get("cdh") or {}, dict):
+            raise ConfigError(f"{src}: cdh must be a mapping of CDH settings")
+        variants = data.get("cdh_variants") or {"": {}}
+        if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+            raise ConfigError(f"{src}: cdh_variants must map variant names to CDH settings")
+        cdh = {}
+        for vname, vdata in variants.items():
+            merged = {"ratio": problem.ratio, "epsilon": problem.epsilon, "target_offset": problem.target_offset,
+                      **common, **vdata}
+            where = f"cdh_variants.{vname}" if vname else "cdh"
+            cdh[f"cdh-{vname}" if vname else "cdh"] = _section(CDHSettings, merged, where, src, {})
+        methods = tuple(m for m in methods if m != "cdh") + tuple(cdh)
+    elif data.get("cdh") is not None or data.get("cdh_variants") is not None:
+        raise ConfigError(f"{src}: cdh settings given but 'cdh' is not in methods")
+    return Config(name=name, networks=tuple(networks), bounds=bounds, bounds_time_limit=float(btl),
+                  methods=methods, problem=problem, images=images, solver=solver, workers=workers,
+                  executor=executor, scheduler=scheduler, cdh=cdh, source=src)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where} ({getattr(exc, 'problem', exc)})") from exc
+    return parse_config(data, str(path))
+
+
+def apply_overrides(config: Config, *, time_limit=None, workers=None, images=None, executor=None,
+                    scheduler=None, threads=None, networks=None) -> Config:
+    """Command-line flags over config values (None means: keep the config's)."""
+    solver = config.solver
+    if time_limit is not None:
+        solver = dataclasses.replace(solver, time_limit=float(time_limit))
+    if threads is not None:
+        solver = dataclasses.replace(solver, threads=int(threads))
+    imgs = config.images if images is None else dataclasses.replace(config.images, count=int(images), indices=None)
+    changes: dict[str, Any] = {"solver": solver, "images": imgs}
+    if workers is not None:
+        changes["workers"] = workers if workers == "auto" else int(workers)
+    if executor is not None:
+        if executor not in EXECUTORS:
+            raise ConfigError(f"unknown executor '{executor}' (choose from {', '.join(EXECUTORS)})")
+        changes["executor"] = executor
+    if scheduler is not None:
+        changes["scheduler"] = scheduler
+        changes["executor"] = "dask"
+    if networks:
+        changes["networks"] = tuple(networks)
+    return dataclasses.replace(config, **changes)

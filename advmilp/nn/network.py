@@ -1,0 +1,218 @@
+"""`Network`: a feed-forward stack of dense layers, evaluated in float64 with numpy.
+
+Conventions (thesis §3.1.1): layer k (k = 1..K) computes ``a^k = act(W^k a^(k-1) + b^k)``
+with ``W^k`` of shape (n_k, n_(k-1)).  Hidden layers use ReLU; the output layer is linear
+(the networks are trained with softmax cross-entropy on the logits).
+
+On disk a network is ``NAME.npz`` (arrays ``W0, b0, W1, b1, ...``) beside ``NAME.json``
+(metadata: architecture, layer sizes, activations, training settings, test accuracy and
+the sha256 content hash of the weights).  No TensorFlow import happens here;
+``from_keras`` only reads attributes of a model object it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from advmilp.errors import NetworkError
+
+ACTIVATIONS = ("relu", "linear")
+MODELS_ENV = "ADVMILP_MODELS"
+
+
+@dataclass(frozen=True)
+class Layer:
+    W: np.ndarray  # (n_out, n_in), float64
+    b: np.ndarray  # (n_out,), float64
+    activation: str = "relu"
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise NetworkError(f"unsupported activation {self.activation!r} (supported: {', '.join(ACTIVATIONS)})")
+        if self.W.ndim != 2 or self.b.shape != (self.W.shape[0],):
+            raise NetworkError(f"layer shapes do not match: W {self.W.shape}, b {self.b.shape}")
+
+
+@dataclass(frozen=True)
+class Network:
+    layers: tuple[Layer, ...]
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_arrays(cls, weights: list, biases: list, activations: list[str] | None = None,
+                    metadata: dict | None = None) -> "Network":
+        n = len(weights)
+        if activations is None:
+            activations = ["relu"] * (n - 1) + ["linear"]
+        layers = tuple(
+            Layer(np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64).reshape(-1), act)
+            for W, b, act in zip(weights, biases, activations)
+        )
+        for prev, nxt in zip(layers, layers[1:]):
+            if nxt.W.shape[1] != prev.W.shape[0]:
+                raise NetworkError(f"layer sizes do not chain: {prev.W.shape} then {nxt.W.shape}")
+        return cls(layers=layers, metadata=dict(metadata or {}))
+
+    # ---- shape --------------------------------------------------------------------
+    @property
+    def sizes(self) -> list[int]:
+        """Layer sizes, input first: e.g. [784, 8, 8, 8, 10]."""
+        return [self.layers[0].W.shape[1]] + [layer.W.shape[0] for layer in self.layers]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(layer.W.size + layer.b.size for layer in self.layers))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("architecture", "network"))
+
+    # ---- evaluation -----------------------------------------------------------------
+    def preactivations(self, x: np.ndarray, dtype=np.float64) -> list[np.ndarray]:
+        """``W^k a^(k-1) + b^k`` for every layer k, for a batch x of shape (N, n0) or (n0,)."""
+        a = np.asarray(x, dtype=dtype)
+        out = []
+        for layer in self.layers:
+            pre = a @ layer.W.astype(dtype).T + layer.b.astype(dtype)
+            out.append(pre)
+            a = np.maximum(pre, 0) if layer.activation == "relu" else pre
+        return out
+
+    def forward(self, x: np.ndarray, dtype=np.float64) -> np.ndarray:
+        """Network output (logits) for a batch (N, n0) or a single input (n0,)."""
+        return self.preactivations(x, dtype)[-1]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.argmax(self.forward(x), axis=-1)
+
+    def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:
+        return float(np.mean(self.predict(images) == labels))
+
+    # ---- identity ---------------------------------------------------------------------
+    def content_hash(self) -> str:
+        """sha256 of shapes, activations and float64 weights: the network's identity."""
+        h = hashlib.sha256()
+        for layer in self.layers:
+            h.update(f"{layer.W.shape}|{layer.activation}|".encode())
+            h.update(np.ascontiguousarray(layer.W, dtype="<f8").tobytes())
+            h.update(np.ascontiguousarray(layer.b, dtype="<f8").tobytes())
+        return h.hexdigest()
+
+    def short_hash(self) -> str:
+        return self.content_hash()[:12]
+
+    # ---- persistence --------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> Path:
+        """Write ``path`` (.npz) and its ``.json`` metadata; returns the npz path."""
+        path = Path(path).with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        for k, layer in enumerate(self.layers):
+            arrays[f"W{k}"] = layer.W
+            arrays[f"b{k}"] = layer.b
+        meta = dict(self.metadata)
+        meta.update(metadata or {})
+        meta["layer_sizes"] = self.sizes
+        meta["activations"] = [layer.activation for layer in self.layers]
+        meta["parameters"] = self.n_parameters
+        meta["sha256"] = self.content_hash()
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Network":
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        if not path.is_file():
+            raise NetworkError(f"{path}: network file not found")
+        meta_path = path.with_suffix(".json")
+        meta = {}
+        if meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except json.JSONDecodeError as exc:
+                raise NetworkError(f"{meta_path}: invalid JSON ({exc})") from exc
+        try:
+            with np.load(path) as data:
+                n = len([k for k in data.files if k.startswith("W")])
+                weights = [data[f"W{k}"] for k in range(n)]
+                biases = [data[f"b{k}"] for k in range(n)]
+        except Exception as exc:  # zip/npz corruption surfaces as many types
+            raise NetworkError(f"{path}: cannot read network weights ({exc})") from exc
+        if n == 0:
+            raise NetworkError(f"{path}: no layers (expected arrays W0, b0, ...)")
+        net = cls.from_arrays(weights, biases, meta.get("activations"), meta)
+        stored = meta.get("sha256")
+        if stored and stored != net.content_hash():
+            raise NetworkError(f"{path}: weights do not match the sha256 in {meta_path.name} (corrupted or edited)")
+        return net
+
+
+def from_keras(model, metadata: dict | None = None) -> Network:
+    """Convert a trained Keras Sequential of Dense layers (Flatten/Input/Softmax ignored)."""
+    weights, biases, acts = [], [], []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in ("InputLayer", "Flatten", "Softmax", "Reshape"):
+            continue
+        if kind != "Dense":
+            raise NetworkError(f"layer {layer.name!r} of type {kind} is not supported (dense ReLU networks only)")
+        kernel, bias = layer.get_weights()
+        act = getattr(layer.activation, "__name__", str(layer.activation))
+        if act == "softmax":
+            act = "linear"  # softmax preserves the ranking; the MILP works on logits
+        if act not in ACTIVATIONS:
+            raise NetworkError(f"layer {layer.name!r} has activation {act!r}; only relu and linear are supported")
+        weights.append(np.asarray(kernel, dtype=np.float64).T)
+        biases.append(np.asarray(bias, dtype=np.float64))
+        acts.append(act)
+    if not weights:
+        raise NetworkError("the Keras model has no Dense layers")
+    return Network.from_arrays(weights, biases, acts, metadata)
+
+
+def default_models_dir() -> Path:
+    """``ADVMILP_MODELS``, else the repository's ``models/`` beside the package, else ./models."""
+    env = os.environ.get(MODELS_ENV)
+    if env:
+        return Path(env).expanduser()
+    repo_models = Path(__file__).resolve().parents[2] / "models"
+    if repo_models.is_dir():
+        return repo_models
+    return Path.cwd() / "models"
+
+
+def load_network(name_or_path: str, models_dir: str | os.PathLike | None = None) -> Network:
+    """A shipped network by architecture name (``dnn1``) or any ``.npz`` path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".npz" or candidate.is_file():
+        return Network.load(candidate)
+    from advmilp.nn.architectures import ARCHITECTURES  # no TensorFlow there
+
+    key = name_or_path.lower()
+    if key not in ARCHITECTURES:
+        raise NetworkError(f"unknown architecture {name_or_path!r} (choose from {', '.join(ARCHITECTURES)}, or give a model file: .npz, .onnx, .keras)")
+    root = Path(models_dir) if models_dir else default_models_dir()
+    path = root / f"{key}.npz"
+    if not path.is_file():
+        raise NetworkError(f"{path}: no trained weights for {key} (run 'advmilp train --arch {key}')")
+    return Network.load(path)

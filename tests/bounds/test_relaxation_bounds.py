@@ -1,0 +1,84 @@
+"""Bounds tightened on the tight MILP's LP relaxation: sound for every feasible point, never looser,
+and the pipeline that uses them (up front or after a restart) keeps the thesis model's optimum."""
+
+import numpy as np
+import pytest
+
+from advmilp.methods.milp import SolverSettings
+from advmilp.bounds.ball import ball_bounds
+from advmilp.search.cuts import add_ideal_cuts
+from advmilp.encode.milp import build_model
+from advmilp.spec.problems import ProblemSpec
+from advmilp.bounds.relaxation import tighten_on_relaxation
+
+from tests.nets import points_in_ball, random_net, small_targeted_instance
+
+
+def feasible_points(net, x_bar, spec, target, rng, n=40):
+    """The ``n`` points nearest to x̄ (in L1) among random points of the box and of L1 balls that
+    satisfy the model's criteria on the logits (margin included), and the largest of their distances."""
+    pts = np.vstack([rng.random((100000, x_bar.size))] +
+                    [points_in_ball(x_bar, r, rng, n=20000) for r in (1.0, 2.0, 4.0)])
+    out = net.forward(pts)
+    others = np.delete(out, target, axis=1)
+    ok = (out[:, target] >= spec.epsilon + spec.margin) & \
+         np.all(out[:, [target]] - spec.ratio * others >= spec.margin, axis=1)
+    pts = pts[ok]
+    if len(pts) < n:
+        return None, 0.0
+    dist = np.abs(pts - x_bar).sum(axis=1)
+    near = np.argsort(dist)[:n]
+    return pts[near], float(dist[near].max())
+
+
+def test_relaxation_bounds_contain_every_feasible_point_and_are_never_looser():
+    tighter = 0
+    for seed in range(4):
+        net = random_net([12, 10, 8, 3], seed=seed, scale=2.5)
+        rng = np.random.default_rng(seed)
+        x_bar = rng.random(12)
+        label = int(net.predict(x_bar))
+        for target in {0, 1, 2} - {label}:       # a target the sampling reaches
+            spec = ProblemSpec("targeted", target=target, output_relu=False)
+            pts, radius = feasible_points(net, x_bar, spec, target, rng)
+            if pts is not None:
+                break
+        assert pts is not None, f"seed {seed}: too few adversarial points sampled"
+        bb = ball_bounds(net, x_bar, radius)
+        form = build_model(net, bb, spec, x_bar, label, l1_cap=radius, split_distance=True)
+        add_ideal_cuts(form, 20)
+        tb, n_lps = tighten_on_relaxation(form, bb)
+        assert n_lps > 0
+        assert tb.contains(net.preactivations(pts), tol=1e-7)
+        for lo, up, blo, bup in zip(tb.lower, tb.upper, bb.lower, bb.upper):
+            assert np.all(lo >= blo) and np.all(up <= bup) and np.all(lo <= up)
+        width = sum(float(np.sum(u - l)) for l, u in zip(tb.lower[:-1], tb.upper[:-1]))
+        ball_width = sum(float(np.sum(u - l)) for l, u in zip(bb.lower[:-1], bb.upper[:-1]))
+        tighter += width < ball_width - 1e-6
+    assert tighter >= 1          # the criteria do cut into the ball somewhere
+
+
+@pytest.mark.parametrize("escalate", ["upfront", "restart", "upfront-by-size"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate, monkeypatch):
+    import advmilp.methods.tight as pipeline
+    from advmilp.methods.tight import run_tight
+
+    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", -1)
+    monkeypatch.setattr(pipeline, "PHASE_SEARCH_BINARIES", -1)   # the MILP path
+    # upfront: tightened before the first solve; restart: a first solve that stops at once
+    monkeypatch.setattr(pipeline, "ESCALATE_AFTER_S", {"upfront": 0.0, "restart": 1e-3}.get(escalate, 2.0))
+    # upfront-by-size: every model counts as large, so the policy tightens before the first solve
+    monkeypatch.setattr(pipeline, "UPFRONT_BINARIES", 0 if escalate == "upfront-by-size" else 10**6)
+    inst = small_targeted_instance(seed)
+    net, rng, x_bar, label, spec, box, plain = (inst.net, inst.rng, inst.x_bar, inst.label, inst.spec, inst.box,
+                                                inst.plain)
+    tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=rng.random((400, 16)))
+    assert plain.row["status"] == tight.row["status"]
+    if plain.row["status"] == "optimal":
+        assert tight.row["verified"]
+        assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+        if escalate == "restart":
+            assert tight.row["message"].startswith("restarted after")
+        else:
+            assert tight.row["message"].startswith("bounds tightened on the LP relaxation before the solve")

@@ -1,0 +1,109 @@
+import pytest
+
+from advmilp.experiments.config import apply_overrides, load_config, parse_config
+from advmilp.errors import ConfigError
+
+from tests.nets import REPO
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_minimal_config_defaults(tmp_path):
+    c = load_config(write(tmp_path, "name: t\n"))
+    assert c.name == "t" and c.networks == ("dnn1",) and c.bounds == ("improved",)
+    assert c.problem.kind == "targeted" and c.problem.ratio == 1.2
+    assert c.solver.time_limit == 300 and c.solver.threads == 1 and c.executor == "process"
+
+
+def test_full_schema(tmp_path):
+    c = load_config(write(tmp_path, """
+name: table2
+networks: [dnn1, dnn5]
+bounds: [basic, weak]
+bounds_time_limit: 2
+problem: {kind: targeted, ratio: 1.3, linf_cap: 0.2, output_relu: false}
+images: {split: test, count: 7, first: 3, correctly_classified: true}
+solver: {name: highs, time_limit: 60, threads: 1, gap_rel: 1.0e-3}
+workers: 2
+executor: serial
+"""))
+    assert c.networks == ("dnn1", "dnn5") and c.bounds == ("basic", "weak") and c.bounds_time_limit == 2
+    assert c.problem.ratio == 1.3 and c.problem.linf_cap == 0.2 and not c.problem.output_relu
+    assert c.images.count == 7 and c.images.first == 3 and c.solver.gap_rel == 1e-3
+    assert c.n_workers == 2
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name: t\nfoo: 1\n", ["unknown key 'foo'"]),
+    ("name: t\nproblem: {kind: targeted, ratoi: 1.2}\n", ["problem.ratoi"]),
+    ("name: t\nnetworks: [dnn9]\n", ["unknown network 'dnn9'"]),
+    ("name: t\nbounds: [exact]\n", ["unknown bound", "exact"]),
+    ("name: t\nsolver: {time_limit: fast}\n", ["solver.time_limit", "fast"]),
+    ("name: t\nsolver: {threads: true}\n", ["solver.threads"]),
+    ("name: t\nsolver: {name: cplex}\n", ["unknown solver 'cplex'"]),
+    ("name: t\nexecutor: mpi\n", ["unknown executor 'mpi'"]),
+    ("name: t\nproblem: {kind: sideways}\n", ["unknown problem kind"]),
+    ("networks: [dnn1]\n", ["missing key 'name'"]),
+    ("name: t\nimages: {count: 0}\n", ["images.count"]),
+    ("name: [unclosed\n", ["invalid YAML", "line"]),
+    ("- just\n- a list\n", ["top level"]),
+])
+def test_errors_name_the_key_and_the_file(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message
+    for w in words:
+        assert w in message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_overrides():
+    c = parse_config({"name": "t", "solver": {"time_limit": 300}, "images": {"count": 100}})
+    o = apply_overrides(c, time_limit=5, images=3, workers="1", scheduler="tcp://127.0.0.1:8786")
+    assert o.solver.time_limit == 5 and o.images.count == 3 and o.n_workers == 1
+    assert o.executor == "dask" and o.scheduler == "tcp://127.0.0.1:8786"
+    assert c.solver.time_limit == 300  # frozen original untouched
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    c = load_config(path)
+    assert c.name
+
+
+def test_cdh_variants_expand_into_methods(tmp_path):
+    c = load_config(write(tmp_path, """
+name: t
+methods: [cdh, tight]
+cdh: {neighbourhood: constrained, escape: none}
+cdh_variants:
+  simple: {objective: simple}
+  diff: {objective: diff, escape: guided}
+"""))
+    assert c.methods == ("tight", "cdh-simple", "cdh-diff")
+    assert c.cdh["cdh-simple"].objective == "simple" and c.cdh["cdh-simple"].escape == "none"
+    assert c.cdh["cdh-diff"].escape == "guided" and c.cdh["cdh-diff"].ratio == 1.2
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name: t\nmethods: [cdh]\ncdh: {escape: sideways}\n", ["cdh", "sideways"]),
+    ("name: t\nmethods: [cdh]\ncdh_variants: {a: {foo: 1}}\n", ["cdh_variants.a.foo"]),
+    ("name: t\ncdh: {escape: none}\n", ["'cdh' is not in methods"]),
+    ("name: t\nmethods: [magic]\n", ["unknown method", "magic"]),
+])
+def test_cdh_config_errors(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    for w in words:
+        assert w in str(err.value)

@@ -1,0 +1,168 @@
+"""The speed pipeline: heuristic points are verified, ball bounds are sound, optima agree."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from advmilp.methods.milp import SolverSettings, run_instance
+from advmilp.bounds.ball import ball_bounds, knapsack_bounds
+from advmilp.bounds.compute import Bounds, interval_bounds
+from advmilp.cli import main
+from advmilp.nn.network import load_network
+from advmilp.methods.tight import run_fast, run_tight
+from advmilp.heuristics.primal import find_adversarial
+from advmilp.spec.problems import ProblemSpec
+from advmilp.spec.verify import verify_witness
+
+from tests.nets import mnist_dir, points_in_ball, random_net, small_targeted_instance
+
+SPEC = ProblemSpec("targeted")
+
+
+def test_knapsack_bounds_by_hand():
+    # w = (1, −2, 3), x̄ = (.5, .5, .5), budget 1: max spends .5 on pixel 3 (+1.5) and .5 on
+    # pixel 2 downwards (+1.0) from w·x̄ = 1 → 3.5; min mirrors it → −1.5.
+    W = np.array([[1.0, -2.0, 3.0]])
+    lo, up = knapsack_bounds(W, np.zeros(1), np.full(3, 0.5), 1.0, np.zeros(3), np.ones(3))
+    assert up[0] == pytest.approx(3.5) and lo[0] == pytest.approx(-1.5)
+    # a budget larger than the box: the box bound
+    lo, up = knapsack_bounds(W, np.zeros(1), np.full(3, 0.5), 10.0, np.zeros(3), np.ones(3))
+    assert up[0] == pytest.approx(4.0) and lo[0] == pytest.approx(-2.0)
+
+
+@pytest.mark.parametrize("use_lp,lp_output", [(False, False), (True, False), (True, True)])
+def test_ball_bounds_contain_points_of_the_ball_small_net(use_lp, lp_output):
+    net = random_net([30, 12, 8, 6, 4], seed=4, scale=2.0)
+    rng = np.random.default_rng(2)
+    x_bar = rng.random(30)
+    b = ball_bounds(net, x_bar, 2.0, use_lp=use_lp, lp_output=lp_output)
+    assert b.contains(net.preactivations(points_in_ball(x_bar, 2.0, rng)))
+    box = interval_bounds(net)
+    for lo, up, blo, bup in zip(b.lower, b.upper, box.lower, box.upper):
+        assert np.all(up - lo <= bup - blo + 1e-9)
+    if use_lp:  # the LP pass is never looser than interval arithmetic over the same ball
+        plain = ball_bounds(net, x_bar, 2.0, use_lp=False)
+        for lo, up, plo, pup in zip(b.lower, b.upper, plain.lower, plain.upper):
+            assert np.all(lo >= plo - 1e-9) and np.all(up <= pup + 1e-9)
+        assert b.n_unstable() < plain.n_unstable() or b.n_unstable() == 0
+
+
+@pytest.mark.parametrize("name", ["dnn1", "dnn5"])
+def test_ball_bounds_contain_points_of_the_ball_shipped(name, mnist_test):
+    net = load_network(name)
+    x_bar = mnist_test.images[0]
+    b = ball_bounds(net, x_bar, 5.0)
+    pts = points_in_ball(x_bar, 5.0, np.random.default_rng(0))
+    assert b.contains(net.preactivations(pts))
+    assert b.n_unstable() < interval_bounds(net).n_unstable()
+
+
+def test_heuristic_points_are_verified(mnist_test):
+    net = load_network("dnn1")
+    pool = mnist_test.images[5000:9000]
+    found = 0
+    for i in range(6):
+        x_bar, label = mnist_test.images[i], int(mnist_test.labels[i])
+        r = find_adversarial(net, x_bar, label, SPEC, pool=pool, time_limit=5)
+        if r.found:
+            found += 1
+            check = verify_witness(net, r.x, SPEC, x_bar, label, SPEC.target_for(label))
+            assert check.verified and check.l1 == pytest.approx(r.l1)
+    assert found >= 5
+
+
+@pytest.mark.parametrize("path", ["phase-search", "small-model", "cuts-and-presolve"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tight_equals_thesis_model_on_small_networks(seed, path, monkeypatch):
+    import advmilp.methods.tight as pipeline
+
+    # the phase search and both MILP settings of the pipeline: the small-model one (no cuts, no
+    # presolve) and the other
+    monkeypatch.setattr(pipeline, "PHASE_SEARCH_BINARIES", 10**6 if path == "phase-search" else -1)
+    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 10**6 if path == "small-model" else -1)
+    inst = small_targeted_instance(seed)
+    net, x_bar, label, spec, box, plain = inst.net, inst.x_bar, inst.label, inst.spec, inst.box, inst.plain
+    pool = inst.rng.random((400, 16))
+    tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=pool)
+    assert plain.row["status"] == tight.row["status"]
+    if plain.row["status"] == "optimal":
+        assert tight.row["verified"] and plain.row["verified"]
+        assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+        if path != "phase-search":
+            assert (tight.row["cuts"] == 0) == (path == "small-model")
+        assert (tight.row["solver"] == "advmilp-phase-bb") == (path == "phase-search")
+
+
+def test_unstable_count_and_tight_settings_by_hand(monkeypatch):
+    import advmilp.methods.tight as pipeline
+    from advmilp.methods.tight import SMALL_MILP_OPTIONS, TIGHT_CUT_ROUNDS, tight_settings, unstable_count
+
+    net = random_net([4, 3, 2, 2], seed=0)
+    # layer 1: one unstable unit (-1, 2); layer 2: two ((-3, 1), (-0.5, 0.5)); a zero-width unit
+    # at 0 and the output layer (linear) do not count
+    b = Bounds([np.array([-1.0, 0.0, 1.0]), np.array([-3.0, -0.5]), np.array([-9.0, -9.0])],
+               [np.array([2.0, 0.0, 3.0]), np.array([1.0, 0.5]), np.array([9.0, 9.0])], "test")
+    assert unstable_count(b, net) == 3
+    assert tight_settings(b, net) == (SMALL_MILP_OPTIONS, 0)
+    many = Bounds([np.full(3, -1.0), np.full(2, -1.0), b.lower[2]], [np.full(3, 1.0), np.full(2, 1.0), b.upper[2]],
+                  "test")
+    assert unstable_count(many, net) == 5
+    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 4)
+    options, rounds = tight_settings(many, net)
+    assert rounds == TIGHT_CUT_ROUNDS
+    # the models with root cuts: no HiGHS cut separation at the nodes, RINS/RENS off, presolve on
+    assert options["mip_allow_cut_separation_at_nodes"] is False and "presolve" not in options
+    assert options["mip_heuristic_run_rins"] is False
+    assert tight_settings(b, net) == (SMALL_MILP_OPTIONS, 0)
+
+
+@pytest.mark.parametrize("image", [0, 2, 4])
+def test_tight_equals_thesis_model_on_dnn1(image, mnist_test, monkeypatch):
+    net = load_network("dnn1")
+    x_bar, label = mnist_test.images[image], int(mnist_test.labels[image])
+    box = interval_bounds(net)
+    settings = SolverSettings(time_limit=120)
+    plain = run_instance(net, box, SPEC, settings, x_bar, label, image)            # thesis-faithful
+    tight = run_tight(net, box, SPEC, settings, x_bar, label, image, pool=mnist_test.images[5000:9000])
+    assert plain.row["status"] == tight.row["status"] == "optimal"
+    assert plain.row["verified"] and tight.row["verified"]
+    assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4)
+    # a poor incumbent (the greedy start without its region LPs): a wider ball, the same optimum
+    import advmilp.methods.tight as pipeline
+    from advmilp.heuristics.primal import PrimalResult, greedy_start
+
+    def poor_start(network, x_bar, label, spec, **kw):
+        g = greedy_start(network, x_bar, spec, spec.target_for(label), np.zeros(784), np.ones(784))
+        return PrimalResult(g, float(np.abs(g - x_bar).sum()), True, 0.0, 0, "greedy", 0)
+
+    monkeypatch.setattr(pipeline, "find_adversarial", poor_start)
+    poor = run_tight(net, box, SPEC, settings, x_bar, label, image)
+    assert poor.row["heuristic_l1"] > 1.01 * plain.row["objective"]
+    assert poor.row["status"] == "optimal" and poor.row["verified"]
+    assert poor.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4)
+
+
+def test_fast_rows(mnist_test):
+    net = load_network("dnn1")
+    r = run_fast(net, interval_bounds(net), SPEC, SolverSettings(time_limit=10), mnist_test.images[0],
+                 int(mnist_test.labels[0]), 0, pool=mnist_test.images[5000:9000])
+    assert r.row["status"] == "found" and r.row["verified"] and r.row["method"] == "fast"
+
+
+def test_cli_export_onnx_then_attack_the_file(tmp_path):
+    pytest.importorskip("onnx")
+    data = mnist_dir()
+    if data is None:
+        pytest.skip("MNIST not found")
+    runner = CliRunner()
+    out = tmp_path / "dnn1.onnx"
+    r = runner.invoke(main, ["export", "--arch", "dnn1", "--onnx", str(out)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["attack", "--model", str(out), "--image", "0", "--method", "tight", "--bounds",
+                             "basic", "--time-limit", "60", "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert "optimal" in r.output and "4.97822" in r.output
+    r = runner.invoke(main, ["export-vnnlib", "--arch", "dnn1", "--out", str(tmp_path / "vnn"), "--epsilon",
+                             "0.02", "--images", "2", "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert len((tmp_path / "vnn" / "instances.csv").read_text().splitlines()) == 2

@@ -1,0 +1,31 @@
+import json
+
+import pytest
+
+pytestmark = pytest.mark.tensorflow
+
+
+def test_one_epoch_on_a_subset_writes_metadata(tmp_path, mnist_test):
+    pytest.importorskip("tensorflow")
+    from advmilp.data.mnist import Split
+    from advmilp.nn.training import train_and_save
+
+    # 1,000 training images (taken from the test split to keep the fixture small)
+    train = Split(mnist_test.images[:1000], mnist_test.labels[:1000])
+    lines = []
+    path = train_and_save("dnn1", tmp_path, epochs=1, seed=1, threads=1,
+                          train_split=train, test_split=mnist_test, log=lines.append)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["architecture"] == "dnn1" and meta["epochs"] == 1 and meta["train_images"] == 1000
+    assert meta["layer_sizes"] == [784, 8, 8, 8, 10]
+    assert 0.0 <= meta["test_accuracy"] <= 1.0
+    assert any("epoch   1/1" in line for line in lines)
+    assert any("thesis 0.93" in line for line in lines)
+
+
+def test_unknown_architecture():
+    from advmilp.errors import AdvmilpError
+    from advmilp.nn.training import train
+
+    with pytest.raises(AdvmilpError, match="unknown architecture"):
+        train("dnn7")

@@ -1,0 +1,98 @@
+"""Branch-and-bound over ReLU phases: hand-computed optimum and root bound, region LPs equal the
+dense reference, optima equal the thesis MILP's, bounds under a node limit are valid."""
+
+import numpy as np
+import pytest
+
+from advmilp.bounds.compute import interval_bounds
+from advmilp.encode.milp import input_box
+from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP, search_phases
+from advmilp.heuristics.primal import hidden_pattern, region_lp
+from advmilp.spec.problems import ProblemSpec
+
+from tests.nets import random_net, small_targeted_instance
+
+
+def test_threshold_net_by_hand(threshold_net):
+    # h = relu(x0 − .5), y = (.5, 4h); x̄ = (.2, .3) is class 0; target 1 needs 4h ≥ 1.2·.5 + margin,
+    # i.e. x0 ≥ .65 + margin/4: optimum .45 + margin/4.  The box bounds of h's pre-activation are
+    # [−.5, .5], so the root LP has the triangle a ≤ .5·y + .25: a ≥ .15 + margin/4 needs only
+    # y ≥ −.2 + margin/2, i.e. x0 ≥ .3 + margin/2: root bound .1 + margin/2.
+    spec = ProblemSpec("targeted", target=1)
+    x_bar = np.array([0.2, 0.3])
+    box = interval_bounds(threshold_net)
+    lo, up = np.zeros(2), np.ones(2)
+    m = spec.margin
+    r = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=None)
+    assert r.status == "optimal" and r.binaries == 1
+    assert r.objective == pytest.approx(0.45 + m / 4, abs=1e-9)
+    assert r.bound == pytest.approx(r.objective, abs=1e-9)
+    assert r.x == pytest.approx([0.65 + m / 4, 0.3], abs=1e-9)
+    root = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=None, max_nodes=1)
+    assert root.status == "limit" and root.x is None
+    assert root.bound == pytest.approx(0.1 + m / 2, abs=1e-9)
+    # a cap below the optimum leaves no point: infeasible, nothing found
+    none = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=0.4)
+    assert none.status == "infeasible" and none.x is None
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5])   # seeds whose random nets predict more than one class
+def test_region_solve_equals_dense_region_lp(seed):
+    """All phases fixed to a point's pattern: the persistent LP's optimum is the dense region LP's."""
+    net = random_net([12, 6, 5, 3], seed=seed, scale=2.0)
+    rng = np.random.default_rng(seed)
+    x_bar = rng.random(12)
+    label = int(net.predict(x_bar))
+    lo, up = np.zeros(12), np.ones(12)
+    compared = 0
+    for x in rng.random((40, 12)):
+        target = int(net.predict(x))
+        if target == label:
+            continue
+        spec = ProblemSpec("targeted", target=target)   # x's region is a candidate
+        lp = PhaseLP(net, interval_bounds(net), spec, x_bar, target, lo, up, None)
+        pattern = hidden_pattern(net, x)
+        ref = region_lp(net, pattern, x_bar, spec, target, lo, up)
+        lp.set_phases(np.where(np.concatenate(pattern), ACTIVE, INACTIVE).astype(np.int8))
+        status, obj, col = lp.solve(10.0)
+        if ref is None:
+            assert status == "infeasible"
+            continue
+        compared += 1
+        assert status == "optimal"
+        assert obj == pytest.approx(np.abs(ref - x_bar).sum(), rel=1e-6, abs=1e-8)
+        assert np.abs(lp.point(col, lo, up) - x_bar).sum() == pytest.approx(obj, rel=1e-6, abs=1e-8)
+    assert compared >= 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_search_equals_thesis_model_and_bounds_are_valid(seed):
+    inst = small_targeted_instance(seed)
+    net, rng, x_bar, label, spec, box, plain = (inst.net, inst.rng, inst.x_bar, inst.label, inst.spec, inst.box,
+                                                inst.plain)
+    lo, up = input_box(spec, 16, x_bar)
+    r = search_phases(net, box, spec.with_(output_relu=False), x_bar, label, lo, up, cap=None)
+    if plain.row["status"] == "infeasible":
+        assert r.status == "infeasible"
+        return
+    assert plain.row["status"] == "optimal" and r.status == "optimal"
+    opt = plain.row["objective"]
+    assert r.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
+    assert r.bound <= opt * (1 + 1e-6) + 1e-9
+    # from the optimum as incumbent with its cap, and cold: the same optimum, proven, with every
+    # option of the search (re-tightening, root and node cuts, strong branching)
+    options = [{}, {"retighten_depth": 50}, {"cut_rounds": 5}, {"cut_rounds": 5, "node_cut_depth": 3},
+               {"strong_k": 3, "strong_depth": 10}]
+    for kw in options:
+        again = search_phases(net, box, spec, x_bar, label, lo, up, cap=opt * 1.01 + 1e-6, incumbent=r.x, **kw)
+        assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), kw
+        cold = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, **kw)
+        assert cold.status == "optimal" and cold.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), kw
+        assert cold.bound <= opt * (1 + 1e-6) + 1e-9
+        assert (cold.cuts > 0) == bool(kw.get("cut_rounds"))   # the cuts are exercised (and valid)
+    # stopped early, the bound is still a bound on the optimum
+    for k in (1, 2, 3, 5):
+        early = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, max_nodes=k)
+        assert early.bound <= opt * (1 + 1e-6) + 1e-9
+        if early.x is not None:
+            assert early.objective >= opt * (1 - 1e-6) - 1e-9
