@@ -85,10 +85,7 @@ def interval_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.n
             L, U = np.maximum(L, start.lower[k]), np.minimum(U, start.upper[k])
         lower.append(L)
         upper.append(U)
-        if layer.activation == "relu":
-            lo, up = np.maximum(L, 0), np.maximum(U, 0)
-        else:
-            lo, up = L, U
+        lo, up = layer.act.interval(L, U)
     return Bounds(lower, upper, "basic", {}, 0.0, network.content_hash())
 
 

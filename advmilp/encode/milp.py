@@ -27,21 +27,46 @@ from dataclasses import dataclass, field
 import numpy as np
 import pulp
 
+from advmilp.encode.activations import TwoPieceEncoder, encoder_for
 from advmilp.errors import AdvmilpError
+from advmilp.nn.activations import Activation, make_activation
 from advmilp.nn.network import Network
 from advmilp.spec.problems import ProblemSpec
 
 
+RELU = make_activation("relu")   # the thesis' ReLU split on the output layer (output_relu)
+
+
 @dataclass
 class Unit:
-    """One encoded unit.  ``a`` is a variable, or None for the constant 0."""
+    """One encoded unit: its pre-activation expression, its columns by role (`encode.activations`:
+    a, s, z, y) and its output as a combination of them (empty: the constant 0)."""
 
     pre: pulp.LpAffineExpression
-    a: pulp.LpVariable | None
-    s: pulp.LpVariable | None = None
-    z: pulp.LpVariable | None = None
+    columns: dict[str, pulp.LpVariable]
+    value: list[tuple[pulp.LpVariable, float]]
     lower: float = -np.inf   # bounds of the output value of this unit (a, or the logit)
     upper: float = np.inf
+    encoder: TwoPieceEncoder | None = None
+
+    @property
+    def a(self) -> pulp.LpVariable | None:
+        """The variable holding the unit's output when it is one variable (None for the constant 0)."""
+        if len(self.value) == 1 and self.value[0][1] == 1.0:
+            return self.value[0][0]
+        return None
+
+    @property
+    def s(self) -> pulp.LpVariable | None:
+        return self.columns.get("s")
+
+    @property
+    def z(self) -> pulp.LpVariable | None:
+        return self.columns.get("z")
+
+    def expression(self) -> pulp.LpAffineExpression:
+        """The unit's output as an expression (0 for a constant-zero unit)."""
+        return pulp.LpAffineExpression(self.value, constant=0.0)
 
 
 @dataclass
@@ -96,13 +121,10 @@ class Formulation:
         pres = self.network.preactivations(x)
         for units, pre in zip(self.layers, pres):
             for u, p in zip(units, pre):
-                if u.a is not None:
-                    relu = u.s is not None or u.z is not None
-                    values[u.a.name] = float(max(p, 0.0)) if (relu or u.a.lowBound == 0) else float(p)
-                if u.s is not None:
-                    values[u.s.name] = float(max(-p, 0.0))
-                if u.z is not None:
-                    values[u.z.name] = 1.0 if p < 0 else 0.0
+                if u.columns:
+                    col_values = u.encoder.values(float(p))
+                    for role, v in u.columns.items():
+                        values[v.name] = col_values[role]
         if self.q:
             out = pres[-1] if not self.spec.output_relu else np.maximum(pres[-1], 0)
             best = max(self.q, key=lambda j: out[j])
@@ -112,39 +134,47 @@ class Formulation:
 
 
 def _affine(weights: np.ndarray, inputs: list, bias: float) -> pulp.LpAffineExpression:
-    """Σ_i w_i·input_i + bias; inputs are variables or None (constant 0)."""
-    terms = [(v, float(w)) for v, w in zip(inputs, weights) if v is not None and w != 0.0]
+    """Σ_i w_i·input_i + bias; each input is a list of (variable, coefficient) terms ([] = the constant 0)."""
+    terms = [(v, float(w) * c) for terms_i, w in zip(inputs, weights) if w != 0.0 for v, c in terms_i]
     return pulp.LpAffineExpression(terms, constant=float(bias))
 
 
+def _add_row(prob: pulp.LpProblem, expr: pulp.LpAffineExpression, lo: float, hi: float, name: str) -> None:
+    if lo == hi:
+        prob += (expr == lo), name
+    elif np.isfinite(hi):
+        if np.isfinite(lo):
+            prob += (expr >= lo), name + "_lo"
+        prob += (expr <= hi), name
+    else:
+        prob += (expr >= lo), name
+
+
 def encode_layer(prob: pulp.LpProblem, layer_index: int, W: np.ndarray, b: np.ndarray,
-                 inputs: list, lower: np.ndarray, upper: np.ndarray, relu: bool) -> list[Unit]:
-    """Add one layer's units to ``prob``; ``layer_index`` is 1-based (names only)."""
+                 inputs: list, lower: np.ndarray, upper: np.ndarray, activation: Activation) -> list[Unit]:
+    """Add one layer's units to ``prob`` with their exact encoding from the encoder table
+    (`encode.activations`); ``layer_index`` is 1-based (names only); ``inputs`` are the previous
+    units' output terms."""
     units = []
     k = layer_index
+    encoder = encoder_for(activation)
     for j in range(W.shape[0]):
         pre = _affine(W[j], inputs, b[j])
         L, U = float(lower[j]), float(upper[j])
         if L > U:
             raise AdvmilpError(f"invalid bounds for unit {j} of layer {k}: [{L}, {U}]")
-        if not relu:
-            y = prob.add_variable(f"y_{k}_{j}", lowBound=L, upBound=U)
-            prob += (pre - y == 0), f"lin_{k}_{j}"
-            units.append(Unit(pre, y, lower=L, upper=U))
-        elif U <= 0:
-            units.append(Unit(pre, None, lower=0.0, upper=0.0))
-        elif L >= 0:
-            a = prob.add_variable(f"a_{k}_{j}", lowBound=0, upBound=U)
-            prob += (pre - a == 0), f"act_{k}_{j}"
-            units.append(Unit(pre, a, lower=L, upper=U))
-        else:
-            a = prob.add_variable(f"a_{k}_{j}", lowBound=0, upBound=U)
-            s = prob.add_variable(f"s_{k}_{j}", lowBound=0, upBound=-L)
-            z = prob.add_variable(f"z_{k}_{j}", cat=pulp.LpBinary)
-            prob += (pre - a + s == 0), f"relu_{k}_{j}"
-            prob += (a + U * z <= U), f"on_{k}_{j}"     # z = 1 → a ≤ 0
-            prob += (s + L * z <= 0), f"off_{k}_{j}"    # z = 0 → s ≤ 0   (s ≤ −L z)
-            units.append(Unit(pre, a, s, z, lower=0.0, upper=U))
+        enc = encoder.exact(L, U)
+        cols = {c.role: prob.add_variable(f"{c.role}_{k}_{j}", lowBound=c.lo, upBound=c.hi,
+                                          cat=pulp.LpBinary if c.binary else pulp.LpContinuous)
+                for c in enc.columns}
+        for row in enc.rows:
+            expr = pulp.LpAffineExpression([(cols[r], c) for r, c in row.coefs if r != "pre"])
+            coef_pre = dict(row.coefs).get("pre", 0.0)
+            if coef_pre:
+                expr = pre * coef_pre + expr if coef_pre != 1.0 else pre + expr
+            _add_row(prob, expr, row.lo, row.hi, f"{row.role}_{k}_{j}")
+        lo_v, hi_v = activation.interval(np.array(L), np.array(U)) if enc.columns else (0.0, 0.0)
+        units.append(Unit(pre, cols, [(cols[r], c) for r, c in enc.value], float(lo_v), float(hi_v), encoder))
     return units
 
 
@@ -155,16 +185,15 @@ def encode_network(prob: pulp.LpProblem, network: Network, bounds, x: list,
     (if included) the ReLU split when ``output_relu`` else a linear variable.
     ``first = (W, b)`` replaces layer 1's weights (inputs ``x`` then match its columns)."""
     layers: list[list[Unit]] = []
-    inputs: list = list(x)
+    inputs: list = [[(v, 1.0)] for v in x]
     K = len(network.layers)
     for k in range(1, n_layers + 1):
         layer = network.layers[k - 1]
         W, b = first if (k == 1 and first is not None) else (layer.W, layer.b)
-        relu = layer.activation == "relu" or (k == K and output_relu)
-        units = encode_layer(prob, k, W, b, inputs, bounds.lower[k - 1],
-                             bounds.upper[k - 1], relu)
+        act = RELU if (k == K and output_relu) else layer.act
+        units = encode_layer(prob, k, W, b, inputs, bounds.lower[k - 1], bounds.upper[k - 1], act)
         layers.append(units)
-        inputs = [u.a for u in units]
+        inputs = [u.value for u in units]
     return layers
 
 
@@ -176,11 +205,6 @@ def input_box(spec: ProblemSpec, n: int, x_bar: np.ndarray | None,
     if spec.linf_cap is not None and x_bar is not None:
         lb, ub = np.maximum(lb, x_bar - spec.linf_cap), np.minimum(ub, x_bar + spec.linf_cap)
     return lb, ub
-
-
-def _value_of(unit: Unit):
-    """The unit's output as an expression (0 for a constant-zero unit)."""
-    return unit.a if unit.a is not None else pulp.LpAffineExpression(constant=0.0)
 
 
 def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray | None = None,
@@ -238,18 +262,18 @@ def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray |
     elif spec.kind in ("untargeted", "max-target"):
         _add_misclassification(form, label)
         if spec.kind == "max-target":
-            prob += _value_of(outs[form.target])
+            prob += outs[form.target].expression()
     elif spec.kind == "feature":
         if spec.objective == "hidden":
-            prob += _value_of(outs[spec.unit])
+            prob += outs[spec.unit].expression()
         else:
             if not 0 <= spec.unit < network.n_outputs:
                 raise AdvmilpError(f"output unit {spec.unit} out of range (0..{network.n_outputs - 1})")
-            obj = _value_of(outs[spec.unit])
+            obj = outs[spec.unit].expression()
             if spec.objective == "diff":
                 for j in range(network.n_outputs):
                     if j != spec.unit:
-                        obj = obj - _value_of(outs[j])
+                        obj = obj - outs[j].expression()
             prob += obj
     elif spec.kind == "inference":
         prob += pulp.LpAffineExpression(constant=0.0)
@@ -290,8 +314,8 @@ def _add_targeted(form: Formulation, label: int) -> None:
         raise AdvmilpError(f"target {t} must be an output other than the label {label}")
     for j in range(form.network.n_outputs):
         if j != t:
-            prob += (_value_of(outs[t]) - spec.ratio * _value_of(outs[j]) >= spec.margin), f"ratio_{j}"
-    prob += (_value_of(outs[t]) >= spec.epsilon + spec.margin), "target_min"
+            prob += (outs[t].expression() - spec.ratio * outs[j].expression() >= spec.margin), f"ratio_{j}"
+    prob += (outs[t].expression() >= spec.epsilon + spec.margin), "target_min"
 
 
 def _add_misclassification(form: Formulation, label: int) -> None:
@@ -310,9 +334,9 @@ def _add_misclassification(form: Formulation, label: int) -> None:
     for j, q in form.q.items():
         oj = outs[j]
         m1 = max(0.0, ot.upper - spec.factor * oj.lower + spec.margin)
-        prob += (_value_of(ot) - spec.factor * _value_of(oj) + m1 * q <= m1 - spec.margin), f"beat_{j}"
+        prob += (ot.expression() - spec.factor * oj.expression() + m1 * q <= m1 - spec.margin), f"beat_{j}"
         m2 = max(0.0, spec.epsilon + spec.margin - oj.lower)
-        prob += (_value_of(oj) - m2 * q >= spec.epsilon + spec.margin - m2), f"win_min_{j}"
+        prob += (oj.expression() - m2 * q >= spec.epsilon + spec.margin - m2), f"win_min_{j}"
 
 
 def build_preactivation_model(network: Network, bounds, k: int, lb0=0.0, ub0=1.0,
@@ -326,7 +350,7 @@ def build_preactivation_model(network: Network, bounds, k: int, lb0=0.0, ub0=1.0
     prob = pulp.LpProblem(name, pulp.LpMaximize)
     x = [prob.add_variable(f"x_{i}", lowBound=float(lb[i]), upBound=float(ub[i])) for i in range(n0)]
     layers = encode_network(prob, network, bounds, x, k - 1)
-    inputs = [u.a for u in layers[-1]] if layers else x
+    inputs = [u.value for u in layers[-1]] if layers else [[(v, 1.0)] for v in x]
     layer = network.layers[k - 1]
     pres = [_affine(layer.W[j], inputs, layer.b[j]) for j in range(layer.W.shape[0])]
     return prob, pres

@@ -158,7 +158,7 @@ def _preactivations_at(network: Network, pre1: np.ndarray, cols: np.ndarray, del
     pre = pre1 + cols[rows] * delta[:, None]
     out = [pre]
     for k in range(1, n_layers):
-        a = np.maximum(pre, 0.0) if network.layers[k - 1].activation == "relu" else pre
+        a = network.layers[k - 1].act(pre)
         layer = network.layers[k]
         pre = a @ layer.W.T + layer.b
         out.append(pre)
@@ -192,8 +192,8 @@ def maximise_pixels(network: Network, x: np.ndarray, pixels: np.ndarray, d: int,
     xj = x[pixels]
     rows = np.repeat(np.arange(m), 3)
     t = np.stack([np.full(m, lb), np.clip(xj, lb, ub), np.full(m, ub)], axis=1).reshape(-1)
-    for k in range(K):  # hidden ReLUs, and the output ReLU of the thesis' a = relu(logits)
-        if network.layers[k].activation != "relu" and k != K - 1:
+    for k in range(K):  # kinks of hidden activations, and of the output ReLU of the thesis' a = relu(logits)
+        if not network.layers[k].act.piecewise and k != K - 1:
             continue
         pre = _preactivations_at(network, pre1, cols, t - xj[rows], rows, k + 1)[-1]
         seg = np.flatnonzero(rows[1:] == rows[:-1])

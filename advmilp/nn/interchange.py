@@ -1,13 +1,14 @@
 """Bring your own network: import Keras/ONNX models, export ONNX and VNN-COMP benchmarks.
 
-Import accepts any feed-forward chain of dense layers with ReLU (plus Flatten/Reshape,
+Import accepts any feed-forward chain of dense layers with ReLU or LeakyReLU (plus Flatten/Reshape,
 Identity/Dropout and a final Softmax, which is ignored: the MILP works on the logits).
 Consecutive affine maps (MatMul then Add, Gemm then a constant Add, elementwise Sub/Mul/Div
 by constants, two dense layers without a ReLU between them) are composed into one dense
-layer, so the result is always ``relu(W a + b)`` layers with a linear (or ReLU) last layer.
+layer, so the result is always ``act(W a + b)`` layers (act = relu or leaky_relu) with a linear
+(or ReLU) last layer.
 Anything else is refused with a `NetworkError` naming the offending layer or node.
 
-Export writes a plain ONNX model (Gemm + Relu, float32) and VNN-COMP style benchmark folders
+Export writes a plain ONNX model (Gemm + Relu/LeakyRelu, float32) and VNN-COMP style benchmark folders
 (``onnx/``, ``vnnlib/``, ``instances.csv``).  ``parse_vnnlib`` reads back exactly the
 VNN-LIB subset written here.  A property is kept in disjunctive normal form: a tuple of
 disjuncts, each a tuple of pairs ``(i, j)`` meaning ``Y_i >= Y_j``; the property holds (a
@@ -28,16 +29,18 @@ from advmilp.errors import AdvmilpError, NetworkError
 from advmilp.nn.network import Network, load_network
 
 KERAS_SKIPPED = ("InputLayer", "Flatten", "Reshape", "Dropout")
-ONNX_SUPPORTED = "advmilp handles dense ReLU networks (Gemm/MatMul+Add, Relu, Flatten)"
+ONNX_SUPPORTED = "advmilp handles dense ReLU networks (Gemm/MatMul+Add, Relu, LeakyRelu, Flatten)"
+KERAS_LEAKY_DEFAULT = 0.2     # keras.activations.leaky_relu's default negative slope (Keras 3)
 NORMS = ("linf", "l1")
 
 
 class _Chain:
-    """Collects affine maps and ReLUs on a flat vector into dense layers."""
+    """Collects affine maps and activations on a flat vector into dense layers (consecutive affine
+    maps, e.g. a Gemm without activation, fold into one)."""
 
     def __init__(self, n: int):
         self.n, self.W, self.b = n, None, None
-        self.weights, self.biases, self.acts = [], [], []
+        self.weights, self.biases, self.acts, self.slopes = [], [], [], []
 
     def affine(self, W: np.ndarray, b: np.ndarray) -> None:
         W, b = np.asarray(W, np.float64), np.asarray(b, np.float64).reshape(-1)
@@ -47,25 +50,26 @@ class _Chain:
             self.W, self.b = W @ self.W, W @ self.b + b
         self.n = W.shape[0]
 
-    def close(self, activation: str) -> None:
+    def close(self, activation: str, slope: float | None = None) -> None:
         self.weights.append(self.W)
         self.biases.append(self.b)
         self.acts.append(activation)
+        self.slopes.append(slope)
         self.W = self.b = None
 
-    def relu(self) -> None:
+    def activate(self, activation: str = "relu", slope: float | None = None) -> None:
         if self.W is None:
-            if self.acts and self.acts[-1] == "relu":
+            if activation == "relu" and self.acts and self.acts[-1] == "relu":
                 return  # relu(relu(x)) == relu(x)
             self.affine(np.eye(self.n), np.zeros(self.n))
-        self.close("relu")
+        self.close(activation, slope)
 
     def to_network(self, metadata: dict, what: str) -> Network:
         if self.W is not None:
             self.close("linear")
         if not self.weights:
             raise NetworkError(f"{what}: no dense layers found")
-        return Network.from_arrays(self.weights, self.biases, self.acts, metadata)
+        return Network.from_arrays(self.weights, self.biases, self.acts, metadata, self.slopes)
 
 
 def _imported_metadata(path: Path, fmt: str) -> dict:
@@ -74,11 +78,19 @@ def _imported_metadata(path: Path, fmt: str) -> dict:
 
 # ---- Keras ----------------------------------------------------------------------------------
 def _keras_activation(layer, name: str, kind: str, last: bool) -> str:
-    if name in ("relu", "linear") or (name == "softmax" and last):
+    if name in ("relu", "linear", "leaky_relu") or (name == "softmax" and last):
         return "linear" if name == "softmax" else name
     if name == "softmax":
         raise NetworkError(f"layer {layer.name!r} ({kind}): softmax is only ignored as the final layer")
-    raise NetworkError(f"layer {layer.name!r} ({kind}) has activation {name!r}; only relu and linear are supported")
+    raise NetworkError(f"layer {layer.name!r} ({kind}) has activation {name!r}; "
+                       "only relu, leaky_relu and linear are supported")
+
+
+def _keras_apply(chain: _Chain, act: str) -> None:
+    if act == "relu":
+        chain.activate("relu")
+    elif act == "leaky_relu":
+        chain.activate("leaky_relu", KERAS_LEAKY_DEFAULT)
 
 
 def _check_keras_chain(model, layers) -> None:
@@ -117,19 +129,19 @@ def convert_keras(model, metadata: dict | None = None) -> Network:
             act = _keras_activation(layer, getattr(layer.activation, "__name__", "?"), kind, last)
             w = layer.get_weights()
             chain.affine(w[0].T, w[1] if len(w) > 1 else np.zeros(w[0].shape[1]))
-            if act == "relu":
-                chain.relu()
+            _keras_apply(chain, act)
         elif kind == "Activation":
-            if _keras_activation(layer, getattr(layer.activation, "__name__", "?"), kind, last) == "relu":
-                chain.relu()
+            _keras_apply(chain, _keras_activation(layer, getattr(layer.activation, "__name__", "?"), kind, last))
         elif kind == "ReLU" and not layer.max_value and not layer.negative_slope and not layer.threshold:
-            chain.relu()
+            chain.activate("relu")
+        elif kind == "LeakyReLU":
+            chain.activate("leaky_relu", float(getattr(layer, "negative_slope", getattr(layer, "alpha", 0.3))))
         elif kind == "Softmax" and last:
             continue
         else:
             why = " (fold it into the Dense weights first)" if kind == "BatchNormalization" else ""
             raise NetworkError(f"layer {layer.name!r} ({kind}) is not supported{why}: "
-                               "advmilp handles dense ReLU networks (Dense, ReLU, Flatten, Dropout)")
+                               "advmilp handles dense ReLU networks (Dense, ReLU, LeakyReLU, Flatten, Dropout)")
     return chain.to_network(dict(metadata or {}), "Keras model")
 
 
@@ -214,7 +226,10 @@ def _onnx_step(node, x: str, consts: dict, shape: tuple, chain: _Chain, onnx) ->
         chain.affine(np.diag(scale), shift)
         return shape
     if op == "Relu":
-        chain.relu()
+        chain.activate("relu")
+        return shape
+    if op == "LeakyRelu":
+        chain.activate("leaky_relu", float(attrs.get("alpha", 0.01)))
         return shape
     if op in ("Identity", "Dropout"):
         return shape
@@ -311,14 +326,17 @@ def export_onnx(network: Network, path: str | os.PathLike, opset: int = 13) -> P
     for k, layer in enumerate(network.layers):
         inits += [onnx.numpy_helper.from_array(layer.W.astype(np.float32), f"W{k}"),
                   onnx.numpy_helper.from_array(layer.b.astype(np.float32), f"b{k}")]
-        last, relu = k == len(network.layers) - 1, layer.activation == "relu"
-        z = "logits" if last and not relu else f"z{k}"
+        last, linear = k == len(network.layers) - 1, layer.activation == "linear"
+        z = "logits" if last and linear else f"z{k}"
         nodes.append(helper.make_node("Gemm", [x, f"W{k}", f"b{k}"], [z], name=f"gemm{k}", transB=1))
-        if relu:
-            x = "logits" if last else f"a{k}"
-            nodes.append(helper.make_node("Relu", [z], [x], name=f"relu{k}"))
-        else:
+        if linear:
             x = z
+        else:
+            x = "logits" if last else f"a{k}"
+            if layer.activation == "relu":
+                nodes.append(helper.make_node("Relu", [z], [x], name=f"relu{k}"))
+            else:
+                nodes.append(helper.make_node("LeakyRelu", [z], [x], name=f"leaky{k}", alpha=float(layer.slope)))
     graph = helper.make_graph(
         nodes, network.name, [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", network.n_inputs])],
         [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["N", network.n_outputs])], inits)

@@ -6,8 +6,8 @@ with ``W^k`` of shape (n_k, n_(k-1)).  Hidden layers use ReLU; the output layer 
 
 On disk a network is ``NAME.npz`` (arrays ``W0, b0, W1, b1, ...``) beside ``NAME.json``
 (metadata: architecture, layer sizes, activations, training settings, test accuracy and
-the sha256 content hash of the weights).  No TensorFlow import happens here;
-``from_keras`` only reads attributes of a model object it is given.
+the sha256 content hash of the weights).  No TensorFlow import happens here (Keras models are
+converted by `advmilp.nn.interchange.convert_keras`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from advmilp.errors import NetworkError
+from advmilp.nn.activations import Activation, make_activation
 
-ACTIVATIONS = ("relu", "linear")
 MODELS_ENV = "ADVMILP_MODELS"
 
 
@@ -32,12 +32,18 @@ class Layer:
     W: np.ndarray  # (n_out, n_in), float64
     b: np.ndarray  # (n_out,), float64
     activation: str = "relu"
+    slope: float | None = None     # negative slope of leaky_relu (None for the others)
 
     def __post_init__(self):
-        if self.activation not in ACTIVATIONS:
-            raise NetworkError(f"unsupported activation {self.activation!r} (supported: {', '.join(ACTIVATIONS)})")
+        object.__setattr__(self, "act", make_activation(self.activation, self.slope))
+        if self.activation == "leaky_relu":
+            object.__setattr__(self, "slope", self.act.slope)
+        elif self.slope is not None:
+            raise NetworkError(f"a negative slope is for leaky_relu layers only (layer is {self.activation})")
         if self.W.ndim != 2 or self.b.shape != (self.W.shape[0],):
             raise NetworkError(f"layer shapes do not match: W {self.W.shape}, b {self.b.shape}")
+
+    act: Activation = field(init=False, repr=False, compare=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -47,13 +53,14 @@ class Network:
 
     @classmethod
     def from_arrays(cls, weights: list, biases: list, activations: list[str] | None = None,
-                    metadata: dict | None = None) -> "Network":
+                    metadata: dict | None = None, slopes: list[float | None] | None = None) -> "Network":
         n = len(weights)
         if activations is None:
             activations = ["relu"] * (n - 1) + ["linear"]
+        slopes = slopes if slopes is not None else [None] * n
         layers = tuple(
-            Layer(np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64).reshape(-1), act)
-            for W, b, act in zip(weights, biases, activations)
+            Layer(np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64).reshape(-1), act, slope)
+            for W, b, act, slope in zip(weights, biases, activations, slopes)
         )
         for prev, nxt in zip(layers, layers[1:]):
             if nxt.W.shape[1] != prev.W.shape[0]:
@@ -90,7 +97,7 @@ class Network:
         for layer in self.layers:
             pre = a @ layer.W.astype(dtype).T + layer.b.astype(dtype)
             out.append(pre)
-            a = np.maximum(pre, 0) if layer.activation == "relu" else pre
+            a = layer.act(pre)
         return out
 
     def forward(self, x: np.ndarray, dtype=np.float64) -> np.ndarray:
@@ -108,7 +115,8 @@ class Network:
         """sha256 of shapes, activations and float64 weights: the network's identity."""
         h = hashlib.sha256()
         for layer in self.layers:
-            h.update(f"{layer.W.shape}|{layer.activation}|".encode())
+            act = layer.activation if layer.slope is None else f"{layer.activation}:{layer.slope!r}"
+            h.update(f"{layer.W.shape}|{act}|".encode())
             h.update(np.ascontiguousarray(layer.W, dtype="<f8").tobytes())
             h.update(np.ascontiguousarray(layer.b, dtype="<f8").tobytes())
         return h.hexdigest()
@@ -129,6 +137,9 @@ class Network:
         meta.update(metadata or {})
         meta["layer_sizes"] = self.sizes
         meta["activations"] = [layer.activation for layer in self.layers]
+        meta.pop("negative_slopes", None)
+        if any(layer.slope is not None for layer in self.layers):
+            meta["negative_slopes"] = [layer.slope for layer in self.layers]
         meta["parameters"] = self.n_parameters
         meta["sha256"] = self.content_hash()
         tmp = path.with_name(path.name + ".tmp.npz")
@@ -160,34 +171,11 @@ class Network:
             raise NetworkError(f"{path}: cannot read network weights ({exc})") from exc
         if n == 0:
             raise NetworkError(f"{path}: no layers (expected arrays W0, b0, ...)")
-        net = cls.from_arrays(weights, biases, meta.get("activations"), meta)
+        net = cls.from_arrays(weights, biases, meta.get("activations"), meta, meta.get("negative_slopes"))
         stored = meta.get("sha256")
         if stored and stored != net.content_hash():
             raise NetworkError(f"{path}: weights do not match the sha256 in {meta_path.name} (corrupted or edited)")
         return net
-
-
-def from_keras(model, metadata: dict | None = None) -> Network:
-    """Convert a trained Keras Sequential of Dense layers (Flatten/Input/Softmax ignored)."""
-    weights, biases, acts = [], [], []
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind in ("InputLayer", "Flatten", "Softmax", "Reshape"):
-            continue
-        if kind != "Dense":
-            raise NetworkError(f"layer {layer.name!r} of type {kind} is not supported (dense ReLU networks only)")
-        kernel, bias = layer.get_weights()
-        act = getattr(layer.activation, "__name__", str(layer.activation))
-        if act == "softmax":
-            act = "linear"  # softmax preserves the ranking; the MILP works on logits
-        if act not in ACTIVATIONS:
-            raise NetworkError(f"layer {layer.name!r} has activation {act!r}; only relu and linear are supported")
-        weights.append(np.asarray(kernel, dtype=np.float64).T)
-        biases.append(np.asarray(bias, dtype=np.float64))
-        acts.append(act)
-    if not weights:
-        raise NetworkError("the Keras model has no Dense layers")
-    return Network.from_arrays(weights, biases, acts, metadata)
 
 
 def default_models_dir() -> Path:

@@ -18,7 +18,8 @@ import numpy as np
 from advmilp.nn.architectures import ARCHITECTURES, Architecture
 from advmilp.data.mnist import Split, load_split
 from advmilp.errors import AdvmilpError
-from advmilp.nn.network import Network, from_keras
+from advmilp.nn.interchange import convert_keras
+from advmilp.nn.network import Network
 
 
 def import_tensorflow():
@@ -108,7 +109,7 @@ def train(arch_name: str, seed: int = 0, epochs: int | None = None, data_dir=Non
         "host": platform.node(),
         "thesis_accuracy": arch.thesis_accuracy,
     }
-    net = from_keras(model, metadata)
+    net = convert_keras(model, metadata)
     acc = net.accuracy(test_split.images, test_split.labels)
     net.metadata["test_accuracy"] = acc
     log(f"{arch.name}: test accuracy {acc:.4f} (thesis {arch.thesis_accuracy:.2f}), "

@@ -99,7 +99,7 @@ def test_shipped_weights_reproduce_their_accuracy(name, mnist_test):
 @pytest.mark.tensorflow
 def test_from_keras_matches_predict():
     keras = pytest.importorskip("keras")
-    from advmilp.nn.network import from_keras
+    from advmilp.nn.interchange import convert_keras as from_keras
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(8, activation="relu"),

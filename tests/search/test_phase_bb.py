@@ -7,7 +7,8 @@ import pytest
 from advmilp.bounds.compute import interval_bounds
 from advmilp.encode.milp import input_box
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP, search_phases
-from advmilp.heuristics.primal import hidden_pattern, region_lp
+from advmilp.heuristics.primal import affine_maps, hidden_pattern
+from advmilp.solvers.solve import solve_lp
 from advmilp.spec.problems import ProblemSpec
 
 from tests.nets import random_net, small_targeted_instance
@@ -34,6 +35,56 @@ def test_threshold_net_by_hand(threshold_net):
     # a cap below the optimum leaves no point: infeasible, nothing found
     none = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=0.4)
     assert none.status == "infeasible" and none.x is None
+
+
+# An independent oracle: the region LP written out densely from the region's affine maps (not from
+# the encoder table that PhaseLP uses).
+def _criterion_rows(spec: ProblemSpec, target: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """G y ≥ h for the targeted criterion on logits (with the model's safety margin)."""
+    rows, rhs = [], []
+    for j in range(n_out):
+        if j != target:
+            g = np.zeros(n_out)
+            g[target], g[j] = 1.0, -spec.ratio
+            rows.append(g)
+            rhs.append(spec.margin)
+    g = np.zeros(n_out)
+    g[target] = 1.0
+    rows.append(g)
+    rhs.append(spec.epsilon + spec.margin)
+    return np.array(rows), np.array(rhs)
+
+
+def region_lp(network, pattern: list[np.ndarray], x_bar: np.ndarray, spec: ProblemSpec,
+              target: int, x_lb: np.ndarray, x_ub: np.ndarray, l1_cap: float | None = None) -> np.ndarray | None:
+    """The minimal-L1 adversarial point inside one activation region (None if infeasible)."""
+    n = len(x_bar)
+    maps = affine_maps(network, pattern)
+    blocks, lo, hi = [], [], []
+    for (M, c), phase in zip(maps[:-1], pattern):
+        base = M @ x_bar + c
+        blocks.append(M)
+        lo.append(np.where(phase, -base, -np.inf))   # active:   M x + c ≥ 0
+        hi.append(np.where(phase, np.inf, -base))    # inactive: M x + c ≤ 0
+    M, c = maps[-1]
+    G, h = _criterion_rows(spec, target, network.n_outputs)
+    GM = G @ M
+    blocks.append(GM)
+    lo.append(h - (GM @ x_bar + G @ c))
+    hi.append(np.full(len(h), np.inf))
+    A = np.vstack(blocks)
+    A = np.hstack([A, -A])                     # columns p then m
+    row_lo, row_hi = np.concatenate(lo), np.concatenate(hi)
+    if l1_cap is not None:
+        A = np.vstack([A, np.ones(2 * n)])
+        row_lo = np.append(row_lo, -np.inf)
+        row_hi = np.append(row_hi, l1_cap)
+    col_lo = np.zeros(2 * n)
+    col_hi = np.concatenate([x_ub - x_bar, x_bar - x_lb])
+    res = solve_lp(np.ones(2 * n), A, row_lo, row_hi, col_lo, col_hi)
+    if res.x is None:
+        return None
+    return np.clip(x_bar + res.x[:n] - res.x[n:], x_lb, x_ub)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 5])   # seeds whose random nets predict more than one class
