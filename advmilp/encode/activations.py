@@ -82,8 +82,13 @@ class TwoPieceEncoder:
         return {"a": max(pre, 0.0), "s": max(-pre, 0.0), "z": 1.0 if pre < 0 else 0.0,
                 "y": float(self.activation(np.float64(pre)))}
 
-    def exact(self, L: float, U: float) -> UnitEncoding:
-        """The big-M MILP encoding of a unit with pre-activation bounds [L, U] (see module docstring)."""
+    def exact(self, L: float, U: float, enforce_bounds: bool = False) -> UnitEncoding:
+        """The big-M MILP encoding of a unit with pre-activation bounds [L, U] (see module docstring).
+
+        ``enforce_bounds`` also imposes L ≤ pre ≤ U where the encoding does not imply it (a stable
+        unit: active gets a ≥ L, inactive ReLU a row ``L ≤ pre ≤ U``).  Valid, since the bounds hold
+        at every feasible point; it only tightens the LP relaxation of the layers before (the
+        phase search's LP uses it; the thesis model does not)."""
         L, U = float(L), float(U)
         if L > U:
             raise AdvmilpError(f"invalid bounds [{L}, {U}]")
@@ -92,12 +97,12 @@ class TwoPieceEncoder:
             return UnitEncoding((Column("y", L, U),), (Row("lin", (("pre", 1.0), ("y", -1.0)), 0.0, 0.0),), (("y", 1.0),))
         if U <= 0:
             if alpha == 0.0:
-                return UnitEncoding((), (), ())
+                return UnitEncoding((), (Row("bound", (("pre", 1.0),), L, U),) if enforce_bounds else (), ())
             return UnitEncoding((Column("y", alpha * L, alpha * U),),
                                 (Row("act", (("pre", alpha), ("y", -1.0)), 0.0, 0.0),), (("y", 1.0),))
         if L >= 0:
-            return UnitEncoding((Column("a", 0.0, U),), (Row("act", (("pre", 1.0), ("a", -1.0)), 0.0, 0.0),),
-                                (("a", 1.0),))
+            return UnitEncoding((Column("a", L if enforce_bounds else 0.0, U),),
+                                (Row("act", (("pre", 1.0), ("a", -1.0)), 0.0, 0.0),), (("a", 1.0),))
         value = (("a", 1.0),) if alpha == 0.0 else (("a", 1.0), ("s", -alpha))
         return UnitEncoding(
             (Column("a", 0.0, U), Column("s", 0.0, -L), Column("z", 0.0, 1.0, binary=True)),

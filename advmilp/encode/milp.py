@@ -31,7 +31,7 @@ from advmilp.encode.activations import TwoPieceEncoder, encoder_for
 from advmilp.errors import AdvmilpError
 from advmilp.nn.activations import Activation, make_activation
 from advmilp.nn.network import Network
-from advmilp.spec.problems import ProblemSpec
+from advmilp.spec.problems import ProblemSpec, targeted_criterion
 
 
 RELU = make_activation("relu")   # the thesis' ReLU split on the output layer (output_relu)
@@ -312,10 +312,11 @@ def _add_targeted(form: Formulation, label: int) -> None:
     spec, prob, outs, t = form.spec, form.prob, form.outputs, form.target
     if not 0 <= t < form.network.n_outputs or t == label:
         raise AdvmilpError(f"target {t} must be an output other than the label {label}")
-    for j in range(form.network.n_outputs):
-        if j != t:
-            prob += (outs[t].expression() - spec.ratio * outs[j].expression() >= spec.margin), f"ratio_{j}"
-    prob += (outs[t].expression() >= spec.epsilon + spec.margin), "target_min"
+    G, h = targeted_criterion(spec, t, form.network.n_outputs)
+    names = [f"ratio_{j}" for j in range(form.network.n_outputs) if j != t] + ["target_min"]
+    for g, rhs, name in zip(G, h, names):
+        expr = pulp.LpAffineExpression([(v, g[j] * c) for j in np.flatnonzero(g) for v, c in outs[j].value])
+        prob += (expr >= rhs + spec.margin), name
 
 
 def _add_misclassification(form: Formulation, label: int) -> None:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from advmilp.errors import AdvmilpError
 
 KINDS = ("targeted", "untargeted", "max-target", "feature", "inference")
@@ -99,6 +101,21 @@ class ProblemSpec:
         if self.linf_cap is not None:
             s += f" linf<={self.linf_cap}"
         return s
+
+
+def targeted_criterion(spec: ProblemSpec, target: int, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The targeted criterion as ``G @ y >= h`` on the logits y: ``y_d − ratio·y_j ≥ 0`` for every
+    j ≠ d, then ``y_d ≥ epsilon`` (the last row).  The one definition: models impose it with
+    ``h + margin`` (`encode`), verification checks it exactly (`spec.verify`)."""
+    if not 0 <= target < n_outputs:
+        raise AdvmilpError(f"target {target} is not an output (0..{n_outputs - 1})")
+    others = [j for j in range(n_outputs) if j != target]
+    G = np.zeros((len(others) + 1, n_outputs))
+    G[np.arange(len(others)), others] = -spec.ratio
+    G[:, target] = 1.0
+    h = np.zeros(len(others) + 1)
+    h[-1] = spec.epsilon
+    return G, h
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advmilp.nn.network import Network
-from advmilp.spec.problems import ProblemSpec
+from advmilp.spec.problems import ProblemSpec, targeted_criterion
 
 
 @dataclass
@@ -32,8 +32,9 @@ def _criterion(spec: ProblemSpec, logits: np.ndarray, label: int | None, target:
         others = np.delete(o, target)
         best_other = float(others.max())
         ratio = float(o[target] / best_other) if best_other > 0 else float("inf")
-        ok_ratio = bool(np.all(logits[target] >= spec.ratio * others))
-        ok_eps = bool(logits[target] >= spec.epsilon)
+        G, h = targeted_criterion(spec, target, len(logits))
+        holds = G @ logits >= h
+        ok_ratio, ok_eps = bool(np.all(holds[:-1])), bool(holds[-1])
         ok_argmax = int(np.argmax(logits)) == target and bool(np.all(np.delete(logits, target) < logits[target]))
         reason = "" if ok_ratio and ok_eps and ok_argmax else (
             "ratio" if not ok_ratio else "epsilon" if not ok_eps else "argmax")
