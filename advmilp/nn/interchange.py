@@ -69,7 +69,10 @@ class _Chain:
             self.close("linear")
         if not self.weights:
             raise NetworkError(f"{what}: no dense layers found")
-        return Network.from_arrays(self.weights, self.biases, self.acts, metadata, self.slopes)
+        try:
+            return Network.from_arrays(self.weights, self.biases, self.acts, metadata, self.slopes)
+        except NetworkError as exc:
+            raise NetworkError(f"{what}: {exc}") from exc
 
 
 def _imported_metadata(path: Path, fmt: str) -> dict:

@@ -42,6 +42,8 @@ class Layer:
             raise NetworkError(f"a negative slope is for leaky_relu layers only (layer is {self.activation})")
         if self.W.ndim != 2 or self.b.shape != (self.W.shape[0],):
             raise NetworkError(f"layer shapes do not match: W {self.W.shape}, b {self.b.shape}")
+        if not (np.all(np.isfinite(self.W)) and np.all(np.isfinite(self.b))):
+            raise NetworkError("the weights contain NaN or infinite values")
 
     act: Activation = field(init=False, repr=False, compare=False, default=None)
 
@@ -171,7 +173,10 @@ class Network:
             raise NetworkError(f"{path}: cannot read network weights ({exc})") from exc
         if n == 0:
             raise NetworkError(f"{path}: no layers (expected arrays W0, b0, ...)")
-        net = cls.from_arrays(weights, biases, meta.get("activations"), meta, meta.get("negative_slopes"))
+        try:
+            net = cls.from_arrays(weights, biases, meta.get("activations"), meta, meta.get("negative_slopes"))
+        except NetworkError as exc:
+            raise NetworkError(f"{path}: {exc}") from exc
         stored = meta.get("sha256")
         if stored and stored != net.content_hash():
             raise NetworkError(f"{path}: weights do not match the sha256 in {meta_path.name} (corrupted or edited)")

@@ -75,7 +75,7 @@ def test_unknown_architecture_is_refused():
 
 def test_import_does_not_pull_tensorflow():
     code = ("import sys, advmilp, advmilp.nn.network, advmilp.cli, advmilp.bounds.compute, advmilp.methods.milp, "
-            "advmilp.encode.milp, advmilp.solvers.solve, advmilp.nn.training; "
+            "advmilp.encode.milp, advmilp.solvers.pulp, advmilp.nn.training; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'tf imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
@@ -108,3 +108,12 @@ def test_from_keras_matches_predict():
     net = from_keras(model)
     np.testing.assert_allclose(net.forward(x), model.predict(x, verbose=0), atol=1e-5)
     assert net.sizes == [784, 8, 6, 10]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused_with_the_file_named(tmp_path, bad):
+    W = np.eye(2)
+    W[0, 1] = bad
+    np.savez(tmp_path / "bad.npz", W0=W, b0=np.zeros(2), W1=np.eye(2), b1=np.zeros(2))
+    with pytest.raises(NetworkError, match=r"bad\.npz: the weights contain NaN or infinite values"):
+        Network.load(tmp_path / "bad.npz")
