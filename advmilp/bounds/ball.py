@@ -24,7 +24,8 @@ import numpy as np
 
 from advmilp.bounds.compute import Bounds, _widen
 from advmilp.nn.network import Network
-from advmilp.solvers.solve import IncrementalLP
+from advmilp.solvers.highs import HighsLP, dense_rows
+from advmilp.spec.rows import OPTIMAL
 
 
 def knapsack_bounds(W: np.ndarray, b: np.ndarray, x_bar: np.ndarray, radius: float,
@@ -65,11 +66,11 @@ def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.nda
     x_lb = np.zeros(n0) if x_lb is None else x_lb
     x_ub = np.ones(n0) if x_ub is None else x_ub
     lower, upper = [], []
-    lp = IncrementalLP() if use_lp else None
+    lp = HighsLP(presolve=True) if use_lp else None      # re-solved for many objectives: see `_tighten_by_lp`
     if lp is not None:
-        p = lp.add_vars(np.zeros(n0), x_ub - x_bar)
-        m = lp.add_vars(np.zeros(n0), x_bar - x_lb)
-        lp.add_rows(np.concatenate([p, m]), np.ones((1, 2 * n0)), np.array([-np.inf]), np.array([radius]))
+        p = lp.add_cols(np.zeros(n0), x_ub - x_bar, np.zeros(n0))
+        m = lp.add_cols(np.zeros(n0), x_bar - x_lb, np.zeros(n0))
+        _add_rows(lp, np.concatenate([p, m]), np.ones(2 * n0), -np.inf, radius)
         prev_cols = np.concatenate([p, m])   # a0 = x̄ + p − m
     lo_a = up_a = None
     for k, layer in enumerate(network.layers):
@@ -96,7 +97,7 @@ def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.nda
                   time.perf_counter() - t0, network.content_hash())
 
 
-def _tighten_by_lp(lp: IncrementalLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
+def _tighten_by_lp(lp: HighsLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
                    L: np.ndarray, U: np.ndarray) -> None:
     """Shrink [L, U] in place by the LP relaxation; upper side first — a unit whose LP maximum is
     ≤ 0 is stably inactive and its lower bound is never used."""
@@ -106,13 +107,13 @@ def _tighten_by_lp(lp: IncrementalLP, layer, k: int, x_bar: np.ndarray, prev_col
         if U[j] - L[j] <= 1e-9 or (relu and (U[j] <= 0 or L[j] >= 0)):
             continue
         s_max, v_max = lp.minimize(prev_cols, -coef[j])
-        if s_max == "optimal":
+        if s_max == OPTIMAL:
             vmax = -v_max + const[j]
             U[j] = min(U[j], vmax + _widen(vmax))
         if relu and U[j] <= 0:
             continue
         s_min, v_min = lp.minimize(prev_cols, coef[j])
-        if s_min == "optimal":
+        if s_min == OPTIMAL:
             vmin = v_min + const[j]
             L[j] = max(L[j], vmin - _widen(vmin))
 
@@ -124,12 +125,12 @@ def _pre_coefficients(layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray):
     return layer.W, layer.b
 
 
-def _add_relu_layer(lp: IncrementalLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
+def _add_relu_layer(lp: HighsLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
                     L: np.ndarray, U: np.ndarray) -> np.ndarray:
     """Columns a_j for this layer's units with their exact (stable) or triangle (unstable) rows."""
     coef, const = _pre_coefficients(layer, k, x_bar, prev_cols)
     lo_a, up_a = np.maximum(L, 0), np.maximum(U, 0)
-    cols = lp.add_vars(lo_a, up_a)
+    cols = lp.add_cols(lo_a, up_a, np.zeros(len(L)))
     all_cols = np.concatenate([prev_cols, cols])
     for j in range(len(L)):
         e = np.zeros(len(cols))
@@ -137,12 +138,16 @@ def _add_relu_layer(lp: IncrementalLP, layer, k: int, x_bar: np.ndarray, prev_co
         if U[j] <= 0:
             continue                                  # a_j fixed to 0 by its column bounds
         if L[j] >= 0:                                 # a_j = pre_j
-            lp.add_rows(all_cols, np.concatenate([-coef[j], e])[None, :], np.array([const[j]]),
-                        np.array([const[j]]))
+            _add_rows(lp, all_cols, np.concatenate([-coef[j], e]), const[j], const[j])
             continue
         # a_j ≥ pre_j   and   a_j ≤ s (pre_j − L_j) with s = U/(U − L)
         s = U[j] / (U[j] - L[j])
-        lp.add_rows(all_cols, np.concatenate([-coef[j], e])[None, :], np.array([const[j]]), np.array([np.inf]))
-        lp.add_rows(all_cols, np.concatenate([-s * coef[j], e])[None, :], np.array([-np.inf]),
-                    np.array([s * (const[j] - L[j])]))
+        _add_rows(lp, all_cols, np.concatenate([-coef[j], e]), const[j], np.inf)
+        _add_rows(lp, all_cols, np.concatenate([-s * coef[j], e]), -np.inf, s * (const[j] - L[j]))
     return cols
+
+
+def _add_rows(lp: HighsLP, cols: np.ndarray, row: np.ndarray, lo: float, hi: float) -> None:
+    """lo ≤ row · x[cols] ≤ hi (``row`` dense; its zeros are left out)."""
+    starts, pos, val = dense_rows(row)
+    lp.add_rows(np.array([lo]), np.array([hi]), starts, np.asarray(cols)[pos], val)

@@ -97,7 +97,8 @@ def _widen(value: float) -> float:
 def _bound_unit(args) -> tuple[int, float, float, int]:
     """Max and min of one unit's pre-activation (top level: runs in worker processes too)."""
     from advmilp.encode.milp import build_preactivation_model
-    from advmilp.solvers.solve import OPTIMAL, solve
+    from advmilp.solvers.pulp import solve
+    from advmilp.spec.rows import OPTIMAL
 
     network, bounds, k, units, x_lb, x_ub, time_limit, gap_rel, threads = args
     prob, pres = build_preactivation_model(network, bounds, k, x_lb=x_lb, x_ub=x_ub, name=f"bound_L{k}")

@@ -23,15 +23,15 @@ import numpy as np
 
 from advmilp.bounds.compute import Bounds, _widen
 from advmilp.encode.milp import Formulation
-from advmilp.solvers.solve import RelaxationLP
+from advmilp.solvers.pulp import relaxation_lp
+from advmilp.spec.rows import OPTIMAL
 
 
 def tighten_on_relaxation(form: Formulation, bounds: Bounds) -> tuple[Bounds, int]:
     """Bounds of the hidden units of ``form`` (built with ``bounds``) over its LP relaxation.
 
     Returns the tightened bounds (never looser than ``bounds``) and the number of LPs solved."""
-    lp = RelaxationLP(form.prob)
-    index = lp.index
+    lp, index = relaxation_lp(form.prob)
     lower = [np.array(v, dtype=np.float64) for v in bounds.lower]
     upper = [np.array(v, dtype=np.float64) for v in bounds.upper]
     n_lps = 0
@@ -40,15 +40,15 @@ def tighten_on_relaxation(form: Formulation, bounds: Bounds) -> tuple[Bounds, in
             if u.z is None or u.a is None or u.s is None:
                 continue                                 # stable: no binary, nothing to gain
             cols = np.array([index[u.a.name], index[u.s.name]], dtype=np.int32)
-            neg_max = lp.minimize(cols, np.array([-1.0, 1.0]))     # − max (a − s)
+            st, neg_max = lp.minimize(cols, np.array([-1.0, 1.0]))     # − max (a − s)
             n_lps += 1
-            if neg_max is not None:
+            if st == OPTIMAL:
                 upper[k][j] = min(upper[k][j], -neg_max + _widen(neg_max))
             if upper[k][j] <= 0:
                 continue                                 # stably inactive: the lower side is unused
-            low = lp.minimize(cols, np.array([1.0, -1.0]))
+            st, low = lp.minimize(cols, np.array([1.0, -1.0]))
             n_lps += 1
-            if low is not None:
+            if st == OPTIMAL:
                 lower[k][j] = max(lower[k][j], low - _widen(low))
             upper[k][j] = max(upper[k][j], lower[k][j])
     params = {**bounds.params, "relaxation_tightened": True}

@@ -234,7 +234,7 @@ def build_pixel_model(network: Network, x: np.ndarray, j: int, d: int, objective
 def solve_pixel_milp(network: Network, x: np.ndarray, j: int, d: int, objective: str,
                      lb: float = 0.0, ub: float = 1.0, time_limit: float | None = None) -> tuple[float, float]:
     """(value of pixel j, objective) of the subproblem MILP, solved by HiGHS to a 1e-9 gap."""
-    from advmilp.solvers.solve import solve
+    from advmilp.solvers.pulp import solve
 
     form = build_pixel_model(network, x, j, d, objective, lb, ub)
     res = solve(form.prob, time_limit=time_limit, gap_rel=1e-9, options={"gapAbs": 1e-9})

@@ -31,6 +31,7 @@ from advmilp.encode.milp import input_box
 from advmilp.nn.network import Network
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP
 from advmilp.spec.problems import ProblemSpec
+from advmilp.spec.rows import OPTIMAL
 from advmilp.spec.verify import verify_witness
 
 
@@ -182,7 +183,7 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec:
             candidates.append(pat)
         improved = None
         for pat in candidates:
-            lp.lp.restore(best_basis)
+            lp.restore(best_basis)
             cand, basis = _solve_region(lp, pat, x_lb, x_ub, deadline)
             lps += 1
             if cand is None:
@@ -208,9 +209,9 @@ def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub
     """(minimal-L1 adversarial point of the region, the LP's optimal basis), or (None, None)."""
     lp.set_phases(np.where(np.concatenate(pattern), ACTIVE, INACTIVE).astype(np.int8))
     status, _, col = lp.solve(max(deadline - time.perf_counter(), 0.05) if np.isfinite(deadline) else 60.0)
-    if status != "optimal":
+    if status != OPTIMAL:
         return None, None
-    return lp.point(col, x_lb, x_ub), lp.lp.basis()
+    return lp.point(col, x_lb, x_ub), lp.basis()
 
 
 def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: ProblemSpec,

@@ -22,7 +22,8 @@ import numpy as np
 import pulp
 
 from advmilp.encode.milp import Formulation
-from advmilp.solvers.solve import RelaxationLP
+from advmilp.solvers.pulp import relaxation_lp
+from advmilp.spec.rows import OPTIMAL
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,13 @@ def add_ideal_cuts(form: Formulation, rounds: int = 20, tol: float = 1e-6) -> in
     units = unstable_units(form)
     if not units:
         return 0
-    lp = RelaxationLP(form.prob)
-    index = lp.index
+    lp, index = relaxation_lp(form.prob)
     cols = [np.array([index[v.name] for v in u.inputs], dtype=np.int32) for u in units]
     added = []
     for _ in range(rounds):
-        sol = lp.solve()
-        if sol is None:
+        if lp.run()[0] != OPTIMAL:       # dual simplex: the basis stays dual feasible after added cuts
             break
+        sol = lp.values()
         new = 0
         for u, c in zip(units, cols):
             found = most_violated(u.w, u.b, u.lo, u.up, sol[c], sol[index[u.y.name]], sol[index[u.z.name]])
@@ -101,7 +101,7 @@ def add_ideal_cuts(form: Formulation, rounds: int = 20, tol: float = 1e-6) -> in
             in_I = found[0]
             coef, c_z, rhs = cut_coefficients(u.w, u.b, u.lo, u.up, in_I)
             lp.add_row(np.concatenate([[index[u.y.name]], c[in_I], [index[u.z.name]]]),
-                       np.concatenate([[1.0], coef, [c_z]]), rhs)
+                       np.concatenate([[1.0], coef, [c_z]]), -np.inf, rhs)
             added.append((u, in_I, coef, c_z, rhs))
             new += 1
         if not new:

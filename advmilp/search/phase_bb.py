@@ -2,7 +2,7 @@
 
 The same problem as the tight MILP — min Σ|x − x̄| over x in the box with Σ|x − x̄| ≤ cap and the
 targeted criterion on the logits — searched by branching on the *phase* of each unstable hidden
-unit.  One HiGHS LP (`solve.WarmLP`) lives for the whole search, with columns
+unit.  One HiGHS LP (`solvers.highs.HighsLP`) lives for the whole search, with columns
 
     p, m          x = x̄ + p − m  (one column per pixel and direction it can move)
     y_k, a_k, z_k pre-activation, post-activation and phase (z = 1 inactive, relaxed to [0, 1]) of
@@ -29,19 +29,23 @@ branching) costs more per node than these warm LP re-solves (benchmarks/RESULTS.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from advmilp.bounds.compute import Bounds
 from advmilp.nn.network import Network
+from advmilp.search.options import SearchOptions
+from advmilp.solvers.highs import HighsLP
 from advmilp.spec.problems import ProblemSpec
-from advmilp.solvers.solve import WarmLP
+from advmilp.spec.rows import INFEASIBLE, LIMIT, OPTIMAL, TIME_LIMIT
 from advmilp.spec.verify import verify_witness
 
 ACTIVE, INACTIVE, FREE = 1, -1, 0
+UNKNOWN = "unknown"    # the search's status when a node could not be settled
 
 
 @dataclass
@@ -62,7 +66,7 @@ class PhaseLP:
 
     def __init__(self, network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, target: int,
                  x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None):
-        self.lp = WarmLP()
+        self.lp = HighsLP()
         inf = math.inf
         self.x_bar = x_bar
         up, down = x_ub - x_bar, x_bar - x_lb
@@ -232,47 +236,6 @@ class PhaseLP:
         """Σ|x − x̄| ≤ cap (only points at least as good as the incumbent matter)."""
         self.lp.set_row_bounds(np.array([self.cap_row]), np.array([-math.inf]), np.array([float(cap)]))
 
-    def tighten(self, ph: np.ndarray, L: np.ndarray, U: np.ndarray, first_layer: int, deadline: float,
-                only: np.ndarray | None = None):
-        """Bounds of the free units of hidden layers >= ``first_layer`` (0-based) over this node's LP,
-        layer by layer, each layer's new triangles used for the next: (ph, L, U) with units the new
-        bounds prove stable fixed, or None if the node's LP is infeasible.  LP optima are widened by
-        a tolerance, so the bounds stay valid for every point of the node."""
-        L, U, ph = L.copy(), U.copy(), ph.copy()
-        n = self.n_cols
-        try:
-            for k in range(first_layer, len(self.offsets) - 1):
-                units = [j for j in range(self.offsets[k], self.offsets[k + 1])
-                         if ph[j] == FREE and (only is None or only[j])]
-                if not units:
-                    continue
-                self.set_node(ph, L, U)
-                for j in units:
-                    for sense in (1.0, -1.0):
-                        if time.perf_counter() > deadline:
-                            return ph, L, U
-                        cost = np.zeros(n)
-                        cost[self.yf[j]] = sense
-                        self.lp.set_costs(cost)
-                        st, value = self.lp.run(deadline - time.perf_counter(), primal=True)
-                        if st == "infeasible":
-                            return None
-                        if st != "optimal":
-                            continue
-                        v = sense * value
-                        tol = 1e-5 * max(1.0, abs(v))
-                        if sense > 0:
-                            L[j] = max(L[j], v - tol)
-                        else:
-                            U[j] = min(U[j], v + tol)
-                if np.any(L > U):
-                    return None
-                ph[(ph == FREE) & (L >= 0)] = ACTIVE
-                ph[(ph == FREE) & (U <= 0)] = INACTIVE
-        finally:
-            self.lp.set_costs(self.cost)
-        return ph, L, U
-
     def solve(self, time_limit: float) -> tuple[str, float, np.ndarray | None]:
         """(status, objective, column values) of the LP under the current phases."""
         st, value = self.lp.run(time_limit)
@@ -286,19 +249,27 @@ class PhaseLP:
         return np.clip(x, x_lb, x_ub)
 
 
+@dataclass(order=True)
+class Node:
+    """An open node of the search: the phases it fixes, ordered by its parent's LP bound (a lower
+    bound on every point of the node until its own LP is solved), ties by creation order."""
+
+    bound: float
+    counter: int
+    phases: np.ndarray = field(compare=False)
+    depth: int = field(compare=False)
+    basis: object = field(default=None, compare=False)   # the parent's optimal basis (None: keep the LP's)
+
+
 def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, label: int,
                   x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None, incumbent: np.ndarray | None = None,
-                  time_limit: float = 300.0, gap_rel: float = 1e-4, max_nodes: int | None = None,
-                  retighten_depth: int = 0, retighten_dual_only: bool = False, cut_rounds: int = 0,
-                  node_cut_depth: int = -1,
-                  strong_k: int = 0, strong_depth: int = -1) -> PhaseSearchResult:
-    """Minimise Σ|x − x̄| over the targeted-adversarial points with Σ|x − x̄| ≤ cap, by
-    best-bound branch-and-bound over ReLU phases (diving on one child of every branched node).
-    Nodes up to depth ``retighten_depth`` re-tighten the bounds of the free units in the layers
-    after the branched unit over their own LP (`PhaseLP.tighten`) before they branch (with
-    ``retighten_dual_only`` only the units whose big-M rows carry a nonzero dual)."""
+                  options: SearchOptions = SearchOptions()) -> PhaseSearchResult:
+    """Minimise Σ|x − x̄| over the targeted-adversarial points in [x_lb, x_ub] with Σ|x − x̄| ≤ cap, by
+    best-bound branch-and-bound over ReLU phases, diving on one child of every branched node (the
+    child on the side of the unit's LP pre-activation); ``incumbent``, if it verifies, is the first
+    best point.  Options: time limit, gap, node limit, root cut rounds and branching rule."""
     t0 = time.perf_counter()
-    deadline = t0 + time_limit
+    deadline = t0 + options.time_limit
     target = spec.target_for(label)
     x_bar = np.asarray(x_bar, dtype=np.float64)
     lp = PhaseLP(network, bounds, spec, x_bar, target, x_lb, x_ub, cap)
@@ -311,170 +282,87 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
                 lp.set_cap(best)
     root = lp.root_phases()
     binaries = int((root == FREE).sum())
-    layer_of = np.searchsorted(lp.offsets, np.arange(len(root)), side="right") - 1
-    # heap entries: (parent's bound, tie-break, phases, L, U, depth, first layer to re-tighten, parent's basis)
-    heap: list = [(-math.inf, 0, root, lp.Lf, lp.Uf, 0, len(lp.offsets), None)]
+    heap: list[Node] = []
+    counter = itertools.count()
     unresolved = math.inf    # least bound of nodes closed without a verified point
     pruned = math.inf        # least bound of nodes pruned against the incumbent (>= incumbent − gap)
     nodes = lps = 0
-    counter = 1
-    status = "optimal"
+    status = OPTIMAL
 
     def prune_level() -> float:
-        return best - gap_rel * abs(best) if math.isfinite(best) else math.inf
+        return best - options.gap_rel * abs(best) if math.isfinite(best) else math.inf
 
-    node = None
-    while True:
-        if node is None:
-            if not heap:
-                break
-            entry = heapq.heappop(heap)
-            if entry[0] >= prune_level():
-                pruned = min(pruned, entry[0])
+    node: Node | None = Node(-math.inf, next(counter), root, 0)     # the node solved next
+    while node is not None or heap:
+        if node is None:                   # best bound first
+            node = heapq.heappop(heap)
+            if node.bound >= prune_level():
+                pruned = min(pruned, node.bound)
+                node = None
                 continue
-            node = entry[:-1]
-            if entry[-1] is not None:     # start from the parent's optimal basis
-                lp.lp.restore(entry[-1])
-        node_lb, _, ph, L, U, depth, first = node
-        if time.perf_counter() > deadline or (max_nodes is not None and nodes >= max_nodes):
-            heapq.heappush(heap, (*node, None))
-            status = "time_limit" if time.perf_counter() > deadline else "limit"
+            if node.basis is not None:     # start from the parent's optimal basis
+                lp.restore(node.basis)
+        if time.perf_counter() > deadline or (options.max_nodes is not None and nodes >= options.max_nodes):
+            heapq.heappush(heap, node)     # still open: its bound counts
+            status = TIME_LIMIT if time.perf_counter() > deadline else LIMIT
             break
+        ph, depth, parent_bound = node.phases, node.depth, node.bound
         node = None
-        lp.set_node(ph, L, U)
+
+        # the node's LP (with ideal cuts at the root)
+        lp.set_phases(ph)
         st, obj, col = lp.solve(deadline - time.perf_counter())
         nodes += 1
         lps += 1
-        rounds = cut_rounds if depth == 0 else (1 if depth <= node_cut_depth else 0)
-        for _ in range(rounds):     # ideal cuts at the root (and one round per node down to node_cut_depth)
-            if not (st == "optimal" and obj < prune_level()) or time.perf_counter() > deadline:
+        for _ in range(options.cut_rounds if depth == 0 else 0):
+            if not (st == OPTIMAL and obj < prune_level()) or time.perf_counter() > deadline:
                 break
             if not lp.add_cuts(col, ph == FREE):
                 break
             st, obj, col = lp.solve(deadline - time.perf_counter())
             lps += 1
-        if st == "optimal" and obj < prune_level() and depth <= retighten_depth and (ph == FREE).any() \
-                and first < len(lp.offsets) - 1:
-            only = lp.unit_duals() > 1e-9 if retighten_dual_only else None
-            tightened = lp.tighten(ph, L, U, first, deadline, only)
-            if tightened is None:
-                continue            # no point of the node is within the cap
-            ph, L, U = tightened
-            lp.set_node(ph, L, U)
-            st, obj, col = lp.solve(deadline - time.perf_counter())
-            lps += 1
-        if st == "infeasible":
+        if st == INFEASIBLE:
             continue
-        if st != "optimal":
-            free = np.flatnonzero(ph == FREE)
-            if not len(free):
+        if st != OPTIMAL:                  # LP not solved: the parent's bound stands, branch blind
+            if not (ph == FREE).any():
                 unresolved = -math.inf
                 continue
-            obj = max(node_lb, -math.inf)
-            col = None
+            obj, col = parent_bound, None
         if obj >= prune_level():
             pruned = min(pruned, obj)
             continue
-        if col is not None:
-            x = lp.point(col, x_lb, x_ub)
-            chk = verify_witness(network, x, spec, x_bar, label, target, x_lb, x_ub)
+
+        # the LP point: a candidate incumbent, and the unit to branch on
+        if col is None:
+            j, go_active = int(np.flatnonzero(ph == FREE)[0]), True
+        else:
+            chk = verify_witness(network, lp.point(col, x_lb, x_ub), spec, x_bar, label, target, x_lb, x_ub)
             if chk.verified and chk.l1 < best:
                 best_x, best = chk.x, chk.l1
                 lp.set_cap(best)
-            y, a = col[lp.yf], col[lp.af]
-            viol = np.where(ph == FREE, a - np.maximum(y, 0.0), 0.0)
+            y, viol = lp.pre_and_violation(col, ph)
             tol = 1e-9 * max(1.0, float(np.abs(y).max(initial=0.0)))
-            j = branching_unit(lp, viol, tol, L, U)
+            j = options.branching.select(lp, viol, tol, lp.Lf, lp.Uf)
             if viol[j] <= tol:
                 # every unit on its ReLU: the LP point is a network point with objective obj
                 if not (chk.verified and chk.l1 <= obj + 1e-6 * max(1.0, obj)):
                     unresolved = min(unresolved, obj)
                 continue
             go_active = y[j] > 0
-            child_lb = {ACTIVE: obj, INACTIVE: obj}
-            if depth <= strong_depth and strong_k > 1:
-                j, child_lb, n_lp = strong_branch(lp, ph, L, U, viol, tol, strong_k, obj, deadline)
-                lps += n_lp
-                go_active = child_lb[ACTIVE] <= child_lb[INACTIVE]
-        else:
-            j = int(np.flatnonzero(ph == FREE)[0])
-            go_active = True
-            child_lb = {ACTIVE: obj, INACTIVE: obj}
-        first_phase = ACTIVE if go_active else INACTIVE
-        second_phase = INACTIVE if go_active else ACTIVE
-        first_child, second = ph.copy(), ph.copy()
-        first_child[j], second[j] = first_phase, second_phase
-        nxt = int(layer_of[j]) + 1
-        if child_lb[second_phase] < prune_level():
-            heapq.heappush(heap, (child_lb[second_phase], counter, second, L, U, depth + 1, nxt, lp.lp.basis()))
-            counter += 1
-        elif math.isfinite(child_lb[second_phase]):
-            pruned = min(pruned, child_lb[second_phase])
-        if child_lb[first_phase] < prune_level():
-            node = (child_lb[first_phase], counter, first_child, L, U, depth + 1, nxt)   # dive: solved next
-            counter += 1
-        elif math.isfinite(child_lb[first_phase]):
-            pruned = min(pruned, child_lb[first_phase])
-        counter += 1
-    open_bound = min((e[0] for e in heap), default=math.inf)
-    bound = min(best, open_bound, unresolved, pruned)
-    if status == "optimal" and bound < prune_level():
-        status = "unknown"   # a node could not be settled (LP not solved, or its point failed the check)
-    if status == "optimal" and not math.isfinite(best):
-        status = "infeasible"
+        if obj >= prune_level():           # the point just verified may have lowered the level
+            pruned = min(pruned, obj)
+            continue
+
+        # two children with this node's bound: one queued, one dived into
+        dive, other = ph.copy(), ph.copy()
+        dive[j], other[j] = (ACTIVE, INACTIVE) if go_active else (INACTIVE, ACTIVE)
+        heapq.heappush(heap, Node(obj, next(counter), other, depth + 1, lp.basis()))
+        node = Node(obj, next(counter), dive, depth + 1)
+
+    bound = min(best, min((n.bound for n in heap), default=math.inf), unresolved, pruned)
+    if status == OPTIMAL and bound < prune_level():
+        status = UNKNOWN    # a node could not be settled (LP not solved, or its point failed the check)
+    if status == OPTIMAL and not math.isfinite(best):
+        status = INFEASIBLE
     return PhaseSearchResult(status, best_x, best if math.isfinite(best) else math.nan, bound, nodes, lps,
                              time.perf_counter() - t0, binaries, lp.n_cuts)
-
-
-def strong_branch(lp: PhaseLP, ph: np.ndarray, L: np.ndarray, U: np.ndarray, viol: np.ndarray, tol: float,
-                  k: int, obj: float, deadline: float):
-    """Strong branching over the ``k`` best candidates by `branching_unit`'s score: both children's LPs
-    solved; the unit with the largest product of bound gains wins.  Returns (unit, {phase: child's
-    LP bound (inf if infeasible)}, LPs solved).  The node's bounds and basis are restored."""
-    score = branching_scores(lp, viol, tol, L, U)
-    score = np.where(score >= 0, score + 1e-12 * viol, score)     # ties: the larger violation
-    cand = [int(c) for c in np.argsort(-score)[:k] if score[c] > 0] or [int(np.argmax(viol))]
-    basis = lp.lp.basis()
-    best, best_sc, n = None, -1.0, 0
-    for c in cand:
-        bounds = {}
-        for phase in (ACTIVE, INACTIVE):
-            if time.perf_counter() > deadline:
-                break
-            child = ph.copy()
-            child[c] = phase
-            lp.set_node(child, L, U)
-            lp.lp.restore(basis)
-            st, o, _ = lp.solve(deadline - time.perf_counter())
-            n += 1
-            bounds[phase] = o if st in ("optimal", "infeasible") else obj
-        if len(bounds) < 2:
-            break
-        sc = max(bounds[ACTIVE] - obj, 1e-6) * max(bounds[INACTIVE] - obj, 1e-6)
-        if sc > best_sc:
-            best, best_sc = (c, bounds), sc
-    lp.set_node(ph, L, U)
-    lp.lp.restore(basis)
-    if best is None:
-        return cand[0], {ACTIVE: obj, INACTIVE: obj}, n
-    return best[0], best[1], n
-
-
-def branching_unit(lp: PhaseLP, viol: np.ndarray, tol: float, L: np.ndarray, U: np.ndarray) -> int:
-    """The free unit to branch on: largest |dual of its triangle row| × triangle height −U·L/(U−L)
-    (an estimate of how much the bound rises when the unit's relaxation is removed) among the
-    units off their ReLU (viol = a − max(y, 0) > tol); the largest violation if no dual is nonzero.
-    Measured on 30 DNN1 images against the largest violation alone: 48 vs 83 nodes on average,
-    0.032 vs 0.055 s; static triangle height, earliest layer first and normalised violation were
-    worse still (135-193 nodes)."""
-    if not (viol > tol).any():
-        return int(np.argmax(viol))
-    score = branching_scores(lp, viol, tol, L, U)
-    return int(np.argmax(score)) if score.max() > 0 else int(np.argmax(viol))
-
-
-def branching_scores(lp: PhaseLP, viol: np.ndarray, tol: float, L: np.ndarray, U: np.ndarray) -> np.ndarray:
-    """|dual of the unit's big-M rows| × triangle height −U·L/(U−L) for the units off their ReLU
-    (viol > tol), −1 for the others."""
-    height = np.where((L < 0) & (U > 0), -U * L / np.maximum(U - L, 1e-300), 0.0)
-    return np.where(viol > tol, lp.unit_duals() * height, -1.0)

@@ -8,7 +8,7 @@ from advmilp.bounds.compute import compute_bounds, interval_bounds
 from advmilp.encode.milp import build_model
 from advmilp.nn.network import load_network
 from advmilp.spec.problems import ProblemSpec
-from advmilp.solvers.solve import solve
+from advmilp.solvers.pulp import solve
 
 from tests.nets import SHIPPED, random_net
 

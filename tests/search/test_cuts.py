@@ -8,7 +8,7 @@ from advmilp.bounds.compute import interval_bounds
 from advmilp.search.cuts import add_ideal_cuts, cut_coefficients, most_violated
 from advmilp.encode.milp import build_model
 from advmilp.spec.problems import ProblemSpec
-from advmilp.solvers.solve import solve
+from advmilp.solvers.pulp import solve
 
 from tests.nets import random_net
 

@@ -6,9 +6,10 @@ import pytest
 
 from advmilp.bounds.compute import interval_bounds
 from advmilp.encode.milp import input_box
+from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP, search_phases
 from advmilp.heuristics.primal import affine_maps, hidden_pattern
-from advmilp.solvers.solve import solve_lp
+from advmilp.solvers.highs import HighsLP, dense_rows
 from advmilp.spec.problems import ProblemSpec
 
 from tests.nets import random_net, small_targeted_instance
@@ -29,7 +30,7 @@ def test_threshold_net_by_hand(threshold_net):
     assert r.objective == pytest.approx(0.45 + m / 4, abs=1e-9)
     assert r.bound == pytest.approx(r.objective, abs=1e-9)
     assert r.x == pytest.approx([0.65 + m / 4, 0.3], abs=1e-9)
-    root = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=None, max_nodes=1)
+    root = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=None, options=SearchOptions(max_nodes=1))
     assert root.status == "limit" and root.x is None
     assert root.bound == pytest.approx(0.1 + m / 2, abs=1e-9)
     # a cap below the optimum leaves no point: infeasible, nothing found
@@ -81,10 +82,13 @@ def region_lp(network, pattern: list[np.ndarray], x_bar: np.ndarray, spec: Probl
         row_hi = np.append(row_hi, l1_cap)
     col_lo = np.zeros(2 * n)
     col_hi = np.concatenate([x_ub - x_bar, x_bar - x_lb])
-    res = solve_lp(np.ones(2 * n), A, row_lo, row_hi, col_lo, col_hi)
-    if res.x is None:
+    lp = HighsLP()
+    lp.add_cols(col_lo, col_hi, np.ones(2 * n))
+    lp.add_rows(row_lo, row_hi, *dense_rows(A))
+    if lp.run()[0] != "optimal":
         return None
-    return np.clip(x_bar + res.x[:n] - res.x[n:], x_lb, x_ub)
+    pm = lp.values()
+    return np.clip(x_bar + pm[:n] - pm[n:], x_lb, x_ub)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 5])   # seeds whose random nets predict more than one class
@@ -130,20 +134,18 @@ def test_search_equals_thesis_model_and_bounds_are_valid(seed):
     opt = plain.row["objective"]
     assert r.objective == pytest.approx(opt, rel=1e-4, abs=1e-6)
     assert r.bound <= opt * (1 + 1e-6) + 1e-9
-    # from the optimum as incumbent with its cap, and cold: the same optimum, proven, with every
-    # option of the search (re-tightening, root and node cuts, strong branching)
-    options = [{}, {"retighten_depth": 50}, {"cut_rounds": 5}, {"cut_rounds": 5, "node_cut_depth": 3},
-               {"strong_k": 3, "strong_depth": 10}]
-    for kw in options:
-        again = search_phases(net, box, spec, x_bar, label, lo, up, cap=opt * 1.01 + 1e-6, incumbent=r.x, **kw)
-        assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), kw
-        cold = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, **kw)
-        assert cold.status == "optimal" and cold.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), kw
+    # from the optimum as incumbent with its cap, and cold: the same optimum, proven, with and
+    # without root cuts
+    for options in (SearchOptions(), SearchOptions(cut_rounds=5)):
+        again = search_phases(net, box, spec, x_bar, label, lo, up, opt * 1.01 + 1e-6, r.x, options)
+        assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), options
+        cold = search_phases(net, box, spec, x_bar, label, lo, up, None, options=options)
+        assert cold.status == "optimal" and cold.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), options
         assert cold.bound <= opt * (1 + 1e-6) + 1e-9
-        assert (cold.cuts > 0) == bool(kw.get("cut_rounds"))   # the cuts are exercised (and valid)
+        assert (cold.cuts > 0) == bool(options.cut_rounds)   # the cuts are exercised (and valid)
     # stopped early, the bound is still a bound on the optimum
     for k in (1, 2, 3, 5):
-        early = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, max_nodes=k)
+        early = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, options=SearchOptions(max_nodes=k))
         assert early.bound <= opt * (1 + 1e-6) + 1e-9
         if early.x is not None:
             assert early.objective >= opt * (1 - 1e-6) - 1e-9

@@ -1,0 +1,21 @@
+"""The options of the phase search (`phase_bb.search_phases`), in one frozen dataclass.
+
+Only what measurements kept is here.  Per-node bound re-tightening, ideal cuts below the root and
+strong branching were measured and dropped (benchmarks/RESULTS.md, "What each lever contributed").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from advmilp.search.branching import BranchingRule, DualHeightBranching
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    time_limit: float = 300.0          # seconds for the whole search
+    gap_rel: float = 1e-4              # nodes within this relative gap of the incumbent are pruned
+    max_nodes: int | None = None       # stop (status ``limit``) after this many nodes; None: no limit
+    cut_rounds: int = 0                # rounds of ideal ReLU cuts at the root (`PhaseLP.add_cuts`); the
+    #                                    tight pipeline uses them above 24 binaries (RESULTS.md)
+    branching: BranchingRule = field(default_factory=DualHeightBranching)

@@ -1,0 +1,191 @@
+"""Solving a PuLP model: the MILP `solve`, and a PuLP model's LP relaxation as a `HighsLP`.
+
+HiGHS (through PuLP's highspy interface) is the default.  PuLP's own result handling is
+bypassed for HiGHS: it maps "time limit reached" to Optimal, raises KeyError on some
+statuses and has no warm start.  We let PuLP load the model into ``highspy.Highs``, pass a
+warm start with ``setSolution``, run, and read status, incumbent, dual bound, gap and nodes
+from HiGHS itself.  Objective and bound are returned in the model's own sense (PuLP negates
+a maximisation and drops the objective's constant; both are undone here).
+
+CBC, SCIP and Gurobi are reachable through PuLP when installed (``solver="cbc"`` ...), with
+status and incumbent from PuLP and, where the interface exposes them, bound and nodes.
+This module (with `solvers.highs`) is the only one that talks to a solver; it knows nothing of
+what a model means.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pulp
+
+from advmilp.errors import AdvmilpError
+from advmilp.solvers.highs import HighsLP, status_of
+from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TIME_LIMIT, UNBOUNDED
+
+SOLVERS = ("highs", "cbc", "scip", "gurobi")
+
+
+@dataclass
+class SolveResult:
+    status: str
+    objective: float          # incumbent objective (nan if none)
+    bound: float              # proven bound on the optimum (nan if unknown)
+    gap_pct: float            # 100·|objective − bound| / |objective|; 100 without incumbent
+    nodes: float              # branch-and-bound nodes (nan if unknown)
+    time_s: float             # wall time of load + solve
+    values: dict[str, float] | None   # variable name → value of the incumbent
+    solver: str = "highs"
+    solver_version: str = ""
+    message: str = ""
+
+    @property
+    def has_solution(self) -> bool:
+        return self.values is not None
+
+
+def gap_percent(objective: float, bound: float) -> float:
+    if not math.isfinite(objective):
+        return 100.0
+    if not math.isfinite(bound):
+        return 100.0
+    return 100.0 * abs(objective - bound) / max(abs(objective), 1e-9)
+
+
+@functools.lru_cache(maxsize=None)
+def solver_version(name: str = "highs") -> str:
+    if name == "highs":
+        import highspy
+
+        h = highspy.Highs()
+        return f"HiGHS {h.version()}"
+    if name == "gurobi":
+        try:
+            import gurobipy
+
+            return "Gurobi " + ".".join(map(str, gurobipy.gurobi.version()))
+        except ImportError:
+            return "Gurobi (unavailable)"
+    return name
+
+
+def solve(prob: pulp.LpProblem, solver: str = "highs", time_limit: float | None = None,
+          gap_rel: float | None = None, threads: int = 1, warm_start: dict[str, float] | None = None,
+          options: dict | None = None, msg: bool = False) -> SolveResult:
+    """Solve ``prob``; never raises for solver-side failures (status ``error`` instead)."""
+    if solver not in SOLVERS:
+        raise AdvmilpError(f"unknown solver {solver!r} (choose from {', '.join(SOLVERS)})")
+    if solver == "highs":
+        return _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options or {}, msg)
+    return _solve_pulp(prob, solver, time_limit, gap_rel, threads, warm_start, msg)
+
+
+def _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options, msg) -> SolveResult:
+    api = pulp.HiGHS(msg=msg, timeLimit=time_limit, gapRel=gap_rel, threads=threads, **options)
+    version = solver_version("highs")
+    start = time.perf_counter()
+    try:
+        api.createAndConfigureSolver(prob)
+        api.buildSolverModel(prob)
+        h = prob.solverModel
+        variables = prob.variables()
+        if warm_start:
+            idx = np.array([v.index for v in variables if v.name in warm_start], dtype=np.int32)
+            val = np.array([warm_start[v.name] for v in variables if v.name in warm_start], dtype=np.float64)
+            h.setSolution(len(idx), idx, val)
+        h.run()
+    except Exception as exc:  # solver-side failure becomes a result, not a crash
+        return SolveResult(ERROR, math.nan, math.nan, 100.0, math.nan, time.perf_counter() - start,
+                           None, "highs", version, f"{type(exc).__name__}: {exc}")
+    elapsed = time.perf_counter() - start
+    status = status_of(h.getModelStatus())
+    if status == INTERRUPTED:  # highspy turned a Ctrl-C into a solver interrupt: stop the caller too
+        raise KeyboardInterrupt("HiGHS solve interrupted")
+    info = h.getInfo()
+    sign = -1.0 if prob.sense == pulp.LpMaximize else 1.0
+    const = float(prob.objective.constant) if prob.objective is not None else 0.0
+    values = None
+    objective = math.nan
+    if info.primal_solution_status == 2:  # feasible point available
+        col = h.getSolution().col_value
+        values = {v.name: float(col[v.index]) for v in variables}
+        for v in variables:
+            v.varValue = values[v.name]
+        objective = sign * float(info.objective_function_value) + const
+    is_mip = any(v.cat in (pulp.LpInteger, pulp.LpBinary) for v in variables)
+    if status == OPTIMAL and not is_mip:
+        bound = objective
+    elif is_mip and status in (OPTIMAL, TIME_LIMIT, LIMIT) and math.isfinite(info.mip_dual_bound):
+        bound = sign * float(info.mip_dual_bound) + const
+    else:
+        bound = math.nan
+    nodes = float(info.mip_node_count) if is_mip else 0.0
+    gap = 0.0 if (status == OPTIMAL and not is_mip) else gap_percent(objective, bound)
+    message = "" if status != ERROR else f"HiGHS model status {h.modelStatusToString(h.getModelStatus())}"
+    return SolveResult(status, objective, bound, gap, nodes, elapsed, values, "highs", version, message)
+
+
+def _solve_pulp(prob, solver, time_limit, gap_rel, threads, warm_start, msg) -> SolveResult:
+    kwargs = dict(msg=msg, timeLimit=time_limit)
+    if gap_rel is not None:
+        kwargs["gapRel"] = gap_rel
+    if warm_start:
+        for v in prob.variables():
+            if v.name in warm_start:
+                v.setInitialValue(warm_start[v.name])
+    if solver == "cbc":
+        api = pulp.PULP_CBC_CMD(threads=threads, warmStart=bool(warm_start), **kwargs)
+    elif solver == "scip":
+        api = pulp.SCIP_PY(threads=threads, **kwargs) if pulp.SCIP_PY().available() else pulp.SCIP_CMD(**kwargs)
+    else:
+        api = pulp.GUROBI(threads=threads, warmStart=bool(warm_start), **kwargs)
+    if not api.available():
+        raise AdvmilpError(f"solver {solver!r} is not installed or not usable from PuLP")
+    start = time.perf_counter()
+    try:
+        prob.solve(api)
+    except Exception as exc:
+        return SolveResult(ERROR, math.nan, math.nan, 100.0, math.nan, time.perf_counter() - start,
+                           None, solver, solver_version(solver), f"{type(exc).__name__}: {exc}")
+    elapsed = time.perf_counter() - start
+    has_sol = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+    if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
+        status = INFEASIBLE
+    elif prob.status == pulp.LpStatusUnbounded:
+        status = UNBOUNDED
+    elif prob.sol_status == pulp.LpSolutionOptimal:
+        status = OPTIMAL
+    elif has_sol or prob.sol_status == pulp.LpSolutionNoSolutionFound:
+        status = TIME_LIMIT
+    else:
+        status = ERROR
+    values = {v.name: float(v.varValue) for v in prob.variables()} if has_sol else None
+    objective = float(pulp.value(prob.objective)) if has_sol else math.nan
+    bound, nodes = math.nan, math.nan
+    if solver == "gurobi" and getattr(prob, "solverModel", None) is not None:
+        model = prob.solverModel
+        try:
+            bound = float(model.ObjBound)
+            nodes = float(model.NodeCount)
+        except Exception:
+            pass
+    if status == OPTIMAL and math.isnan(bound):
+        bound = objective  # solver-proven within its gap tolerance
+    return SolveResult(status, objective, bound, gap_percent(objective, bound), nodes, elapsed,
+                       values, solver, solver_version(solver), "")
+
+
+def relaxation_lp(prob: pulp.LpProblem) -> tuple[HighsLP, dict[str, int]]:
+    """The LP relaxation of ``prob`` in HiGHS, to be solved, cut and re-solved warm, and the column
+    of every variable (by name).  Rows added to it stay in that LP only; the caller adds what it
+    keeps to the PuLP model.  HiGHS' presolve is left on its default, as PuLP configures it."""
+    api = pulp.HiGHS(msg=False, mip=False, threads=1)
+    api.createAndConfigureSolver(prob)
+    api.buildSolverModel(prob)       # numbers the variables (v.index)
+    lp = HighsLP(presolve=True, highs=prob.solverModel)
+    prob.solverModel = None          # the PuLP model keeps no solver state
+    return lp, {v.name: v.index for v in prob.variables()}
