@@ -66,3 +66,13 @@ def small_targeted_instance(seed: int):
     box = interval_bounds(net)
     plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
     return SimpleNamespace(net=net, rng=rng, x_bar=x_bar, label=label, spec=spec, box=box, plain=plain)
+
+
+def dense_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nonzeros of the dense matrix ``A`` in `HighsLP.add_rows`' compressed form (tests build small LPs densely):
+    (starts, column positions, values)."""
+    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    mask = A != 0
+    starts = np.concatenate([[0], np.cumsum(mask.sum(axis=1))[:-1]]).astype(np.int32)
+    rows, cols = np.nonzero(mask)
+    return starts, cols.astype(np.int32), A[rows, cols]

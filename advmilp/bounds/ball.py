@@ -24,7 +24,9 @@ import numpy as np
 
 from advmilp.bounds.compute import Bounds, _widen
 from advmilp.nn.network import Network
-from advmilp.solvers.highs import HighsLP, dense_rows
+from advmilp.encode.activations import encoder_for
+from advmilp.encode.lp import LinearRows, encode_units, next_pre_map
+from advmilp.solvers.highs import HighsLP
 from advmilp.spec.rows import OPTIMAL
 
 
@@ -68,86 +70,64 @@ def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.nda
     lower, upper = [], []
     lp = HighsLP(presolve=True) if use_lp else None      # re-solved for many objectives: see `_tighten_by_lp`
     if lp is not None:
-        p = lp.add_cols(np.zeros(n0), x_ub - x_bar, np.zeros(n0))
-        m = lp.add_cols(np.zeros(n0), x_bar - x_lb, np.zeros(n0))
-        _add_rows(lp, np.concatenate([p, m]), np.ones(2 * n0), -np.inf, radius)
-        prev_cols = np.concatenate([p, m])   # a0 = x̄ + p − m
+        rows = LinearRows()
+        pm = rows.add_cols(np.zeros(2 * n0), np.concatenate([x_ub - x_bar, x_bar - x_lb]))   # x = x̄ + p − m
+        rows.add_row(pm, np.ones(2 * n0), -np.inf, radius)
+        _load(lp, rows)
+        W1, b1 = network.layers[0].W, network.layers[0].b
+        pre_map = (pm, np.hstack([W1, -W1]), W1 @ x_bar + b1)   # layer 1's pre-activations over p, m
     lo_a = up_a = None
     for k, layer in enumerate(network.layers):
+        act = layer.act
         if k == 0:
             L, U = knapsack_bounds(layer.W, layer.b, x_bar, radius, x_lb, x_ub)
         else:
             Wp, Wn = np.maximum(layer.W, 0), np.minimum(layer.W, 0)
             L = Wp @ lo_a + Wn @ up_a + layer.b
             U = Wp @ up_a + Wn @ lo_a + layer.b
-            if lp is not None and (lp_output or layer.activation == "relu"):
-                _tighten_by_lp(lp, layer, k, x_bar, prev_cols, L, U)
+            if lp is not None and (lp_output or act.piecewise):
+                _tighten_by_lp(lp, *pre_map, L, U, act.piecewise)
         if base is not None:
             L, U = np.maximum(L, base.lower[k]), np.minimum(U, base.upper[k])
         U = np.maximum(U, L)
         lower.append(L)
         upper.append(U)
-        if layer.activation == "relu":
-            lo_a, up_a = np.maximum(L, 0), np.maximum(U, 0)
-            if lp is not None and k < len(network.layers) - 1:
-                prev_cols = _add_relu_layer(lp, layer, k, x_bar, prev_cols, L, U)
-        else:
-            lo_a, up_a = L, U
+        lo_a, up_a = act.interval(L, U)
+        if lp is not None and k < len(network.layers) - 1:
+            # the layer's convex relaxation from the encoder table, then the next layer's pre-activations
+            rows = LinearRows(first_col=lp.n_cols)
+            encoded = encode_units(rows, *pre_map, L, U, encoder_for(act), relaxed=True)
+            _load(lp, rows)
+            nxt = network.layers[k + 1]
+            pre_map = next_pre_map(encoded, nxt.W, nxt.b)
     return Bounds(lower, upper, "ball", {"radius": float(radius), "lp": use_lp},
                   time.perf_counter() - t0, network.content_hash())
 
 
-def _tighten_by_lp(lp: HighsLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
-                   L: np.ndarray, U: np.ndarray) -> None:
-    """Shrink [L, U] in place by the LP relaxation; upper side first — a unit whose LP maximum is
-    ≤ 0 is stably inactive and its lower bound is never used."""
-    coef, const = _pre_coefficients(layer, k, x_bar, prev_cols)
-    relu = layer.activation == "relu"
+def _load(lp: HighsLP, rows: LinearRows) -> None:
+    lp.add_cols(np.array(rows.col_lo), np.array(rows.col_hi), np.array(rows.cost))
+    if rows.rows:
+        lp.add_rows(*rows.compressed())
+
+
+def _tighten_by_lp(lp: HighsLP, cols: np.ndarray, coef: np.ndarray, const: np.ndarray,
+                   L: np.ndarray, U: np.ndarray, piecewise: bool) -> None:
+    """Shrink [L, U] (pre-activations ``coef @ x[cols] + const``) in place by the LP relaxation; upper
+    side first — a unit whose LP maximum is ≤ 0 is stably inactive and its lower bound is never used.
+    Only units that would cost a binary (``piecewise`` and unstable) are bounded, or all if not
+    ``piecewise`` (the output layer, when asked for)."""
     for j in range(len(L)):
-        if U[j] - L[j] <= 1e-9 or (relu and (U[j] <= 0 or L[j] >= 0)):
+        if U[j] - L[j] <= 1e-9 or (piecewise and (U[j] <= 0 or L[j] >= 0)):
             continue
-        s_max, v_max = lp.minimize(prev_cols, -coef[j])
+        s_max, v_max = lp.minimize(cols, -coef[j])
         if s_max == OPTIMAL:
             vmax = -v_max + const[j]
             U[j] = min(U[j], vmax + _widen(vmax))
-        if relu and U[j] <= 0:
+        if piecewise and U[j] <= 0:
             continue
-        s_min, v_min = lp.minimize(prev_cols, coef[j])
+        s_min, v_min = lp.minimize(cols, coef[j])
         if s_min == OPTIMAL:
             vmin = v_min + const[j]
             L[j] = max(L[j], vmin - _widen(vmin))
 
 
-def _pre_coefficients(layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray):
-    """Pre-activation of this layer as coef @ x[prev_cols] + const."""
-    if k == 0:
-        return np.hstack([layer.W, -layer.W]), layer.W @ x_bar + layer.b
-    return layer.W, layer.b
-
-
-def _add_relu_layer(lp: HighsLP, layer, k: int, x_bar: np.ndarray, prev_cols: np.ndarray,
-                    L: np.ndarray, U: np.ndarray) -> np.ndarray:
-    """Columns a_j for this layer's units with their exact (stable) or triangle (unstable) rows."""
-    coef, const = _pre_coefficients(layer, k, x_bar, prev_cols)
-    lo_a, up_a = np.maximum(L, 0), np.maximum(U, 0)
-    cols = lp.add_cols(lo_a, up_a, np.zeros(len(L)))
-    all_cols = np.concatenate([prev_cols, cols])
-    for j in range(len(L)):
-        e = np.zeros(len(cols))
-        e[j] = 1.0
-        if U[j] <= 0:
-            continue                                  # a_j fixed to 0 by its column bounds
-        if L[j] >= 0:                                 # a_j = pre_j
-            _add_rows(lp, all_cols, np.concatenate([-coef[j], e]), const[j], const[j])
-            continue
-        # a_j ≥ pre_j   and   a_j ≤ s (pre_j − L_j) with s = U/(U − L)
-        s = U[j] / (U[j] - L[j])
-        _add_rows(lp, all_cols, np.concatenate([-coef[j], e]), const[j], np.inf)
-        _add_rows(lp, all_cols, np.concatenate([-s * coef[j], e]), -np.inf, s * (const[j] - L[j]))
-    return cols
-
-
-def _add_rows(lp: HighsLP, cols: np.ndarray, row: np.ndarray, lo: float, hi: float) -> None:
-    """lo ≤ row · x[cols] ≤ hi (``row`` dense; its zeros are left out)."""
-    starts, pos, val = dense_rows(row)
-    lp.add_rows(np.array([lo]), np.array([hi]), starts, np.asarray(cols)[pos], val)

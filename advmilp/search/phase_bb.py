@@ -2,21 +2,23 @@
 
 The same problem as the tight MILP — min Σ|x − x̄| over x in the box with Σ|x − x̄| ≤ cap and the
 targeted criterion on the logits — searched by branching on the *phase* of each unstable hidden
-unit.  One HiGHS LP (`solvers.highs.HighsLP`) lives for the whole search, with columns
+unit.  One HiGHS LP (`solvers`) lives for the whole search, built from the encoder table
+(`encode.lp`, the same unit encoding as the thesis MILP), with columns
 
     p, m          x = x̄ + p − m  (one column per pixel and direction it can move)
-    y_k, a_k, z_k pre-activation, post-activation and phase (z = 1 inactive, relaxed to [0, 1]) of
-                  every hidden unit; y of the output layer (logits)
+    a, s, z       per hidden unit with L < 0 < U: pre = a − s,  a ≤ U·(1 − z),  s ≤ −L·z, the
+                  phase z (1 inactive) relaxed to [0, 1] (its LP relaxation projects onto the
+                  triangle); a stable unit gets its exact linear encoding and no z
+    y             the logits (the output layer's pre-activations)
 
-and rows  y_1 = W_1 (x̄ + p − m) + b_1,  y_k = W_k a_(k−1) + b_k,  the criterion rows, the cap
-row, and per hidden unit  a ≥ y,  a + U·z ≤ U,  a − y + L·z ≤ 0  (the big-M unit; its LP
-relaxation projects onto the triangle).  A node fixes some units' phases, which only changes
-column *bounds*:  active z = 0 (so a = y ≥ 0),  inactive z = 1 (so a = 0, y ≤ 0),  free z ∈ [0, 1];
-so every node LP is re-solved by dual simplex from its parent's basis in a few pivots.  Ideal ReLU
-cuts (`cuts`) can be added at the root; they are valid for the whole search.
+and rows: the units' rows (pre-activations written through the previous layer's columns), the
+criterion rows on y, and the cap row Σ(p + m) ≤ cap.  A node fixes some units' phases, which only
+changes column *bounds*:  active z = 0 (so s = 0, pre = a ≥ 0),  inactive z = 1 (so a = 0, pre =
+−s ≤ 0),  free z ∈ [0, 1]; so every node LP is re-solved by dual simplex from its parent's basis in
+a few pivots.  Ideal ReLU cuts (`cuts`) can be added at the root; they are valid for the whole search.
 
 A node LP's optimum is a lower bound on every point of the node; a node whose free units all sit
-on the ReLU (a = max(y, 0)) has an LP point that is a network point, so its bound is attained
+on their activation's graph (a·s = 0) has an LP point that is a network point, so its bound is attained
 there.  Every candidate point is checked with the float64 forward pass (`verify`) before it becomes
 the incumbent; the reported bound is the least bound over the open nodes, the pruned nodes and the
 nodes closed without a verified point, so it is a proven bound on the optimum (within HiGHS'
@@ -37,14 +39,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from advmilp.bounds.compute import Bounds
+from advmilp.encode.activations import encoder_for
+from advmilp.encode.lp import NONE, EncodedLayer, LinearRows, encode_units, next_pre_map
+from advmilp.nn.activations import make_activation
 from advmilp.nn.network import Network
 from advmilp.search.options import SearchOptions
 from advmilp.solvers.highs import HighsLP
-from advmilp.spec.problems import ProblemSpec
+from advmilp.spec.problems import ProblemSpec, targeted_criterion
 from advmilp.spec.rows import INFEASIBLE, LIMIT, OPTIMAL, TIME_LIMIT
 from advmilp.spec.verify import verify_witness
 
 ACTIVE, INACTIVE, FREE = 1, -1, 0
+LINEAR = make_activation("linear")
 UNKNOWN = "unknown"    # the search's status when a node could not be settled
 
 
@@ -62,113 +68,67 @@ class PhaseSearchResult:
 
 
 class PhaseLP:
-    """The persistent node LP (see module docstring)."""
+    """The persistent node LP (see module docstring), built from the encoder table (`encode.lp`)."""
 
     def __init__(self, network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, target: int,
                  x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None):
-        self.lp = HighsLP()
-        inf = math.inf
         self.x_bar = x_bar
         up, down = x_ub - x_bar, x_bar - x_lb
         self.P, self.M = np.flatnonzero(up > 0), np.flatnonzero(down > 0)
-        nP, nM = len(self.P), len(self.M)
-        K = len(network.layers)
-        hidden = [k for k in range(K - 1)]
-        if any(network.layers[k].activation != "relu" for k in hidden) or network.layers[-1].activation == "relu":
-            raise ValueError("phase search needs ReLU hidden layers and a linear output layer")
-        col_lo = [np.zeros(nP + nM)]
-        col_hi = [np.concatenate([up[self.P], down[self.M]])]
-        n = nP + nM
-        self.y_cols, self.a_cols, self.z_cols = [], [], []
-        for k in hidden:
-            L, U = bounds.lower[k], bounds.upper[k]
-            w = len(L)
-            self.y_cols.append(np.arange(n, n + w)); n += w
-            self.a_cols.append(np.arange(n, n + w)); n += w
-            self.z_cols.append(np.arange(n, n + w)); n += w
-            col_lo += [L, np.zeros(w), np.zeros(w)]
-            col_hi += [U, np.maximum(U, 0.0), np.ones(w)]
-        L, U = bounds.lower[K - 1], bounds.upper[K - 1]
-        self.out_cols = np.arange(n, n + len(L)); n += len(L)
-        col_lo.append(L); col_hi.append(U)
-        self.n_cols = n
-        cost = self.cost = np.zeros(n)
-        cost[:nP + nM] = 1.0
-        self.lp.add_cols(np.concatenate(col_lo), np.concatenate(col_hi), cost)
-
-        rows: list[tuple[np.ndarray, np.ndarray, float, float]] = []   # (cols, vals, lo, hi)
+        rows = LinearRows()
+        pm = rows.add_cols(np.zeros(len(self.P) + len(self.M)), np.concatenate([up[self.P], down[self.M]]), cost=1.0)
         W1, b1 = network.layers[0].W, network.layers[0].b
-        base1 = W1 @ x_bar + b1
-        for j in range(W1.shape[0]):
-            vals = np.concatenate([W1[j, self.P], -W1[j, self.M]])
-            nz = vals != 0
-            rows.append((np.append(np.arange(nP + nM)[nz], self.y_cols[0][j]), np.append(vals[nz], -1.0),
-                         -base1[j], -base1[j]))
-        for k in range(1, K):
-            W, b = network.layers[k].W, network.layers[k].b
-            ycols = self.y_cols[k] if k < K - 1 else self.out_cols
-            for j in range(W.shape[0]):
-                nz = W[j] != 0
-                rows.append((np.append(self.a_cols[k - 1][nz], ycols[j]), np.append(W[j, nz], -1.0), -b[j], -b[j]))
-        self.ge_rows, self.on_rows, self.off_rows = [], [], []
-        self.L, self.U = [], []
-        for k in hidden:
-            L, U = bounds.lower[k].astype(np.float64), bounds.upper[k].astype(np.float64)
-            self.L.append(L); self.U.append(U)
-            ge, on, off = [], [], []
-            for j in range(len(L)):
-                a, y, z = self.a_cols[k][j], self.y_cols[k][j], self.z_cols[k][j]
-                ge.append(len(rows))
-                rows.append((np.array([a, y]), np.array([1.0, -1.0]), 0.0, inf))               # a ≥ y
-                on.append(len(rows))
-                rows.append((np.array([a, z]), np.array([1.0, U[j]]), -inf, U[j]))            # z = 1 → a ≤ 0
-                off.append(len(rows))
-                rows.append((np.array([a, y, z]), np.array([1.0, -1.0, L[j]]), -inf, 0.0))    # z = 0 → a ≤ y
-            self.ge_rows.append(np.array(ge, dtype=np.int64))
-            self.on_rows.append(np.array(on, dtype=np.int64))
-            self.off_rows.append(np.array(off, dtype=np.int64))
-        n_out = len(self.out_cols)
-        for j in range(n_out):
-            if j != target:
-                rows.append((self.out_cols[[target, j]], np.array([1.0, -spec.ratio]), spec.margin, inf))
-        rows.append((self.out_cols[[target]], np.array([1.0]), spec.epsilon + spec.margin, inf))
-        self.cap_row = len(rows)
-        rows.append((np.arange(nP + nM), np.ones(nP + nM), -inf, float(cap) if cap is not None else inf))
-        starts = np.cumsum([0] + [len(r[0]) for r in rows[:-1]]).astype(np.int32)
-        idx = np.concatenate([r[0] for r in rows]).astype(np.int32)
-        val = np.concatenate([r[1] for r in rows]).astype(np.float64)
-        rlo = np.array([r[2] for r in rows], dtype=np.float64)
-        rhi = np.array([r[3] for r in rows], dtype=np.float64)
-        self.lp.add_rows(rlo, rhi, starts, idx, val)
-        # flattened views over all hidden units
-        self.Lf, self.Uf = np.concatenate(self.L), np.concatenate(self.U)
-        self.yf, self.af = np.concatenate(self.y_cols), np.concatenate(self.a_cols)
-        self.zf = np.concatenate(self.z_cols)
-        self.onf, self.offf = np.concatenate(self.on_rows), np.concatenate(self.off_rows)
+        cols, coef, const = pm, np.hstack([W1[:, self.P], -W1[:, self.M]]), W1 @ x_bar + b1
+        K = len(network.layers)
+        self.hidden: list[EncodedLayer] = []
+        for k in range(K - 1):
+            layer = encode_units(rows, cols, coef, const, bounds.lower[k], bounds.upper[k],
+                                 encoder_for(network.layers[k].act), enforce_bounds=True)
+            self.hidden.append(layer)
+            cols, coef, const = next_pre_map(layer, network.layers[k + 1].W, network.layers[k + 1].b)
+        # the criteria read the logits (a ReLU on the outputs changes nothing once y_d ≥ ε > 0)
+        self.out = encode_units(rows, cols, coef, const, bounds.lower[K - 1], bounds.upper[K - 1], encoder_for(LINEAR))
+        G, h = targeted_criterion(spec, target, network.n_outputs)
+        logits = self.out.cols["y"]
+        for g, rhs in zip(G, h):
+            nz = np.flatnonzero(g)
+            rows.add_row(logits[nz], g[nz], rhs + spec.margin, math.inf)
+        self.cap_row = rows.add_row(pm, np.ones(len(pm)), -math.inf, float(cap) if cap is not None else math.inf)
+        self.cost = np.array(rows.cost)
+        self.lp = HighsLP()
+        self.lp.add_cols(np.array(rows.col_lo), np.array(rows.col_hi), self.cost)
+        self.lp.add_rows(*rows.compressed())
+
+        # flattened views over all hidden units (NONE where a unit has no such column or row)
+        def flat(what: str, role: str) -> np.ndarray:
+            return np.concatenate([getattr(layer, what)[role] for layer in self.hidden] or [np.zeros(0, np.int64)])
+
+        self.Lf = np.concatenate([np.asarray(bounds.lower[k], np.float64) for k in range(K - 1)] or [np.zeros(0)])
+        self.Uf = np.concatenate([np.asarray(bounds.upper[k], np.float64) for k in range(K - 1)] or [np.zeros(0)])
+        self.af, self.sf, self.zf = flat("cols", "a"), flat("cols", "s"), flat("cols", "z")
+        self.onf, self.offf = flat("rows", "on"), flat("rows", "off")
+        self.branchable = self.zf != NONE            # the units with a phase to fix (a binary in the MILP)
         self._L, self._U = self.Lf.copy(), self.Uf.copy()     # the bounds the big-M rows are written for
-        # what the ideal cuts need: every hidden unit's input columns, weights, bias and input box
-        self._unit_inputs = []
-        for k in hidden:
-            W = network.layers[k].W
-            for j in range(W.shape[0]):
-                if k == 0:
-                    cols = np.arange(nP + nM)
-                    w = np.concatenate([W[j, self.P], -W[j, self.M]])
-                    box_lo, box_hi, bias = np.zeros(nP + nM), col_hi[0], float(base1[j])
-                else:
-                    cols = self.a_cols[k - 1]
-                    w = W[j].astype(np.float64)
-                    box_lo, box_hi, bias = np.zeros(len(cols)), np.maximum(self.U[k - 1], 0.0), float(network.layers[k].b[j])
-                nz = w != 0
-                self._unit_inputs.append((cols[nz].astype(np.int32), w[nz], box_lo[nz], box_hi[nz], bias))
+        # what the ideal ReLU cuts need: every branchable ReLU unit's input columns, weights, bias and box
+        col_lo, col_hi = np.array(rows.col_lo), np.array(rows.col_hi)
+        relu_units = np.concatenate([np.full(len(layer.encodings), network.layers[k].act.slope == 0.0)
+                                     for k, layer in enumerate(self.hidden)] or [np.zeros(0, bool)])
+        self._unit_inputs = {}
+        j0 = 0
+        for layer in self.hidden:
+            for j in range(len(layer.encodings)):
+                if self.branchable[j0 + j] and relu_units[j0 + j]:
+                    nz = layer.pre_coef[j] != 0
+                    c = layer.pre_cols[nz].astype(np.int32)
+                    self._unit_inputs[j0 + j] = (c, layer.pre_coef[j, nz], col_lo[c], col_hi[c], float(layer.pre_const[j]))
+            j0 += len(layer.encodings)
         self.n_cuts = 0
-        self.offsets = np.cumsum([0] + [len(L) for L in self.L])
 
     def root_phases(self) -> np.ndarray:
-        """Phase of every hidden unit implied by the bounds (stable units fixed, the rest free)."""
-        ph = np.zeros(len(self.Lf), dtype=np.int8)
-        ph[self.Lf >= 0] = ACTIVE
-        ph[self.Uf <= 0] = INACTIVE
+        """Phase of every hidden unit at the root: the units with a binary free, the others fixed
+        (their bounds make them stable; a linear unit counts as active)."""
+        ph = np.where(self.Uf <= 0, INACTIVE, ACTIVE).astype(np.int8)
+        ph[self.branchable] = FREE
         return ph
 
     def set_phases(self, ph: np.ndarray) -> None:
@@ -177,31 +137,37 @@ class PhaseLP:
 
     def set_node(self, ph: np.ndarray, L: np.ndarray, U: np.ndarray) -> None:
         """Phases ``ph`` and pre-activation bounds [L, U] of every hidden unit (node bounds may be
-        tighter than the root's: their big-M rows are rewritten)."""
+        tighter than the root's: their big-M rows are rewritten).  Only units with a binary change:
+        active z = 0 (s = 0, pre = a ≥ max(L, 0)), inactive z = 1 (a = 0, pre = −s ≤ min(U, 0))."""
+        b = self.branchable
+        ph, L, U = ph[b], L[b], U[b]
         act, ina = ph == ACTIVE, ph == INACTIVE
-        y_lo = np.where(act, np.maximum(L, 0.0), L)
-        y_hi = np.where(ina, np.minimum(U, 0.0), U)
+        a_lo = np.where(act, np.maximum(L, 0.0), 0.0)
         a_hi = np.where(ina, 0.0, np.maximum(U, 0.0))
+        s_lo = np.where(ina, np.maximum(-U, 0.0), 0.0)
+        s_hi = np.where(act, 0.0, np.maximum(-L, 0.0))
         z_lo = np.where(ina, 1.0, 0.0)
         z_hi = np.where(act, 0.0, 1.0)
-        n = len(ph)
-        cols = np.concatenate([self.yf, self.af, self.zf]).astype(np.int32)
-        self.lp.set_col_bounds(cols, np.concatenate([y_lo, np.zeros(n), z_lo]), np.concatenate([y_hi, a_hi, z_hi]))
-        changed = np.flatnonzero((L != self._L) | (U != self._U))
-        if len(changed):    # the big-M rows of the new bounds: a + U·z ≤ U and a − y + L·z ≤ 0
+        cols = np.concatenate([self.af[b], self.sf[b], self.zf[b]]).astype(np.int32)
+        self.lp.set_col_bounds(cols, np.concatenate([a_lo, s_lo, z_lo]), np.concatenate([a_hi, s_hi, z_hi]))
+        changed = np.flatnonzero((L != self._L[b]) | (U != self._U[b]))
+        if len(changed):    # the big-M rows of the new bounds: a + U·z ≤ U and s + L·z ≤ 0
+            on, off, z = self.onf[b], self.offf[b], self.zf[b]
             for j in changed:
-                self.lp.set_coeff(self.onf[j], self.zf[j], U[j])
-                self.lp.set_coeff(self.offf[j], self.zf[j], L[j])
-            self.lp.set_row_bounds(self.onf[changed], np.full(len(changed), -math.inf), U[changed])
-            self._L, self._U = L.copy(), U.copy()
+                self.lp.set_coeff(on[j], z[j], U[j])
+                self.lp.set_coeff(off[j], z[j], L[j])
+            self.lp.set_row_bounds(on[changed], np.full(len(changed), -math.inf), U[changed])
+            self._L[b], self._U[b] = L, U
 
     def add_cuts(self, col: np.ndarray, free: np.ndarray, tol: float = 1e-6) -> int:
-        """Add the most violated ideal ReLU cut (`cuts`, Anderson et al. 2020) of every free unit at the
-        LP point ``col``; valid for the whole search (root input boxes).  Returns how many."""
+        """Add the most violated ideal ReLU cut (`cuts`, Anderson et al. 2020) of every free ReLU unit
+        at the LP point ``col``; valid for the whole search (root input boxes).  Returns how many."""
         from advmilp.search.cuts import cut_coefficients, most_violated
 
         added = 0
         for j in np.flatnonzero(free):
+            if j not in self._unit_inputs:
+                continue
             cols, w, lo, hi, bias = self._unit_inputs[j]
             found = most_violated(w, bias, lo, hi, col[cols], col[self.af[j]], col[self.zf[j]])
             if found is None or found[1] <= tol * max(1.0, abs(bias)):
@@ -216,9 +182,12 @@ class PhaseLP:
 
     def pre_and_violation(self, col: np.ndarray, ph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """At the LP point ``col``: every hidden unit's pre-activation, and how far each free unit is
-        off its activation's graph (0 = on it; stable units count as on it)."""
-        y, a = col[self.yf], col[self.af]
-        return y, np.where(ph == FREE, a - np.maximum(y, 0.0), 0.0)
+        off its activation's graph (min(a, s): both positive only off it; stable units count as on it)."""
+        pre = np.concatenate([layer.pre_values(col) for layer in self.hidden] or [np.zeros(0)])
+        b = self.branchable & (ph == FREE)
+        viol = np.zeros(len(pre))
+        viol[b] = np.minimum(col[self.af[b]], col[self.sf[b]])
+        return pre, viol
 
     def basis(self):
         """The LP's current basis (to restore a node's parent basis later)."""
@@ -228,9 +197,13 @@ class PhaseLP:
         self.lp.restore(basis)
 
     def unit_duals(self) -> np.ndarray:
-        """|dual| of every hidden unit's two big-M rows, summed, at the last LP optimum."""
+        """|dual| of every hidden unit's two big-M rows, summed, at the last LP optimum (0 for units
+        without a binary)."""
         rd = self.lp.row_duals()
-        return np.abs(rd[self.onf]) + np.abs(rd[self.offf])
+        out = np.zeros(len(self.Lf))
+        b = self.branchable
+        out[b] = np.abs(rd[self.onf[b]]) + np.abs(rd[self.offf[b]])
+        return out
 
     def set_cap(self, cap: float) -> None:
         """Σ|x − x̄| ≤ cap (only points at least as good as the incumbent matter)."""

@@ -147,13 +147,3 @@ class HighsLP:
 
     def restore(self, basis) -> None:
         self.h.setBasis(basis)
-
-
-def dense_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The nonzeros of the dense matrix ``A`` in `HighsLP.add_rows`' compressed form:
-    (starts, column positions, values)."""
-    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
-    mask = A != 0
-    starts = np.concatenate([[0], np.cumsum(mask.sum(axis=1))[:-1]]).astype(np.int32)
-    rows, cols = np.nonzero(mask)
-    return starts, cols.astype(np.int32), A[rows, cols]

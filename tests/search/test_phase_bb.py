@@ -9,10 +9,10 @@ from advmilp.encode.milp import input_box
 from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP, search_phases
 from advmilp.heuristics.primal import affine_maps, hidden_pattern
-from advmilp.solvers.highs import HighsLP, dense_rows
+from advmilp.solvers.highs import HighsLP
 from advmilp.spec.problems import ProblemSpec
 
-from tests.nets import random_net, small_targeted_instance
+from tests.nets import dense_rows, random_net, small_targeted_instance
 
 
 def test_threshold_net_by_hand(threshold_net):

@@ -6,7 +6,9 @@ import highspy
 import numpy as np
 import pytest
 
-from advmilp.solvers.highs import HighsLP, dense_rows, status_of
+from tests.nets import dense_rows
+
+from advmilp.solvers.highs import HighsLP, status_of
 from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TIME_LIMIT, UNBOUNDED
 
 
