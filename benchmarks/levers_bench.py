@@ -4,13 +4,14 @@ Every instance is prepared once — the primal heuristic's verified point (incum
 bounds over the L1 ball S_U — and then the MILP is solved under each variant, so the variants
 differ only in the lever they switch:
 
-    tight          the default (pipeline.solve_from_incumbent): ball bounds, Σ|δ| ≤ U, warm
-                   start, RINS/RENS off; small models (pipeline.SMALL_MILP_BINARIES): no cuts, no
+    tight          the default (tight.solve_from_incumbent with tight.DEFAULT_POLICY): ball bounds,
+                   Σ|δ| ≤ U, the phase search with HiGHS' MILP as fallback; for the MILP: warm
+                   start, RINS/RENS off; small models (policy.small_milp_binaries): no cuts, no
                    presolve; the others: 20 rounds of ideal ReLU cuts, presolve, no HiGHS cut
                    separation at the nodes, and bounds
                    tightened on the MILP's LP relaxation (relaxation_bounds) before the solve from
-                   pipeline.UPFRONT_BINARIES binaries up, below that only in a restart if not
-                   solved within pipeline.ESCALATE_AFTER_S
+                   policy.upfront_binaries binaries up, below that only in a restart if not
+                   solved within policy.escalate_after_s
     relaxation-upfront     the relaxation-tightened bounds before the first solve, whatever the size
     relaxation-restart     the relaxation-tightened bounds only in the restart, whatever the size
     node-cuts-on   tight with HiGHS' own cut separation at the nodes back on
@@ -50,10 +51,15 @@ from pathlib import Path
 
 import numpy as np
 
-PIPELINE = {"tight": None, "relaxation-upfront": 0.0, "relaxation-restart": "restart",
-            "no-relaxation-bounds": math.inf, "node-cuts-on": None, "no-strong-branching": None}  # escalate_after ("restart": ESCALATE_AFTER_S)
-PIPELINE_OPTIONS = {"node-cuts-on": {"mip_allow_cut_separation_at_nodes": True},
-                    "no-strong-branching": {"mip_pscost_minreliable": 0}}  # HiGHS options on top
+PIPELINE = {  # variants of the pipeline itself: their changes to tight.DEFAULT_POLICY
+    "tight": {},
+    "relaxation-upfront": {"upfront_binaries": 0},
+    "relaxation-restart": {"upfront_binaries": math.inf},
+    "no-relaxation-bounds": {"upfront_binaries": math.inf, "escalate_after_s": math.inf},
+    "node-cuts-on": {"cut_milp_options": {"mip_allow_cut_separation_at_nodes": True}},
+    "no-strong-branching": {"highs_options": {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
+                                              "mip_pscost_minreliable": 0}},
+}
 VARIANTS = {  # name: (use ball bounds, warm start, cut rounds, HiGHS options); None = the pipeline's
     "tight": (True, True, None, None),
     "relaxation-upfront": (True, True, None, None),
@@ -87,16 +93,16 @@ def prepare(net, base, spec, x_bar, label, pool, time_limit):
 
 def run_variant(name, net, base, spec, settings, x_bar, label, index, h, cap, bb) -> dict:
     from advmilp.methods.milp import run_instance
-    from advmilp.methods.tight import ESCALATE_AFTER_S, TIGHT_HIGHS_OPTIONS, solve_from_incumbent
+    from advmilp.methods.tight import DEFAULT_POLICY, solve_from_incumbent
 
     use_ball, warm, rounds, options = VARIANTS[name]
     if name in PIPELINE:   # the pipeline itself from the prepared heuristic point (recomputes the ball bounds)
         r = solve_from_incumbent(net, base, spec, settings, x_bar, label, index, h, time.perf_counter(),
-                                 escalate_after=ESCALATE_AFTER_S if PIPELINE[name] == "restart"
-                                 else PIPELINE[name], extra_options=PIPELINE_OPTIONS.get(name)).row
+                                 replace(DEFAULT_POLICY, **PIPELINE[name])).row
         after = r["time_s"]
     else:
-        options = {"rins-rens-off": TIGHT_HIGHS_OPTIONS, "presolve-off": {**TIGHT_HIGHS_OPTIONS, "presolve": "off"},
+        rins_rens_off = DEFAULT_POLICY.highs_options
+        options = {"rins-rens-off": rins_rens_off, "presolve-off": {**rins_rens_off, "presolve": "off"},
                    "highs-default": {}}[options]
         r = run_instance(net, bb if use_ball else base, spec.with_(output_relu=False), settings, x_bar, label,
                          index, warm_start_x=h.x if warm else None, l1_cap=cap, split_distance=True,
@@ -111,10 +117,12 @@ def run_variant(name, net, base, spec, settings, x_bar, label, index, h, cap, bb
 def report(rows: list[dict], variants: list[str], limit: float) -> None:
     import pandas as pd
 
+    from advmilp.spec.rows import is_solved
+
     df = pd.DataFrame(rows)
     for c in ("objective", "after_heuristic_s", "nodes", "binaries", "heuristic_l1", "heuristic_s", "ball_bounds_s"):
         df[c] = pd.to_numeric(df[c])
-    df["ok"] = (df["status"] == "optimal") & df["verified"].astype(str).isin(["True", "true", "1"])
+    df["ok"] = [is_solved(r) for r in df[["status", "verified"]].to_dict("records")]
     print(f"\n# levers_bench: each variant from the same heuristic point, {limit:g} s per solve, "
           f"1 thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
     print("| network | variant | n | %optimal | mean time after the heuristic (s) | median (s) | sum (s) | mean nodes | "
@@ -146,7 +154,7 @@ def report(rows: list[dict], variants: list[str], limit: float) -> None:
 def main(argv=None) -> int:
     from advmilp.bounds.compute import get_bounds
     from advmilp.data.mnist import load_split
-    from advmilp.experiments.runner import _pool
+    from advmilp.methods.registry import load_pool
     from advmilp.nn.interchange import load_any
     from advmilp.spec.problems import ProblemSpec, SolverSettings
 
@@ -171,7 +179,7 @@ def main(argv=None) -> int:
     done = {(r["network"], int(r["image_index"]), r["variant"]) for r in rows}
     if not args.report_only:
         split = load_split("test", args.data_dir)
-        pool = _pool(args.data_dir)
+        pool = load_pool(args.data_dir)
         spec = ProblemSpec()
         settings = SolverSettings(time_limit=args.time_limit, threads=1, gap_rel=1e-4)
         new = not out.exists()
@@ -202,7 +210,7 @@ def main(argv=None) -> int:
                         fh.flush()
                         rows.append({k: str(val) for k, val in r.items()})
                         print(f"{name} image {i} {v}: {r['status']} {r['objective']:.5f} "
-                              f"{r['after_heuristic_s']:.2f} s {r['nodes']:.0f} nodes", file=sys.stderr)
+                              f"{r['after_heuristic_s']:.2f} s {r['nodes']} nodes", file=sys.stderr)
     if rows:
         report(rows, variants, args.time_limit)
     return 0

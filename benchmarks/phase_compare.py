@@ -4,50 +4,50 @@ For each image, the whole `tight` pipeline (heuristic, ball bounds, solve) is ru
 variant, one after the other, and one line per image gives status, optimum, time, nodes and
 binaries of each; a summary line per variant gives mean and median time.
 
-variants   milp        phase search off (HiGHS' MILP for every model)
-           phase<=N    phase search for models with at most N binaries (the default is
-                       pipeline.PHASE_SEARCH_BINARIES), HiGHS' MILP above
+variants   milp        phase search off (HiGHS' MILP for every model: TightPolicy(phase_search=False))
+           phase       the phase search for every model (the default, tight.DEFAULT_POLICY)
 
-    python benchmarks/phase_compare.py --network dnn4 --images 25 --variants "milp,phase<=30,phase<=44"
-    python benchmarks/phase_compare.py --network dnn5 --indices 0,2,3,5,4 --variants "milp,phase<=100"
+    python benchmarks/phase_compare.py --network dnn4 --images 25
+    python benchmarks/phase_compare.py --network dnn5 --indices 0,2,3,5,4
 
-Records of the runs behind the pipeline's threshold are in results/phase-search/.
+Records of the runs behind the pipeline's choice are in results/phase-search/ (they compared
+size thresholds, phase<=30 and phase<=44; none was kept: the phase search runs for every size).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 import numpy as np
 
 
 def main(argv=None) -> int:
-    import advmilp.methods.tight as pl
     from advmilp.bounds.compute import get_bounds
     from advmilp.data.mnist import load_split
-    from advmilp.experiments.runner import _pool
+    from advmilp.methods.registry import load_pool
+    from advmilp.methods.tight import DEFAULT_POLICY, run_tight
     from advmilp.nn.interchange import load_any
     from advmilp.spec.problems import ProblemSpec, SolverSettings
+    from advmilp.spec.rows import is_solved
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--network", default="dnn1")
     ap.add_argument("--images", type=int, default=10, help="first N test images the network classifies correctly")
     ap.add_argument("--indices", default="", help="comma list of test-image indices (instead of --images)")
-    ap.add_argument("--variants", default="milp,phase<=44")
+    ap.add_argument("--variants", default="milp,phase")
     ap.add_argument("--time-limit", type=float, default=120.0)
     ap.add_argument("--data-dir", default=None)
     args = ap.parse_args(argv)
-    thresholds = {}
+    known = {"milp": replace(DEFAULT_POLICY, phase_search=False), "phase": replace(DEFAULT_POLICY, phase_search=True)}
+    policies = {}
     for v in args.variants.split(","):
-        if v == "milp":
-            thresholds[v] = -1
-        elif v.startswith("phase<="):
-            thresholds[v] = int(v.split("<=")[1])
-        else:
-            ap.error(f"unknown variant {v!r} (milp or phase<=N)")
+        if v not in known:
+            ap.error(f"unknown variant {v!r} (milp or phase)")
+        policies[v] = known[v]
     split = load_split("test", args.data_dir)
-    pool = _pool(args.data_dir)
+    pool = load_pool(args.data_dir)
     net = load_any(args.network, None)
     base = get_bounds(net, "weak")[0]
     spec = ProblemSpec()
@@ -56,24 +56,18 @@ def main(argv=None) -> int:
         idx = [int(i) for i in args.indices.split(",")]
     else:
         idx = [int(i) for i in np.flatnonzero(net.predict(split.images) == split.labels)[:args.images]]
-    default = pl.PHASE_SEARCH_BINARIES
-    times: dict[str, list[float]] = {v: [] for v in thresholds}
-    solved = {v: 0 for v in thresholds}
-    try:
-        for i in idx:
-            x_bar, label = split.images[i].astype(np.float64), int(split.labels[i])
-            out = []
-            for v, n in thresholds.items():
-                pl.PHASE_SEARCH_BINARIES = n
-                r = pl.run_tight(net, base, spec, settings, x_bar, label, i, pool).row
-                ok = r["status"] == "optimal" and bool(r["verified"])
-                times[v].append(r["time_s"])
-                solved[v] += ok
-                out.append(f"{v}: {r['status'][:4]} {r['objective']:.5f} {r['time_s']:.2f}s "
-                           f"n={int(r['nodes'])} b={r['binaries']}")
-            print(i, " | ".join(out), flush=True)
-    finally:
-        pl.PHASE_SEARCH_BINARIES = default
+    times: dict[str, list[float]] = {v: [] for v in policies}
+    solved = {v: 0 for v in policies}
+    for i in idx:
+        x_bar, label = split.images[i].astype(np.float64), int(split.labels[i])
+        out = []
+        for v, policy in policies.items():
+            r = run_tight(net, base, spec, settings, x_bar, label, i, pool, policy=policy).row
+            times[v].append(r["time_s"])
+            solved[v] += is_solved(r)
+            out.append(f"{v}: {r['status'][:4]} {r['objective']:.5f} {r['time_s']:.2f}s "
+                       f"n={r['nodes']} b={r['binaries']}")
+        print(i, " | ".join(out), flush=True)
     for v, t in times.items():
         a = np.array(t)
         print(f"{v} mean {a.mean():.3f} median {np.median(a):.3f} opt {solved[v]}/{len(a)}", flush=True)

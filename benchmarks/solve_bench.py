@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     from advmilp.bounds.compute import default_results_dir
     from advmilp.experiments.config import parse_config
     from advmilp.experiments.runner import run_batch
-    from advmilp.reporting.tables import load_rows
+    from advmilp.reporting.tables import load_rows, solved_mask
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10 images per network at 60 s")
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
             g = df[(df["network"] == net) & (df["label_m"] == m)]
             if not len(g):
                 continue
-            ok = (g["status"] == "optimal") & g["verified"]
+            ok = solved_mask(g)
             th = THESIS_CPLEX.get(net)
             prep = g["prep_time_s"].mean() if "prep_time_s" in g else np.nan
             ratio = (g["heuristic_l1"] / g["objective"])[ok].mean() if "heuristic_l1" in g else np.nan
@@ -119,11 +119,11 @@ def main(argv=None) -> int:
                   f"{prep:.2f} | {ratio:.3f} | {f'{th[0]} % / {th[1]} s' if th else ''} | {target} |")
     # optimum agreement: tight vs every thesis-faithful run, instance by instance
     if "tight" in [m for m, _ in runs]:
-        t = df[(df["label_m"] == "tight") & (df["status"] == "optimal") & df["verified"]]
+        t = df[(df["label_m"] == "tight") & solved_mask(df)]
         for m, _ in runs:
             if m == "tight":
                 continue
-            o = df[(df["label_m"] == m) & (df["status"] == "optimal") & df["verified"]]
+            o = df[(df["label_m"] == m) & solved_mask(df)]
             both = t.merge(o, on=["network", "image_index"], suffixes=("_t", "_o"))
             if not len(both):
                 continue

@@ -62,14 +62,13 @@ def test_solve_bench_prints_the_target_table(tmp_path, data_dir, monkeypatch, ca
 def test_phase_compare_runs_both_solvers_to_the_same_optimum(data_dir, monkeypatch, capsys):
     import re
 
-    import advmilp.methods.tight as pipeline
+    from advmilp.methods.tight import DEFAULT_POLICY, TightPolicy
 
-    default = pipeline.PHASE_SEARCH_BINARIES
-    args = ["--network", "dnn1", "--indices", "0", "--variants", "milp,phase<=44", "--data-dir", data_dir]
+    args = ["--network", "dnn1", "--indices", "0", "--variants", "milp,phase", "--data-dir", data_dir]
     assert run_script("phase_compare.py", args, monkeypatch) == 0
-    assert pipeline.PHASE_SEARCH_BINARIES == default        # the pipeline's threshold is restored
+    assert DEFAULT_POLICY == TightPolicy() and DEFAULT_POLICY.phase_search   # the pipeline's policy is untouched
     printed = capsys.readouterr().out
     optima = [float(v) for v in re.findall(r"opti ([\d.]+)", printed.splitlines()[0])]
     assert len(optima) == 2 and optima[0] == pytest.approx(optima[1], rel=1e-4)
-    assert "milp mean" in printed and "phase<=44 mean" in printed and "opt 1/1" in printed
+    assert "milp mean" in printed and "phase mean" in printed and "opt 1/1" in printed
     assert run_script("phase_compare.py", ["--variants", "cplex"], monkeypatch) == 2   # argparse's usage error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import click
 from advmilp.cli.common import (CACHE_DIR, DATA_DIR, MODEL, MODELS_DIR, _load_nets, _need_network, clean_errors,
                                 main)
 from advmilp.errors import AdvmilpError
+from advmilp.methods.registry import METHODS
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -151,8 +153,34 @@ def bounds(arch, model, method, time_limit, cap, workers, recompute, cache_dir, 
 
 
 # ---- single instances -------------------------------------------------------------------------
+def _grouped(fn, into: str, build, names: tuple[str, ...]):
+    """``fn`` receiving the options ``names`` as one value ``into`` = build(**those options); errors in
+    ``build`` (an invalid spec) are clean one-line errors."""
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs):
+        kwargs[into] = build(**{n: kwargs.pop(n) for n in names})
+        return fn(**kwargs)
+
+    return clean_errors(wrapper)
+
+
+def _with_options(fn, options):
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
 def _spec_options(fn):
-    options = [
+    """The problem options, passed to the command as ``spec`` (a ProblemSpec)."""
+    def build(problem, target, ratio, epsilon, linf_cap, l1_budget, output_relu):
+        from advmilp.spec.problems import ProblemSpec
+
+        return ProblemSpec(problem, ratio=ratio, target=target, epsilon=epsilon, linf_cap=linf_cap,
+                           l1_budget=l1_budget, output_relu=output_relu)
+
+    fn = _grouped(fn, "spec", build, ("problem", "target", "ratio", "epsilon", "linf_cap", "l1_budget", "output_relu"))
+    return _with_options(fn, [
         click.option("--problem", type=click.Choice(["targeted", "untargeted", "max-target", "inference"]),
                      default="targeted", show_default=True),
         click.option("--target", type=int, default=None, help="Target class (default (label+5) mod 10)."),
@@ -163,14 +191,18 @@ def _spec_options(fn):
         click.option("--l1-budget", type=float, default=6.0, show_default=True, help="max-target: Σ|δ| budget."),
         click.option("--output-relu/--linear-output", default=True, show_default=True,
                      help="ReLU split on the output layer (thesis) or criteria on the logits (exact, fewer binaries)."),
-    ]
-    for opt in reversed(options):
-        fn = opt(fn)
-    return fn
+    ])
 
 
 def _solver_options(fn):
-    options = [
+    """The solver options, passed to the command as ``settings`` (a SolverSettings), and the bounds."""
+    def build(solver, time_limit, threads, gap_rel):
+        from advmilp.spec.problems import SolverSettings
+
+        return SolverSettings(solver, time_limit, threads, gap_rel)
+
+    fn = _grouped(fn, "settings", build, ("solver", "time_limit", "threads", "gap_rel"))
+    return _with_options(fn, [
         click.option("--solver", type=click.Choice(["highs", "cbc", "scip", "gurobi"]), default="highs",
                      show_default=True),
         click.option("--time-limit", type=float, default=300.0, show_default=True),
@@ -180,10 +212,23 @@ def _solver_options(fn):
                      default="improved", show_default=True),
         click.option("--bounds-time-limit", type=float, default=1.0, show_default=True,
                      help="Per-solve limit for weak bounds."),
-    ]
-    for opt in reversed(options):
-        fn = opt(fn)
-    return fn
+    ])
+
+
+def _batch_options(fn):
+    """The batch options, passed to the command as ``batch`` (a dict; used with --config only)."""
+    names = ("workers", "n_images", "executor", "scheduler", "force", "results_dir")
+    fn = _grouped(fn, "batch", lambda **kw: kw, names)
+    return _with_options(fn, [
+        click.option("--workers", default=None, help="Batch: parallel solves (default from config; auto = one per core)."),
+        click.option("--images", "n_images", type=int, default=None, help="Batch: number of images (overrides config)."),
+        click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default=None,
+                     help="Batch executor."),
+        click.option("--scheduler", default=None, help="Batch: Dask scheduler address tcp://host:port (implies dask)."),
+        click.option("--force", is_flag=True, help="Batch: rerun instances already recorded."),
+        click.option("--results-dir", type=click.Path(file_okay=False), default=None,
+                     help="Batch: where results/<name>/ goes (default: results/)."),
+    ])
 
 
 def _print_result(net, bounds_obj, result, label=None, image=None):
@@ -194,7 +239,7 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
     click.echo(f"problem     {row['problem']}")
     if image is not None:
         click.echo(f"image       test #{image}, label {label}" + (f" -> target {row['target']}" if row['target'] is not None else ""))
-    if row.get("solver") == "none":  # a heuristic: no solver, no bound
+    if not METHODS[row["method"]].exact:  # a heuristic: no solver, no bound
         click.echo(f"status      {row['status']}   method {row['method']} (heuristic: no optimality proof)")
         click.echo(f"objective   {row['objective']:.6g}   time {row['time_s']:.2f} s")
     else:
@@ -202,7 +247,8 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
                    f"{row['threads']} thread(s)")
         click.echo(f"objective   {row['objective']:.6g}   bound {row['bound']:.6g}   gap {row['gap_pct']:.2f} %")
         prep = row.get("prep_time_s")
-        click.echo(f"effort      {row['nodes']:.0f} nodes, {row['time_s']:.2f} s in all, {row['build_time_s']:.2f} s build"
+        nodes = "?" if row["nodes"] is None else f"{row['nodes']}"
+        click.echo(f"effort      {nodes} nodes, {row['time_s']:.2f} s in all, {row['build_time_s']:.2f} s build"
                    + (f", {prep:.2f} s heuristic + ball bounds (heuristic L1 {row['heuristic_l1']:.6g})" if prep else ""))
     if result.witness is not None:
         v = "yes (float64 and float32)" if row["verified"] else f"NO ({row['verify_note']})"
@@ -219,39 +265,29 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
               help="Run a batch from a YAML config instead of one instance.")
 @click.option("--arch", default=None, help="Network name or model file (single-instance mode).")
 @MODEL
-@click.option("--method", type=click.Choice(["milp", "tight", "fast", "cdh"]), default="tight", show_default=True,
-              help="milp: the thesis model; tight: heuristic + L1-ball bounds + MILP (exact, fast); "
-                   "fast: the primal heuristic alone; cdh: the thesis' local search.")
+@click.option("--method", type=click.Choice(list(METHODS)), default="tight", show_default=True,
+              help="; ".join(f"{m.name}: {m.summary}" for m in METHODS.values()) + ".")
 @click.option("--image", type=int, default=0, show_default=True, help="Test-set image index.")
 @_spec_options
 @_solver_options
 @click.option("--save-png", type=click.Path(dir_okay=False), default=None,
               help="Write original | perturbation | adversarial side by side.")
-@click.option("--workers", default=None, help="Batch: parallel solves (default from config; auto = one per core).")
-@click.option("--images", "n_images", type=int, default=None, help="Batch: number of images (overrides config).")
-@click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default=None, help="Batch executor.")
-@click.option("--scheduler", default=None, help="Batch: Dask scheduler address tcp://host:port (implies dask).")
-@click.option("--force", is_flag=True, help="Batch: rerun instances already recorded.")
-@click.option("--results-dir", type=click.Path(file_okay=False), default=None,
-              help="Batch: where results/<name>/ goes (default: results/).")
+@_batch_options
 @DATA_DIR
 @MODELS_DIR
 @CACHE_DIR
 @clean_errors
-def attack(config_path, arch, model, method, image, problem, target, ratio, epsilon, linf_cap, l1_budget, output_relu,
-           solver, time_limit, threads, gap_rel, bounds_method, bounds_time_limit, save_png,
-           workers, n_images, executor, scheduler, force, results_dir, data_dir, models_dir, cache_dir):
+def attack(config_path, arch, model, method, image, spec, settings, bounds_method, bounds_time_limit, save_png,
+           batch, data_dir, models_dir, cache_dir):
     """Find an optimal adversarial example for one image (or run a config's batch)."""
     if config_path:
-        return _run_config(click.get_current_context(), config_path, data_dir, models_dir, cache_dir)
+        return _run_config(click.get_current_context(), config_path, batch, data_dir, models_dir, cache_dir)
     if not (arch or model):
         raise AdvmilpError("give --arch or --model (one instance) or --config (a batch)")
-    from advmilp.methods.milp import SolverSettings
     from advmilp.bounds.compute import get_bounds
     from advmilp.data.mnist import load_split
+    from advmilp.methods.registry import load_inputs, run_method
     from advmilp.nn.interchange import load_any
-    from advmilp.methods.tight import run_method
-    from advmilp.spec.problems import ProblemSpec
 
     net = load_any(model or arch, models_dir)
     test = load_split("test", data_dir)
@@ -260,19 +296,9 @@ def attack(config_path, arch, model, method, image, problem, target, ratio, epsi
     x_bar, label = test.images[image], int(test.labels[image])
     if int(net.predict(x_bar)) != label:
         click.echo(f"warning: {net.name} misclassifies test image {image} (label {label})", err=True)
-    spec = ProblemSpec(problem, ratio=ratio, target=target, epsilon=epsilon, linf_cap=linf_cap,
-                       l1_budget=l1_budget, output_relu=output_relu)
     b, _ = get_bounds(net, bounds_method, bounds_time_limit, cache_dir,
                       warn=lambda m: click.echo(f"warning: {m}", err=True))
-    pool = load_split("train", data_dir).images[:20000] if method in ("fast", "tight") else None
-    masks = None
-    if method == "cdh":
-        from advmilp.bounds.compute import default_results_dir
-        from advmilp.data.masks import get_masks
-
-        masks = get_masks(default_results_dir() / "masks" / "mnist_train_masks.npz", data_dir)
-    result = run_method(method, net, b, spec, SolverSettings(solver, time_limit, threads, gap_rel), x_bar, label,
-                        image, pool=pool, masks=masks)
+    result = run_method(method, net, b, spec, settings, x_bar, label, image, load_inputs(method, data_dir))
     _print_result(net, b, result, label, image)
     if save_png and result.witness is not None:
         from advmilp.reporting.figures import save_adversarial
@@ -289,7 +315,7 @@ def _given(ctx, name):
     return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
-def _run_config(ctx, config_path, data_dir, models_dir, cache_dir):
+def _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir):
     from advmilp.experiments.config import apply_overrides, load_config
     from advmilp.experiments.runner import run_batch
     from advmilp.reporting.tables import load_rows, write_report
@@ -300,10 +326,10 @@ def _run_config(ctx, config_path, data_dir, models_dir, cache_dir):
         config,
         time_limit=p["time_limit"] if _given(ctx, "time_limit") else None,
         threads=p["threads"] if _given(ctx, "threads") else None,
-        workers=p["workers"], images=p["n_images"], executor=p["executor"], scheduler=p["scheduler"],
-        networks=[p["arch"]] if p["arch"] else None)
+        workers=batch["workers"], images=batch["n_images"], executor=batch["executor"],
+        scheduler=batch["scheduler"], networks=[p["arch"]] if p["arch"] else None)
     try:
-        summary = run_batch(config, data_dir, models_dir, cache_dir, p["results_dir"], p["force"],
+        summary = run_batch(config, data_dir, models_dir, cache_dir, batch["results_dir"], batch["force"],
                             log=lambda m: click.echo(m, err=True))
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished instances are saved; rerun the same command to resume", err=True)
@@ -326,10 +352,10 @@ def _run_config(ctx, config_path, data_dir, models_dir, cache_dir):
 @MODELS_DIR
 @CACHE_DIR
 @clean_errors
-def feature(arch, model, layer, unit, objective, output_relu, solver, time_limit, threads, gap_rel, bounds_method,
-            bounds_time_limit, save_png, models_dir, cache_dir):
+def feature(arch, model, layer, unit, objective, output_relu, settings, bounds_method, bounds_time_limit, save_png,
+            models_dir, cache_dir):
     """Feature visualisation: the input maximising a hidden or output unit (thesis §5.1.1)."""
-    from advmilp.methods.milp import SolverSettings, run_instance
+    from advmilp.methods.milp import run_instance
     from advmilp.bounds.compute import get_bounds
     from advmilp.nn.interchange import load_any
     from advmilp.spec.problems import ProblemSpec
@@ -339,7 +365,7 @@ def feature(arch, model, layer, unit, objective, output_relu, solver, time_limit
                        output_relu=output_relu)
     b, _ = get_bounds(net, bounds_method, bounds_time_limit, cache_dir,
                       warn=lambda m: click.echo(f"warning: {m}", err=True))
-    result = run_instance(net, b, spec, SolverSettings(solver, time_limit, threads, gap_rel))
+    result = run_instance(net, b, spec, settings)
     _print_result(net, b, result)
     if save_png and result.witness is not None:
         from advmilp.reporting.figures import save_feature

@@ -13,6 +13,7 @@ import click
 
 from advmilp import __version__
 from advmilp.errors import AdvmilpError
+from advmilp.experiments.workers import limit_blas_threads
 
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                         help="MNIST directory (default: $ADVMILP_DATA or ~/.cache/advmilp/mnist).")
@@ -42,6 +43,7 @@ def main():
     # inherits SIGINT as *ignored*, and Python then installs no KeyboardInterrupt handler: Ctrl-C
     # (or a SIGINT from a supervisor) would be ignored.  Install it explicitly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    limit_blas_threads()   # before any command loads numpy
 
 
 

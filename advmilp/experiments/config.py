@@ -16,10 +16,11 @@ import yaml
 
 from advmilp.nn.architectures import ARCHITECTURES
 from advmilp.errors import AdvmilpError, ConfigError
+from advmilp.methods.registry import METHODS as REGISTRY
 from advmilp.spec.problems import ProblemSpec, SolverSettings
 
 BOUNDS_METHODS = ("basic", "improved", "weak")
-METHODS = ("milp", "fast", "tight", "cdh")
+METHODS = tuple(REGISTRY)   # the method names, in the registry's order
 EXECUTORS = ("serial", "process", "dask")
 SOLVER_NAMES = ("highs", "cbc", "scip", "gurobi")
 

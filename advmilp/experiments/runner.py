@@ -30,21 +30,13 @@ import numpy as np
 from advmilp import __version__
 from advmilp.bounds.compute import Bounds, default_results_dir, get_bounds
 from advmilp.experiments.config import Config
+from advmilp.experiments.workers import limit_blas_threads
 from advmilp.data.mnist import load_split
 from advmilp.errors import AdvmilpError, ConfigError
+from advmilp.methods.registry import MethodInputs, load_masks, load_pool, method_of, run_method
 from advmilp.nn.interchange import load_any
 from advmilp.nn.network import Network
-from advmilp.methods.tight import run_method
-
-COLUMNS = [
-    "network", "network_hash", "method", "bounds", "problem", "image_index", "label", "target",
-    "status", "objective", "bound", "gap_pct", "nodes", "time_s", "build_time_s", "bounds_time_s",
-    "binaries", "verified", "verify_note", "predicted", "ratio", "l1", "linf", "solver",
-    "solver_version", "threads", "time_limit", "gap_rel", "advmilp_version", "git_sha", "host",
-    "started_at", "message", "witness", "heuristic_l1", "prep_time_s", "iterations", "escapes", "cuts",
-]
-KEY_COLUMNS = ("network", "network_hash", "method", "bounds", "problem", "image_index")
-
+from advmilp.spec.rows import COLUMNS, ERROR, KEY_COLUMNS, is_solved, make_row
 
 @dataclass(frozen=True)
 class Instance:
@@ -153,39 +145,26 @@ def append_row(path: Path, row: dict) -> None:
 
 
 # ---- running one task (in a worker) ----------------------------------------------------------------
-_POOLS: dict = {}
-POOL_SIZE = 20000
-
-
-def _pool(data_dir) -> np.ndarray:
-    """Training images the primal heuristic bisects towards (loaded once per worker process)."""
-    key = str(data_dir)
-    if key not in _POOLS:
-        _POOLS[key] = load_split("train", data_dir).images[:POOL_SIZE]
-    return _POOLS[key]
-
-
 def run_task(task: dict) -> dict:
     """Run one instance; every failure becomes an ``error`` row, never an exception."""
     inst: Instance = task["instance"]
-    base = {**asdict(inst), "label": task["label"], "status": "error", "verified": False,
-            "advmilp_version": __version__, "host": platform.node(), "git_sha": task["git_sha"],
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     try:
-        pool = _pool(task.get("data_dir")) if inst.method in ("fast", "tight") else None
-        is_cdh = inst.method.startswith("cdh")
-        result = run_method("cdh" if is_cdh else inst.method, task["network"], task["bounds"], task["spec"],
-                            task["settings"], task["x_bar"], task["label"], inst.image_index, pool=pool,
-                            cdh_settings=(task.get("cdh") or {}).get(inst.method), masks=task.get("masks"))
-        row = {**base, **result.row, "method": inst.method, "problem": inst.problem}
+        method = method_of(inst.method)
+        inputs = MethodInputs(pool=load_pool(task.get("data_dir")) if method.needs_pool else None,
+                              masks=task.get("masks"), cdh_settings=(task.get("cdh") or {}).get(inst.method))
+        result = run_method(inst.method, task["network"], task["bounds"], task["spec"], task["settings"],
+                            task["x_bar"], task["label"], inst.image_index, inputs)
+        row = {**result.row, "method": inst.method, "problem": inst.problem, "git_sha": task["git_sha"]}
         if result.witness is not None:
             row["witness"] = _save_array(Path(task["witness_dir"]) / f"{inst.slug}.npy", result.witness)
         if result.extra.get("perturbed_counts") is not None:
             _save_array(Path(task["witness_dir"]) / f"{inst.slug}.counts.npy", result.extra["perturbed_counts"])
         return row
     except Exception as exc:  # a solver or model failure is a row, and the batch goes on
-        return {**base, "message": f"{type(exc).__name__}: {exc}",
-                "verify_note": traceback.format_exc(limit=3).splitlines()[-1]}
+        return make_row(**asdict(inst), label=task["label"], status=ERROR, advmilp_version=__version__,
+                        host=platform.node(), git_sha=task["git_sha"], started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        message=f"{type(exc).__name__}: {exc}",
+                        verify_note=traceback.format_exc(limit=3).splitlines()[-1])
 
 
 def _save_array(target: Path, array: np.ndarray) -> str:
@@ -200,7 +179,7 @@ def _run_process_pool(tasks, workers, on_row):
     pending = {t["instance"].key: t for t in tasks}
     attempts: dict[tuple, int] = {}
     while pending:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=limit_blas_threads) as pool:
             futures = {pool.submit(run_task, t): key for key, t in pending.items()}
             broken = False
             try:
@@ -215,9 +194,9 @@ def _run_process_pool(tasks, workers, on_row):
                             attempts[key] = attempts.get(key, 0) + 1
                             if attempts[key] >= 2:  # crashed its worker twice: record and move on
                                 t = pending.pop(key)
-                                on_row({**asdict(t["instance"]), "label": t["label"], "status": "error",
-                                        "verified": False, "git_sha": t["git_sha"],
-                                        "message": "worker process crashed (twice) while solving"})
+                                on_row(make_row(**asdict(t["instance"]), label=t["label"], status=ERROR,
+                                                git_sha=t["git_sha"],
+                                                message="worker process crashed (twice) while solving"))
                             continue
                         pending.pop(key, None)
                         on_row(row)
@@ -252,7 +231,7 @@ def _run_dask(tasks, workers, scheduler, on_row):
             try:
                 on_row(fut.result())
             except Exception as exc:
-                on_row({"status": "error", "verified": False, "message": f"dask: {type(exc).__name__}: {exc}"})
+                on_row(make_row(status=ERROR, message=f"dask: {type(exc).__name__}: {exc}"))
     finally:
         client.close()
         if cluster is not None:
@@ -310,12 +289,9 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
     say(f"{config.name}: {len(instances)} instances, {len(instances) - len(todo)} already recorded, "
         f"{len(todo)} to run on {config.executor} with {config.n_workers} worker(s)")
     sha = git_sha()
-    masks = None
-    if config.cdh and any(c.needs_masks for c in config.cdh.values()):
-        from advmilp.data.masks import get_masks
-
-        masks = get_masks(Path(results_dir or default_results_dir()) / "masks" / "mnist_train_masks.npz", data_dir,
-                          png_path=Path(results_dir or default_results_dir()) / "masks" / "mnist_train_masks.png")
+    # the masks are computed (if absent) here, once, not by every worker
+    masks = load_masks(data_dir, results_dir) if config.cdh and any(c.needs_masks for c in config.cdh.values()) \
+        else None
     nets = {n.name: n for n in networks}
     settings = config.solver
     tasks = [{"instance": inst, "network": nets[inst.network], "bounds": bounds[(inst.network, inst.bounds)],
@@ -333,9 +309,8 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
     def on_row(row: dict):
         append_row(csv_path, row)
         counts["ran"] += 1
-        solved = row.get("status") in ("optimal", "found") and bool(row.get("verified"))
-        counts["solved"] += solved
-        counts["errors"] += row.get("status") == "error"
+        counts["solved"] += is_solved(row)
+        counts["errors"] += row.get("status") == ERROR
         bar.update(1)
         bar.set_postfix(solved=counts["solved"], errors=counts["errors"])
         obj = row.get("objective")

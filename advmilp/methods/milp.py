@@ -1,11 +1,13 @@
-"""One instance end to end: model → solve → witness verification → result row."""
+"""The thesis-faithful method ``milp``: one instance end to end, model → solve → witness verification → row.
+
+`run_instance` is also the MILP step of the ``tight`` pipeline (with its bounds, cap, warm start,
+cuts and HiGHS options)."""
 
 from __future__ import annotations
 
 import math
 import platform
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,19 +17,10 @@ from advmilp.search.cuts import add_ideal_cuts
 from advmilp.encode.milp import build_model
 from advmilp.nn.network import Network
 from advmilp.spec.problems import ProblemSpec, SolverSettings
-from advmilp.solvers.solve import OPTIMAL, solve
+from advmilp.methods.result import InstanceResult, started_at
+from advmilp.solvers.pulp import solve
+from advmilp.spec.rows import make_row
 from advmilp.spec.verify import verify_witness
-
-
-@dataclass
-class InstanceResult:
-    row: dict
-    witness: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def solved(self) -> bool:
-        return self.row["status"] == OPTIMAL and bool(self.row["verified"])
 
 
 def _feature_value(network: Network, x: np.ndarray, spec: ProblemSpec) -> float:
@@ -50,7 +43,7 @@ def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
 
     ``solver_options`` are passed to HiGHS as they are (ignored by the other solvers);
     ``cut_rounds`` > 0 adds ideal ReLU cuts separated at the root LP (`cuts`)."""
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    started = started_at()
     t0 = time.perf_counter()
     form = build_model(network, bounds, spec, x_bar, label, name=f"{network.name}_{image_index}", l1_cap=l1_cap,
                        split_distance=split_distance)
@@ -78,40 +71,13 @@ def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
             err = float(np.max(np.abs(model_out - ref)))
             verified = err <= 1e-6 * max(1.0, float(np.max(np.abs(ref))))
             reason = "" if verified else f"MILP outputs differ from forward by {err:.3g}"
-    row = {
-        "network": network.name,
-        "method": "milp",
-        "network_hash": network.short_hash(),
-        "bounds": bounds.method,
-        "problem": spec.describe(),
-        "image_index": image_index,
-        "label": label,
-        "target": form.target,
-        "status": res.status,
-        "objective": res.objective,
-        "bound": res.bound,
-        "gap_pct": res.gap_pct,
-        "nodes": res.nodes,
-        "time_s": res.time_s,
-        "build_time_s": build_s,
-        "bounds_time_s": bounds.time_s,
-        "binaries": form.n_binaries,
-        "cuts": n_cuts,
-        "verified": bool(verified),
-        "verify_note": reason,
-        "predicted": predicted,
-        "ratio": ratio,
-        "l1": l1,
-        "linf": linf,
-        "feature_value": feature_value,
-        "solver": res.solver,
-        "solver_version": res.solver_version,
-        "threads": settings.threads,
-        "time_limit": settings.time_limit,
-        "gap_rel": settings.gap_rel,
-        "advmilp_version": __version__,
-        "host": platform.node(),
-        "started_at": started,
-        "message": res.message,
-    }
+    row = make_row(
+        network=network.name, method="milp", network_hash=network.short_hash(), bounds=bounds.method,
+        problem=spec.describe(), image_index=image_index, label=label, target=form.target, status=res.status,
+        objective=res.objective, bound=res.bound, gap_pct=res.gap_pct, nodes=res.nodes, time_s=res.time_s,
+        build_time_s=build_s, bounds_time_s=bounds.time_s, binaries=form.n_binaries, cuts=n_cuts,
+        verified=bool(verified), verify_note=reason, predicted=predicted, ratio=ratio, l1=l1, linf=linf,
+        feature_value=feature_value, solver=res.solver, solver_version=res.solver_version,
+        threads=settings.threads, time_limit=settings.time_limit, gap_rel=settings.gap_rel,
+        advmilp_version=__version__, host=platform.node(), started_at=started, message=res.message)
     return InstanceResult(row, witness)

@@ -1,68 +1,91 @@
-"""Methods beyond the thesis-faithful MILP, with the same result rows.
+"""The method ``tight``: the default exact pipeline.
 
-fast   the primal heuristic alone (`primal`): a verified adversarial point, no optimality proof.
-       Status ``found`` / ``not_found``.
 tight  exact: heuristic incumbent U → bounds over the L1 ball S_U (`ball`) → MILP with those
        bounds, criteria on the logits (no output binaries), Σ d_j ≤ U and the heuristic point
        as HiGHS warm start.  Every change is a valid restriction of the thesis model to a set
        known to contain an optimum, so a proven optimum is the thesis model's optimum.
-cdh    the thesis' local-search matheuristic (`heuristic`), status ``found`` / ``not_found``.
+       The models are solved by the branch-and-bound over ReLU phases (`advmilp.search.phase_bb`),
+       with HiGHS' MILP as the fallback.  `TightPolicy` holds every measured choice.
 """
 
 from __future__ import annotations
 
 import math
-import platform
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from advmilp import __version__
-from advmilp.methods.milp import InstanceResult, SolverSettings, run_instance
+from advmilp.methods.milp import run_instance
+from advmilp.methods.result import InstanceResult, point_result
 from advmilp.bounds.ball import ball_bounds
 from advmilp.bounds.compute import Bounds
 from advmilp.search.cuts import add_ideal_cuts
 from advmilp.encode.milp import build_model, input_box
 from advmilp.nn.network import Network
+from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import search_phases
 from advmilp.heuristics.primal import find_adversarial
-from advmilp.spec.problems import ProblemSpec
+from advmilp.spec.problems import ProblemSpec, SolverSettings
+from advmilp.spec.rows import OPTIMAL, TIME_LIMIT
 from advmilp.bounds.relaxation import tighten_on_relaxation
-from advmilp.solvers.solve import gap_percent, solver_version
+from advmilp.solvers.pulp import gap_percent, solver_version
 from advmilp.spec.verify import verify_witness
 
-METHODS = ("milp", "fast", "tight", "cdh")
 
-# HiGHS options of the tight pipeline's MILP.  It starts from the heuristic's incumbent (within a
-# few per cent of the optimum), so HiGHS' sub-MIP heuristics (RINS, RENS) mostly re-find what is
-# known; switching them off halved the MILP time on DNN1-DNN3 (benchmarks/RESULTS.md).
-TIGHT_HIGHS_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False}
-# Rounds of ideal ReLU cuts (`cuts`) separated at the root LP of the tight model.
-TIGHT_CUT_ROUNDS = 20
-# Models that get those root cuts are solved without HiGHS' own cut separation at the nodes: the
-# nodes then go faster than the cuts help (levers_bench, 300 s, same heuristic point: DNN5 six
-# images 205 -> 131 s in all, faster on 6 of 6; DNN4 five images 101 -> 88 s, faster on 4 of 5;
-# DNN2 six images 50 -> 52 s, about even; benchmarks/RESULTS.md).
-CUT_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "mip_allow_cut_separation_at_nodes": False}
-# Small models (at most this many unstable units, i.e. binaries, in the ball bounds) are solved
-# without the cuts and without HiGHS' presolve: with so few binaries both cost more time than they
-# save; beyond it presolve pays (DNN5 images 0, 2, 4, 5: 54.4 s with presolve, 77.2 s without).
-# benchmarks/RESULTS.md, "What each lever contributed", has the figures.
-SMALL_MILP_BINARIES = 24
-SMALL_MILP_OPTIONS = {**TIGHT_HIGHS_OPTIONS, "presolve": "off"}
+@dataclass(frozen=True)
+class TightPolicy:
+    """The measured choices of the tight pipeline (benchmarks/RESULTS.md has every figure).
+
+    Benchmarks and tests pass a policy with other values (``dataclasses.replace(DEFAULT_POLICY, ...)``)
+    instead of changing module state."""
+
+    # HiGHS options of the tight pipeline's MILP.  It starts from the heuristic's incumbent (within a
+    # few per cent of the optimum), so HiGHS' sub-MIP heuristics (RINS, RENS) mostly re-find what is
+    # known; switching them off halved the MILP time on DNN1-DNN3.
+    highs_options: dict = field(default_factory=lambda: {"mip_heuristic_run_rins": False,
+                                                         "mip_heuristic_run_rens": False})
+    # Rounds of ideal ReLU cuts (`advmilp.search.cuts`) separated at the root LP of the tight model.
+    cut_rounds: int = 20
+    # On top of highs_options for the models that get those root cuts: no HiGHS cut separation at the
+    # nodes, which then go faster than the cuts help (levers_bench, 300 s, same heuristic point: DNN5
+    # six images 205 -> 131 s in all, faster on 6 of 6; DNN4 five images 101 -> 88 s, faster on 4 of 5;
+    # DNN2 six images 50 -> 52 s, about even).
+    cut_milp_options: dict = field(default_factory=lambda: {"mip_allow_cut_separation_at_nodes": False})
+    # Small models (at most this many unstable units, i.e. binaries, in the ball bounds) are solved
+    # without the cuts and without HiGHS' presolve (small_milp_options, on top of highs_options): with
+    # so few binaries both cost more time than they save; beyond it presolve pays (DNN5 images 0, 2, 4,
+    # 5: 54.4 s with presolve, 77.2 s without).  RESULTS.md, "What each lever contributed".
+    small_milp_binaries: int = 24
+    small_milp_options: dict = field(default_factory=lambda: {"presolve": "off"})
+    # Solve by the branch-and-bound over ReLU phases (`advmilp.search.phase_bb`) instead of HiGHS'
+    # MILP, for every model size (the MILP remains the fallback if the search cannot settle a node).
+    # Full pipeline, first 25 images, 120 s, mean time MILP -> phase search up to 44 binaries: DNN2
+    # 0.86 -> 0.49 s, DNN3 1.28 -> 0.59, DNN4 3.30 -> 3.03; DNN1 40 images 0.234 -> 0.109 s.  From 45
+    # binaries up: DNN4 even in sum (63.5 vs 67.4 s on 8 images), DNN5 images 0, 2, 3, 4, 5 68.7 ->
+    # 38.7 s, and the DNN5 time-outs 1 and 22 (300 s on the MILP) proven in 234 and 80 s.  A size
+    # threshold was measured (30, 44 binaries) and not kept.  False: HiGHS' MILP (tests, benchmarks).
+    phase_search: bool = True
+    # Rounds of ideal ReLU cuts at the phase search's root, for models above small_milp_binaries
+    # (DNN3, 25 images: 0.50 s without, 0.36 s with 5 or 20 rounds; DNN1: cuts cost 0.031 -> 0.048 s).
+    phase_cut_rounds: int = 5
+    # A model above the small-model size that HiGHS has not solved after this many seconds is
+    # restarted with bounds tightened on its LP relaxation (the tightening costs 1-10 s, which only
+    # the hard instances repay: DNN2/DNN3 images solved in under a second took 1-4 s with it).
+    # math.inf: never restarted.
+    escalate_after_s: float = 2.0
+    # Models with at least this many binaries are tightened before the first solve instead: they are
+    # rarely solved within escalate_after_s (old full run, median time 2-80 s from 45 binaries up,
+    # 1-2 s below), and a restart throws HiGHS' search tree away (DNN4, four images of 5-140 s:
+    # tightening up front was faster on all four, by 1.9-56 s).  0: always up front.
+    upfront_binaries: float = 45
+    # Passes of bound tightening on the MILP's own LP relaxation (`advmilp.bounds.relaxation`) for
+    # models above the small-model size; a pass that neither stabilises a unit nor shrinks the
+    # unstable units' total width by 5 % ends them.
+    relaxation_passes: int = 3
 
 
-# Models with at most this many binaries are solved by the branch-and-bound over ReLU phases
-# (`phase_bb`) instead of HiGHS' MILP (the MILP remains the fallback if a node cannot be settled).
-# Full pipeline, first 25 images, 120 s, mean time MILP -> phase search up to 44 binaries: DNN2
-# 0.86 -> 0.49 s, DNN3 1.28 -> 0.59, DNN4 3.30 -> 3.03; DNN1 40 images 0.234 -> 0.109 s.  From 45
-# binaries up: DNN4 even in sum (63.5 vs 67.4 s on 8 images), DNN5 images 0, 2, 3, 4, 5 68.7 ->
-# 38.7 s, and the DNN5 time-outs 1 and 22 (300 s on the MILP) proven in 234 and 80 s.  So: all sizes.
-PHASE_SEARCH_BINARIES = 10**6
-# Rounds of ideal ReLU cuts at the phase search's root, for models above SMALL_MILP_BINARIES
-# (DNN3, 25 images: 0.50 s without, 0.36 s with 5 or 20 rounds; DNN1: cuts cost 0.031 -> 0.048 s).
-PHASE_CUT_ROUNDS = 5
+DEFAULT_POLICY = TightPolicy()
 
 
 def _unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:
@@ -76,25 +99,11 @@ def unstable_count(bounds: Bounds, network: Network) -> int:
     return int(_unstable_widths(bounds, network).size)
 
 
-# A model above the small-model size that HiGHS has not solved after this many seconds is
-# restarted with bounds tightened on its LP relaxation (the tightening costs 1-10 s, which only
-# the hard instances repay: DNN2/DNN3 images solved in under a second took 1-4 s with it).
-ESCALATE_AFTER_S = 2.0
-# Models with at least this many binaries are tightened before the first solve instead: they are
-# rarely solved within ESCALATE_AFTER_S (old full run, median time 2-80 s from 45 binaries up,
-# 1-2 s below), and a restart throws HiGHS' search tree away (DNN4, four images of 5-140 s:
-# tightening up front was faster on all four, by 1.9-56 s; benchmarks/RESULTS.md).
-UPFRONT_BINARIES = 45
-# Passes of bound tightening on the MILP's own LP relaxation (`relaxation_bounds`) for models
-# above the small-model size; a pass that neither stabilises a unit nor shrinks the unstable units'
-# total width by 5 % ends them.
-RELAXATION_PASSES = 3
-
-
 def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, cap: float,
-                     cut_rounds: int, passes: int = RELAXATION_PASSES) -> Bounds:
+                     cut_rounds: int, passes: int) -> Bounds:
     """``bounds`` tightened over the feasible set of the tight MILP (criteria, Σ|δ| ≤ cap): build it,
-    separate its ideal cuts, bound every unstable unit over that LP; repeat with the new bounds."""
+    separate its ideal cuts, bound every unstable unit over that LP; repeat with the new bounds, at
+    most ``passes`` times."""
     t0 = time.perf_counter()
     for _ in range(passes):
         form = build_model(network, bounds, spec, x_bar, label, name="relaxation", l1_cap=cap, split_distance=True)
@@ -107,62 +116,20 @@ def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar,
     return replace(bounds, time_s=bounds.time_s + time.perf_counter() - t0)
 
 
-def tight_settings(bounds: Bounds, network: Network) -> tuple[dict, int]:
+def tight_settings(bounds: Bounds, network: Network, policy: TightPolicy = DEFAULT_POLICY) -> tuple[dict, int]:
     """HiGHS options and cut rounds of the tight MILP for these bounds."""
-    if unstable_count(bounds, network) <= SMALL_MILP_BINARIES:
-        return SMALL_MILP_OPTIONS, 0
-    return CUT_MILP_OPTIONS, TIGHT_CUT_ROUNDS
-
-
-def _heuristic_row(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings,
-                   x_bar, label, image_index, method: str, x, elapsed: float, extra: dict) -> InstanceResult:
-    target = spec.target_for(label)
-    x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
-    check = verify_witness(network, x, spec, x_bar, label, target, x_lb, x_ub) if x is not None else None
-    found = check is not None and check.verified
-    row = {
-        "network": network.name, "method": method, "network_hash": network.short_hash(),
-        "bounds": bounds.method, "problem": spec.describe(), "image_index": image_index, "label": label,
-        "target": target, "status": "found" if found else "not_found",
-        "objective": check.l1 if found else math.nan, "bound": math.nan,
-        "gap_pct": math.nan, "nodes": 0, "time_s": elapsed, "build_time_s": 0.0, "bounds_time_s": 0.0,
-        "binaries": 0, "verified": bool(found), "verify_note": "" if found or check is None else check.reason,
-        "predicted": check.predicted if check else None, "ratio": check.ratio if check else math.nan,
-        "l1": check.l1 if check else math.nan, "linf": check.linf if check else math.nan,
-        "solver": "none", "solver_version": "", "threads": 1, "time_limit": settings.time_limit,
-        "gap_rel": settings.gap_rel, "advmilp_version": __version__, "host": platform.node(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "message": "",
-        **extra,
-    }
-    return InstanceResult(row, check.x if found else None)
-
-
-def run_fast(network, bounds, spec, settings, x_bar, label, image_index, pool=None) -> InstanceResult:
-    h = find_adversarial(network, x_bar, label, spec, pool=pool, time_limit=min(settings.time_limit, 30.0))
-    return _heuristic_row(network, bounds, spec, settings, x_bar, label, image_index, "fast", h.x, h.time_s,
-                          {"heuristic_l1": h.l1 if h.found else math.nan, "prep_time_s": h.time_s})
-
-
-def run_cdh(network, bounds, spec, settings, x_bar, label, image_index, cdh_settings=None, masks=None) -> InstanceResult:
-    from advmilp.heuristics.cdh import CDHSettings, run_cdh as cdh
-
-    s = cdh_settings or CDHSettings(ratio=spec.ratio, epsilon=spec.epsilon, target_offset=spec.target_offset)
-    s = replace(s, seed=s.seed + int(image_index or 0))
-    r = cdh(network, x_bar, label, s, masks)
-    res = _heuristic_row(network, bounds, spec, settings, x_bar, label, image_index, "cdh",
-                         r.x if r.found else None, r.time_s,
-                         {"iterations": r.iterations, "escapes": r.escapes, "prep_time_s": 0.0})
-    res.extra["perturbed_counts"] = r.perturbed_counts
-    return res
+    if unstable_count(bounds, network) <= policy.small_milp_binaries:
+        return {**policy.highs_options, **policy.small_milp_options}, 0
+    return {**policy.highs_options, **policy.cut_milp_options}, policy.cut_rounds
 
 
 def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
-              image_index, pool=None) -> InstanceResult:
-    """Heuristic → L1-ball bounds → warm-started MILP on the logits (restarted with relaxation-
-    tightened bounds if not solved quickly); time_s counts everything."""
+              image_index, pool=None, policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult:
+    """Heuristic → L1-ball bounds → phase search or warm-started MILP on the logits (restarted with
+    relaxation-tightened bounds if not solved quickly); time_s counts everything."""
     t0 = time.perf_counter()
     h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool)
-    return solve_from_incumbent(network, bounds, spec, settings, x_bar, label, image_index, h, t0)
+    return solve_from_incumbent(network, bounds, spec, settings, x_bar, label, image_index, h, t0, policy)
 
 
 def tight_heuristic(network: Network, x_bar, label, spec: ProblemSpec, time_limit: float, pool=None):
@@ -172,16 +139,14 @@ def tight_heuristic(network: Network, x_bar, label, spec: ProblemSpec, time_limi
 
 
 def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar,
-                         label, image_index, h, t0: float, escalate_after: float | None = None,
-                         extra_options: dict | None = None) -> InstanceResult:
-    """The tight MILP from the heuristic's result ``h`` (started at ``t0``).  ``escalate_after``:
-    seconds before the restart with relaxation-tightened bounds (0 = tighten before the first solve;
-    math.inf = never; default: 0 for models with at least UPFRONT_BINARIES binaries, else
-    ESCALATE_AFTER_S).  ``extra_options``: HiGHS options on top of the pipeline's (benchmarks)."""
+                         label, image_index, h, t0: float, policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult:
+    """The tight problem from the heuristic's result ``h`` (started at ``t0``) under ``policy``: the
+    relaxation-tightened bounds before the first solve from ``policy.upfront_binaries`` binaries up,
+    else in a restart after ``policy.escalate_after_s``."""
     linear = spec.with_(output_relu=False)
     if not h.found:  # no incumbent: the plain model (on the logits) over the given bounds
         res = run_instance(network, bounds, linear, replace(settings, time_limit=max(1.0, settings.time_limit - (time.perf_counter() - t0))),
-                           x_bar, label, image_index, split_distance=True, solver_options=TIGHT_HIGHS_OPTIONS)
+                           x_bar, label, image_index, split_distance=True, solver_options=policy.highs_options)
         res.row.update(method="tight", time_s=time.perf_counter() - t0, heuristic_l1=math.nan,
                        prep_time_s=h.time_s, problem=spec.describe())
         return res
@@ -190,20 +155,19 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
     cap = incumbent_cap(best_l1)
     bb = ball_bounds(network, x_bar, cap, base=bounds)
     prep = h.time_s + bb.time_s
-    options, rounds = tight_settings(bb, network)
-    options = {**options, **(extra_options or {})}
-    if escalate_after is None:
-        escalate_after = 0.0 if unstable_count(bb, network) >= UPFRONT_BINARIES else ESCALATE_AFTER_S
+    options, rounds = tight_settings(bb, network, policy)
+    escalate_after = 0.0 if unstable_count(bb, network) >= policy.upfront_binaries else policy.escalate_after_s
     note = ""
     if rounds and escalate_after <= 0:
-        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds)
+        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes)
         prep += tb.time_s - bb.time_s
         note = (f"bounds tightened on the LP relaxation before the solve "
                 f"({unstable_count(bb, network)} -> {unstable_count(tb, network)} binaries)")
         bb = tb
     remaining = max(1.0, deadline - time.perf_counter())
-    if unstable_count(bb, network) <= PHASE_SEARCH_BINARIES:
-        res = run_phase_search(network, bb, spec, settings, x_bar, label, image_index, best_x, cap, remaining)
+    if policy.phase_search:
+        res = run_phase_search(network, bb, spec, settings, x_bar, label, image_index, best_x, cap, remaining,
+                               policy)
         if res is not None:
             if note:
                 res.row["message"] = note
@@ -214,23 +178,23 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
                        cut_rounds=rounds)
     if note:
         res.row["message"] = (note + "; " + res.row["message"]).rstrip("; ")
-    if rounds and 0 < escalate_after < remaining and res.row["status"] == "time_limit" \
+    if rounds and 0 < escalate_after < remaining and res.row["status"] == TIME_LIMIT \
             and deadline - time.perf_counter() > 1.0:
         # not solved quickly: a hard instance.  Restart from the best point so far with bounds
         # tightened on the MILP's own relaxation (`relaxation_bounds`).
-        nodes = res.row["nodes"]
+        nodes = res.row["nodes"] or 0
         if res.row["verified"] and res.witness is not None and res.row["l1"] < best_l1:
             best_x, best_l1 = res.witness, res.row["l1"]
             cap = incumbent_cap(best_l1)
             bb = ball_bounds(network, x_bar, cap, base=bounds)
             prep += bb.time_s
-        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds)
+        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes)
         prep += tb.time_s - bb.time_s
         remaining = max(1.0, deadline - time.perf_counter())
         res = run_instance(network, tb, linear, replace(settings, time_limit=remaining), x_bar, label, image_index,
                            warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
                            cut_rounds=rounds)
-        res.row["nodes"] += nodes
+        res.row["nodes"] = (res.row["nodes"] or 0) + nodes
         res.row["message"] = (f"restarted after {escalate_after:g} s with bounds tightened on the LP relaxation; "
                               + res.row["message"]).rstrip("; ")
     return _finish(res, network, bounds, spec, x_bar, label, h, best_x, best_l1, prep, t0)
@@ -244,8 +208,8 @@ def _finish(res: InstanceResult, network: Network, bounds: Bounds, spec: Problem
     if not row["verified"] or not math.isfinite(row["objective"]) or row["l1"] > best_l1:
         # the solver's incumbent is no better than the best verified point so far: report that point
         check = verify_witness(network, best_x, spec, x_bar, label, spec.target_for(label))
-        keep_status = row["status"] if row["status"] in ("optimal", "time_limit") else "time_limit"
-        row.update(status=keep_status if row["verified"] else "time_limit", objective=check.l1, l1=check.l1,
+        keep_status = row["status"] if row["status"] in (OPTIMAL, TIME_LIMIT) else TIME_LIMIT
+        row.update(status=keep_status if row["verified"] else TIME_LIMIT, objective=check.l1, l1=check.l1,
                    linf=check.linf, ratio=check.ratio, predicted=check.predicted, verified=True,
                    verify_note="heuristic incumbent" if best_x is h.x else "incumbent of the first solve")
         row["gap_pct"] = gap_percent(check.l1, row["bound"])
@@ -256,21 +220,22 @@ def _finish(res: InstanceResult, network: Network, bounds: Bounds, spec: Problem
 
 
 def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
-                     image_index, x0, cap: float, time_limit: float) -> InstanceResult | None:
+                     image_index, x0, cap: float, time_limit: float,
+                     policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult | None:
     """The tight problem (logits criteria, Σ|δ| ≤ cap) by branch-and-bound over ReLU phases from the
     verified point ``x0``; None if the search could not settle it (the caller then runs the MILP)."""
     x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
-    rounds = PHASE_CUT_ROUNDS if unstable_count(bounds, network) > SMALL_MILP_BINARIES else 0
+    rounds = policy.phase_cut_rounds if unstable_count(bounds, network) > policy.small_milp_binaries else 0
     r = search_phases(network, bounds, spec.with_(output_relu=False), x_bar, label, x_lb, x_ub, cap, x0,
-                      time_limit=time_limit, gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4,
-                      cut_rounds=rounds)
-    if r.status not in ("optimal", "time_limit") or r.x is None:
+                      options=SearchOptions(time_limit=time_limit, cut_rounds=rounds,
+                                            gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4))
+    if r.status not in (OPTIMAL, TIME_LIMIT) or r.x is None:
         return None
-    res = _heuristic_row(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s, {})
+    res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s)
     if not res.row["verified"]:
         return None
     res.row.update(status=r.status, bound=r.bound, gap_pct=gap_percent(res.row["objective"], r.bound),
-                   nodes=r.nodes, binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
+                   nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
                    solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
     return res
 
@@ -278,21 +243,3 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
 def incumbent_cap(l1: float) -> float:
     """Σ|δ| ≤ cap keeps every point as good as the incumbent (and the incumbent itself)."""
     return l1 * (1 + 1e-7) + 1e-7
-
-
-def run_method(method: str, network, bounds, spec, settings, x_bar, label, image_index, pool=None,
-               cdh_settings=None, masks=None) -> InstanceResult:
-    if method in ("tight", "fast", "cdh") and spec.kind != "targeted":
-        # the heuristics and the L1-ball pipeline are built for the targeted spec
-        res = run_instance(network, bounds, spec, settings, x_bar, label, image_index)
-        res.row["message"] = f"method {method} handles targeted problems only; solved with the thesis model"
-        return res
-    if method == "milp":
-        return run_instance(network, bounds, spec, settings, x_bar, label, image_index)
-    if method == "fast":
-        return run_fast(network, bounds, spec, settings, x_bar, label, image_index, pool)
-    if method == "tight":
-        return run_tight(network, bounds, spec, settings, x_bar, label, image_index, pool)
-    if method == "cdh":
-        return run_cdh(network, bounds, spec, settings, x_bar, label, image_index, cdh_settings, masks)
-    raise ValueError(f"unknown method {method!r}")

@@ -11,7 +11,8 @@ Colour conventions, identical in every figure:
 * counts of how often a pixel was perturbed (thesis Fig. 5) use the sequential
   ``COUNTS_CMAP`` ("viridis") from 0 to the largest count, one scale shared by all panels.
 
-Run-level figures read result rows (``results/<name>/instances.csv``): ``save_cactus`` (solved
+Run-level figures read result rows (``results/<name>/instances.csv``, through
+`advmilp.reporting.tables.load_rows`): ``save_cactus`` (solved
 instances against the time limit) and ``save_run_gallery`` (every verified witness).
 ``save_comparison`` shows adversarial images with free captions (thesis Fig. 7).
 
@@ -173,24 +174,10 @@ def save_gallery(path: str | os.PathLike, items: Iterable[Mapping], ncols: int =
 
 # ---- run-level figures ---------------------------------------------------------------------------
 GROUP_COLUMNS = ("network", "method", "bounds")
-SOLVED_STATUSES = ("optimal", "found")  # exact methods prove "optimal"; heuristics report "found"
-
-
-def _truthy(value) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    return str(value).strip().lower() in ("true", "1", "1.0", "yes")
 
 
 def _present(value) -> bool:
     return value is not None and str(value).strip() not in ("", "nan", "None")
-
-
-def solved_mask(df) -> np.ndarray:
-    """Rows that count as solved: status optimal (exact) or found (heuristic), and verified."""
-    status = df["status"].astype(str).str.strip().str.lower()
-    verified = df["verified"].map(_truthy) if "verified" in df else False
-    return (status.isin(SOLVED_STATUSES) & verified).to_numpy(dtype=bool)
 
 
 def _group_name(key) -> str:
@@ -202,9 +189,11 @@ def save_cactus(path: str | os.PathLike, df, title: str = "", also_pdf: bool = F
     """Instances solved within time t against t (log x), one step line per (network, method, bounds).
 
     ``df`` is a DataFrame (or list of row dicts) with ``status``, ``verified`` and ``time_s``; a
-    row is solved when ``solved_mask`` says so.  The legend shows solved/total per group.
+    row is solved when `advmilp.spec.rows.is_solved` says so.  The legend shows solved/total per group.
     """
     import pandas as pd
+
+    from advmilp.reporting.tables import solved_mask
 
     df = pd.DataFrame(df).copy()
     for col in GROUP_COLUMNS:
@@ -242,15 +231,10 @@ def save_cactus(path: str | os.PathLike, df, title: str = "", also_pdf: bool = F
     return _save(fig, path, also_pdf)
 
 
-def read_rows(run_dir: str | os.PathLike):
-    """``<run_dir>/instances.csv`` as a DataFrame."""
-    import pandas as pd
-
-    return pd.read_csv(Path(run_dir) / "instances.csv", low_memory=False)
-
-
 def witness_rows(df, run_dir: str | os.PathLike):
     """Verified, solved rows whose witness file exists, sorted by network, method, bounds, image."""
+    from advmilp.reporting.tables import solved_mask
+
     run_dir = Path(run_dir)
     df = df[solved_mask(df)]
     if "witness" not in df:
@@ -269,8 +253,10 @@ def save_run_gallery(path: str | os.PathLike, run_dir: str | os.PathLike, split_
 
     The original image is ``split_images[image_index]`` (an (N, 784) array or a ``Split``).
     """
+    from advmilp.reporting.tables import load_rows
+
     images = getattr(split_images, "images", split_images)
-    rows = witness_rows(read_rows(run_dir), run_dir)
+    rows = witness_rows(load_rows(run_dir), run_dir)
     items = []
     for _, r in rows.head(max_items).iterrows():
         x_bar = np.asarray(images[int(r["image_index"])], dtype=np.float64)

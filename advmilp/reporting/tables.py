@@ -9,7 +9,8 @@ they are. The thesis' figures (``thesis_tables.json``) sit in ``thesis_*`` colum
 on network and bounds ("Basic model" = basic, "Improved model" = improved, the
 parenthesised DNN4/DNN5 figures of Table 2 = weak); blank where the thesis has none.
 
-* Table 2 — ``%solved`` = 100·mean(status == "optimal" and verified); ``%gap``, ``nodes``,
+* Table 2 — ``%solved`` = 100·mean(`advmilp.spec.rows.is_solved`: optimal and verified, for the
+  exact methods this table shows); ``%gap``, ``nodes``,
   ``time_s`` are plain means over the cell.
 * Table 3 — the same, but solved = verified and gap_pct ≤ 1 (within 1 % of optimality).
 * Table 4 — Table 2's %solved, time and the mean objective over verified incumbents, then
@@ -29,10 +30,11 @@ from pathlib import Path
 import pandas as pd
 
 from advmilp.errors import AdvmilpError
+from advmilp.methods.registry import method_of
+from advmilp.spec.rows import as_bool, is_solved
 
 KEYS = ["network", "method", "bounds"]
 NUMERIC = ["objective", "bound", "gap_pct", "nodes", "time_s", "bounds_time_s", "l1", "linf"]
-_TRUE = {"true", "t", "1", "1.0", "yes", "y"}
 _BOUNDS_ORDER = {"basic": 0, "improved": 1, "weak": 2}
 _METHOD_ORDER = {"milp": 0}
 TITLES = {
@@ -42,20 +44,33 @@ TITLES = {
     "heuristics": "Heuristics (thesis Tables 5-7): %found = verified adversarial example; time and obj "
                   "averaged over found instances",
 }
-HEURISTIC_METHODS = ("fast", "cdh")
+
+
+def _heuristic(name: str) -> bool:
+    """A method without an optimality proof (registry entry not exact); unknown names count as exact."""
+    try:
+        return not method_of(name).exact
+    except AdvmilpError:
+        return False
 
 
 def is_heuristic(df: pd.DataFrame) -> pd.Series:
     """Rows of methods without an optimality proof: fast, cdh and its variants cdh-<name>."""
     m = df["method"].astype(str)
-    return m.isin(HEURISTIC_METHODS) | m.str.startswith("cdh-")
+    return m.map({name: _heuristic(name) for name in m.unique()}).astype(bool)
+
+
+def solved_mask(df: pd.DataFrame) -> pd.Series:
+    """`advmilp.spec.rows.is_solved` of every row: status optimal or found, and verified."""
+    cols = [c for c in ("status", "verified") if c in df]
+    return pd.Series([is_solved(r) for r in df[cols].to_dict("records")], index=df.index, dtype=bool)
 
 
 def table_heuristics(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (network, method, bounds): %found, mean time and mean L1 over the found instances."""
+    """Per (network, method, bounds): %found, mean time and mean L1 over the found (solved) instances."""
     rows = []
     for key, g in df.groupby(KEYS, sort=False):
-        found = g[(g["status"] == "found") & g["verified"]]
+        found = g[solved_mask(g)]
         rows.append(dict(zip(KEYS, key), n=len(g), **{"%found": 100.0 * len(found) / max(len(g), 1)},
                          time_s=found["time_s"].mean() if len(found) else float("nan"),
                          obj=found["l1"].mean() if len(found) else float("nan")))
@@ -105,16 +120,10 @@ def thesis_tables() -> dict:
     return json.loads(_thesis_text())
 
 
-def _as_bool(v) -> bool:
-    if isinstance(v, str):
-        return v.strip().lower() in _TRUE
-    if v is None or (isinstance(v, float) and v != v):
-        return False
-    return bool(v)
-
-
 def load_rows(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
-    """Read ``<dir>/instances.csv`` (or a CSV path) for each path, tagged with a ``run`` column."""
+    """Read ``<dir>/instances.csv`` (or a CSV path) for each path, tagged with a ``run`` column: the one
+    reader of result files (tables, figures, benchmarks).  ``method`` defaults to milp and ``bounds``
+    to none (older files), ``verified`` is read with `advmilp.spec.rows.as_bool`."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     frames = []
@@ -123,7 +132,7 @@ def load_rows(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
         if not csv.is_file():
             raise AdvmilpError(f"no results at {p}: {csv} does not exist")
         try:
-            f = pd.read_csv(csv)
+            f = pd.read_csv(csv, low_memory=False)
         except pd.errors.EmptyDataError as e:
             raise AdvmilpError(f"cannot read {csv}: the file is empty") from e
         except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
@@ -145,7 +154,7 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = df[col].astype(str)
     for col in NUMERIC:
         df[col] = pd.to_numeric(df[col], errors="coerce") if col in df else float("nan")
-    df["verified"] = df["verified"].map(_as_bool).astype(bool) if "verified" in df else False
+    df["verified"] = df["verified"].map(as_bool).astype(bool) if "verified" in df else False
     return df
 
 
@@ -163,9 +172,11 @@ def _sort(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def _solved(df: pd.DataFrame, max_gap_pct: float | None) -> pd.Series:
-    """Verified and proven optimal (``max_gap_pct`` None) or verified with gap ≤ max_gap_pct."""
-    crit = df["status"].eq("optimal") if max_gap_pct is None else df["gap_pct"].le(max_gap_pct)
-    return (crit & df["verified"]).astype(float)
+    """Solved (`solved_mask`; exact rows: proven optimal and verified) when ``max_gap_pct`` is None,
+    else verified with gap ≤ max_gap_pct."""
+    if max_gap_pct is None:
+        return solved_mask(df).astype(float)
+    return (df["gap_pct"].le(max_gap_pct) & df["verified"]).astype(float)
 
 
 def _add_thesis(t: pd.DataFrame, table: str, fields: dict[str, str]) -> pd.DataFrame:

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from advmilp.reporting import figures
 from advmilp.errors import AdvmilpError
+from advmilp.reporting import figures
+from advmilp.reporting.tables import load_rows
 
 # (figure name, network, bounds method, ProblemSpec keyword arguments, title)
 FEATURE_CASES = (
@@ -39,7 +40,6 @@ FEATURE_CASES = (
     ("fig3a_dnn1_output1_simple", "dnn1", "basic", dict(objective="simple", unit=1), "DNN1 output 1, simple"),
     ("fig3b_dnn1_output1_diff", "dnn1", "basic", dict(objective="diff", unit=1), "DNN1 output 1, diff"),
 )
-POOL_SIZE = 20000
 FIG4_CAP = 0.2
 
 
@@ -96,20 +96,20 @@ def make_adversarial_figure(out_dir, image_index: int = 0, data_dir=None, time_l
     from advmilp.bounds.compute import interval_bounds
     from advmilp.data.mnist import load_split
     from advmilp.nn.network import load_network
-    from advmilp.methods.tight import run_method
+    from advmilp.methods.registry import load_inputs, run_method
     from advmilp.spec.problems import ProblemSpec
 
     out_dir = Path(out_dir)
     net = load_network(network, models_dir)
     test = load_split("test", data_dir)
     x_bar, label = test.images[image_index], int(test.labels[image_index])
-    pool = load_split("train", data_dir).images[:POOL_SIZE] if method in ("fast", "tight") else None
+    inputs = load_inputs(method, data_dir)
     paths, results = [], {}
     for key, cap in (("unbounded", None), ("capped", FIG4_CAP)):
         spec = ProblemSpec("targeted", linf_cap=cap)
         lo, up = (0.0, 1.0) if cap is None else (np.maximum(0.0, x_bar - cap), np.minimum(1.0, x_bar + cap))
         res = run_method(method, net, interval_bounds(net, lo, up), spec, _solver(time_limit), x_bar, label,
-                         image_index, pool=pool)
+                         image_index, inputs)
         row = res.row
         x_adv = res.witness if res.witness is not None and row.get("verified") else None
         results[key] = {"x_bar": x_bar, "x_adv": x_adv, "row": row}
@@ -173,7 +173,7 @@ def make_run_figures(run_dir, out_dir, data_dir=None) -> list[Path]:
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if not (run_dir / "instances.csv").is_file():
         raise AdvmilpError(f"{run_dir}: no instances.csv (run 'advmilp attack --config ...' first)")
-    df = figures.read_rows(run_dir)
+    df = load_rows(run_dir)
     paths = figures.save_cactus(out_dir / "cactus.png", df, title=f"{run_dir.name}: solved within t")
     solved = figures.witness_rows(df, run_dir)
     if solved.empty:

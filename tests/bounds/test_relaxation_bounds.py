@@ -1,6 +1,8 @@
 """Bounds tightened on the tight MILP's LP relaxation: sound for every feasible point, never looser,
 and the pipeline that uses them (up front or after a restart) keeps the thesis model's optimum."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -60,20 +62,20 @@ def test_relaxation_bounds_contain_every_feasible_point_and_are_never_looser():
 
 @pytest.mark.parametrize("escalate", ["upfront", "restart", "upfront-by-size"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate, monkeypatch):
-    import advmilp.methods.tight as pipeline
-    from advmilp.methods.tight import run_tight
+def test_tight_with_relaxation_bounds_keeps_the_optimum(seed, escalate):
+    from advmilp.methods.tight import DEFAULT_POLICY, run_tight
 
-    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", -1)
-    monkeypatch.setattr(pipeline, "PHASE_SEARCH_BINARIES", -1)   # the MILP path
-    # upfront: tightened before the first solve; restart: a first solve that stops at once
-    monkeypatch.setattr(pipeline, "ESCALATE_AFTER_S", {"upfront": 0.0, "restart": 1e-3}.get(escalate, 2.0))
-    # upfront-by-size: every model counts as large, so the policy tightens before the first solve
-    monkeypatch.setattr(pipeline, "UPFRONT_BINARIES", 0 if escalate == "upfront-by-size" else 10**6)
+    # the MILP path with cuts; upfront: tightened before the first solve; restart: a first solve that
+    # stops at once; upfront-by-size: every model counts as large, so the policy tightens before the
+    # first solve
+    policy = replace(DEFAULT_POLICY, small_milp_binaries=-1, phase_search=False,
+                     escalate_after_s={"upfront": 0.0, "restart": 1e-3}.get(escalate, 2.0),
+                     upfront_binaries=0 if escalate == "upfront-by-size" else 10**6)
     inst = small_targeted_instance(seed)
     net, rng, x_bar, label, spec, box, plain = (inst.net, inst.rng, inst.x_bar, inst.label, inst.spec, inst.box,
                                                 inst.plain)
-    tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=rng.random((400, 16)))
+    tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=rng.random((400, 16)),
+                      policy=policy)
     assert plain.row["status"] == tight.row["status"]
     if plain.row["status"] == "optimal":
         assert tight.row["verified"]

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from advmilp.cli import main
 from advmilp.experiments.config import parse_config
 from advmilp.data.mnist import Split
-from advmilp.experiments.runner import COLUMNS, append_row, expand, read_done, run_batch, select_images
+from advmilp.experiments.runner import append_row, expand, read_done, run_batch, select_images
+from advmilp.spec.rows import COLUMNS
 
 from tests.nets import REPO, mnist_dir, random_net
 
@@ -61,7 +62,7 @@ def test_append_and_torn_line_repair(tmp_path):
     assert done == {("a", "h", "milp", "basic", "p", "3"), ("a", "h", "milp", "basic", "p", "4")}
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 2 and list(rows[0]) == COLUMNS
+    assert len(rows) == 2 and tuple(rows[0]) == COLUMNS     # the header is ResultRow's field order
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """The speed pipeline: heuristic points are verified, ball bounds are sound, optima agree."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -9,7 +11,8 @@ from advmilp.bounds.ball import ball_bounds, knapsack_bounds
 from advmilp.bounds.compute import Bounds, interval_bounds
 from advmilp.cli import main
 from advmilp.nn.network import load_network
-from advmilp.methods.tight import run_fast, run_tight
+from advmilp.methods.fast import run_fast
+from advmilp.methods.tight import DEFAULT_POLICY, run_tight
 from advmilp.heuristics.primal import find_adversarial
 from advmilp.spec.problems import ProblemSpec
 from advmilp.spec.verify import verify_witness
@@ -73,17 +76,15 @@ def test_heuristic_points_are_verified(mnist_test):
 
 @pytest.mark.parametrize("path", ["phase-search", "small-model", "cuts-and-presolve"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_tight_equals_thesis_model_on_small_networks(seed, path, monkeypatch):
-    import advmilp.methods.tight as pipeline
-
+def test_tight_equals_thesis_model_on_small_networks(seed, path):
     # the phase search and both MILP settings of the pipeline: the small-model one (no cuts, no
     # presolve) and the other
-    monkeypatch.setattr(pipeline, "PHASE_SEARCH_BINARIES", 10**6 if path == "phase-search" else -1)
-    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 10**6 if path == "small-model" else -1)
+    policy = replace(DEFAULT_POLICY, phase_search=path == "phase-search",
+                     small_milp_binaries=10**6 if path == "small-model" else -1)
     inst = small_targeted_instance(seed)
     net, x_bar, label, spec, box, plain = inst.net, inst.x_bar, inst.label, inst.spec, inst.box, inst.plain
     pool = inst.rng.random((400, 16))
-    tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=pool)
+    tight = run_tight(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0, pool=pool, policy=policy)
     assert plain.row["status"] == tight.row["status"]
     if plain.row["status"] == "optimal":
         assert tight.row["verified"] and plain.row["verified"]
@@ -93,9 +94,10 @@ def test_tight_equals_thesis_model_on_small_networks(seed, path, monkeypatch):
         assert (tight.row["solver"] == "advmilp-phase-bb") == (path == "phase-search")
 
 
-def test_unstable_count_and_tight_settings_by_hand(monkeypatch):
-    import advmilp.methods.tight as pipeline
-    from advmilp.methods.tight import SMALL_MILP_OPTIONS, TIGHT_CUT_ROUNDS, tight_settings, unstable_count
+def test_unstable_count_and_tight_settings_by_hand():
+    from advmilp.methods.tight import tight_settings, unstable_count
+
+    small_options = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False, "presolve": "off"}
 
     net = random_net([4, 3, 2, 2], seed=0)
     # layer 1: one unstable unit (-1, 2); layer 2: two ((-3, 1), (-0.5, 0.5)); a zero-width unit
@@ -103,17 +105,18 @@ def test_unstable_count_and_tight_settings_by_hand(monkeypatch):
     b = Bounds([np.array([-1.0, 0.0, 1.0]), np.array([-3.0, -0.5]), np.array([-9.0, -9.0])],
                [np.array([2.0, 0.0, 3.0]), np.array([1.0, 0.5]), np.array([9.0, 9.0])], "test")
     assert unstable_count(b, net) == 3
-    assert tight_settings(b, net) == (SMALL_MILP_OPTIONS, 0)
+    assert tight_settings(b, net) == (small_options, 0)
     many = Bounds([np.full(3, -1.0), np.full(2, -1.0), b.lower[2]], [np.full(3, 1.0), np.full(2, 1.0), b.upper[2]],
                   "test")
     assert unstable_count(many, net) == 5
-    monkeypatch.setattr(pipeline, "SMALL_MILP_BINARIES", 4)
-    options, rounds = tight_settings(many, net)
-    assert rounds == TIGHT_CUT_ROUNDS
+    policy = replace(DEFAULT_POLICY, small_milp_binaries=4)
+    options, rounds = tight_settings(many, net, policy)
+    assert rounds == DEFAULT_POLICY.cut_rounds == 20
     # the models with root cuts: no HiGHS cut separation at the nodes, RINS/RENS off, presolve on
     assert options["mip_allow_cut_separation_at_nodes"] is False and "presolve" not in options
     assert options["mip_heuristic_run_rins"] is False
-    assert tight_settings(b, net) == (SMALL_MILP_OPTIONS, 0)
+    assert tight_settings(b, net, policy) == (small_options, 0)
+    assert tight_settings(many, net) == (small_options, 0)    # 5 binaries: small by default (≤ 24)
 
 
 @pytest.mark.parametrize("image", [0, 2, 4])

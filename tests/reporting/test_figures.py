@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from advmilp.reporting import figures
+from advmilp.reporting.tables import load_rows, solved_mask
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -149,8 +150,8 @@ def run_dir(tmp_path, mnist_test):
 
 
 def test_save_cactus_from_run(tmp_path, run_dir):
-    df = figures.read_rows(run_dir)
-    assert figures.solved_mask(df).tolist() == [True, True, True, True, False, False]
+    df = load_rows(run_dir)
+    assert solved_mask(df).tolist() == [True, True, True, True, False, False]
     (png,) = figures.save_cactus(tmp_path / "cactus.png", df, title="fixture")
     _assert_png(png)
 
@@ -166,7 +167,7 @@ def test_save_cactus_rows_and_nothing_solved(tmp_path):
 def test_save_run_gallery(tmp_path, run_dir, mnist_test):
     (png,) = figures.save_run_gallery(tmp_path / "gallery.png", run_dir, mnist_test.images)
     _assert_png(png)
-    assert len(figures.witness_rows(figures.read_rows(run_dir), run_dir)) == 4
+    assert len(figures.witness_rows(load_rows(run_dir), run_dir)) == 4
     # a Split works as well as its image array; max_items limits the rows
     (png2,) = figures.save_run_gallery(tmp_path / "gallery2.png", run_dir, mnist_test, max_items=1)
     _assert_png(png2)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from advmilp.reporting import thesis_figures
+from advmilp.reporting.tables import load_rows
 from advmilp.nn.network import load_network
 
 from tests.reporting.test_figures import _assert_png, write_run
@@ -39,7 +40,7 @@ def test_counts_grouped_by_method(tmp_path, mnist_test):
     run = write_run(tmp_path, mnist_test)
     from advmilp.reporting import figures
 
-    rows = figures.witness_rows(figures.read_rows(run), run)
+    rows = figures.witness_rows(load_rows(run), run)
     groups = thesis_figures._count_groups(rows, run)
     assert list(groups) == ["cdh"] and len(groups["cdh"]["times"]) == 2
 

@@ -1,0 +1,147 @@
+"""The registry of methods: what each one is, what it needs, and the one dispatcher `run_method`.
+
+    milp   the thesis-faithful MILP (`advmilp.methods.milp`), exact, every problem kind
+    tight  heuristic + L1-ball bounds + phase search / MILP (`advmilp.methods.tight`), exact, targeted
+    fast   the primal heuristic alone (`advmilp.methods.fast`), no proof, targeted
+    cdh    the thesis' local-search matheuristic (`advmilp.methods.cdh`), no proof, targeted
+
+The command line's ``--method`` choices, the config's ``methods:`` names, the reports' split into
+exact and heuristic tables and the Python API all read `METHODS`.  Importing this module is cheap:
+each entry imports its method's module only when it runs, so the CLI can list the names without
+loading numpy, PuLP or HiGHS.
+
+A method gets what it needs from `MethodInputs`: ``pool`` (`load_pool`: the first `POOL_SIZE` MNIST
+training images, which the primal heuristic bisects towards) when ``needs_pool``; ``masks``
+(`load_masks`: the per-label masks of thesis Appendix A) when ``needs_masks``; and ``cdh_settings``
+for the CDH.  A method given a problem kind it does not support is replaced by ``milp``, with a note
+in the row's message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from advmilp.errors import AdvmilpError
+
+if TYPE_CHECKING:  # annotations only: importing the registry must stay cheap
+    import numpy as np
+
+    from advmilp.methods.result import InstanceResult
+
+POOL_SIZE = 20000
+_POOLS: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class MethodInputs:
+    """The data a method may need beyond the instance (None: not loaded)."""
+
+    pool: Any = None            # (POOL_SIZE, 784) training images, for needs_pool methods
+    masks: Any = None           # (10, 784) per-label masks, for needs_masks methods
+    cdh_settings: Any = None    # heuristics.cdh.CDHSettings of a cdh variant (None: from the spec)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One entry of the registry.
+
+    ``run(network, bounds, spec, settings, x_bar, label, image_index, inputs)`` returns an
+    `InstanceResult` whose row is a full `advmilp.spec.rows.ResultRow`."""
+
+    name: str
+    exact: bool                      # proves optimality (else: a heuristic, status found / not_found)
+    needs_pool: bool                 # uses the training-image pool (`load_pool`)
+    needs_masks: bool                # may use the per-label masks (`load_masks`)
+    problems: tuple[str, ...] | None  # the ProblemSpec kinds it solves (None: every kind)
+    summary: str                     # one line for --help
+    run: Callable[..., "InstanceResult"]
+
+    def supports(self, kind: str) -> bool:
+        return self.problems is None or kind in self.problems
+
+
+def _milp(network, bounds, spec, settings, x_bar, label, image_index, inputs: MethodInputs):
+    from advmilp.methods.milp import run_instance
+
+    return run_instance(network, bounds, spec, settings, x_bar, label, image_index)
+
+
+def _tight(network, bounds, spec, settings, x_bar, label, image_index, inputs: MethodInputs):
+    from advmilp.methods.tight import run_tight
+
+    return run_tight(network, bounds, spec, settings, x_bar, label, image_index, pool=inputs.pool)
+
+
+def _fast(network, bounds, spec, settings, x_bar, label, image_index, inputs: MethodInputs):
+    from advmilp.methods.fast import run_fast
+
+    return run_fast(network, bounds, spec, settings, x_bar, label, image_index, pool=inputs.pool)
+
+
+def _cdh(network, bounds, spec, settings, x_bar, label, image_index, inputs: MethodInputs):
+    from advmilp.methods.cdh import run_cdh
+
+    return run_cdh(network, bounds, spec, settings, x_bar, label, image_index, inputs.cdh_settings, inputs.masks)
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("milp", exact=True, needs_pool=False, needs_masks=False, problems=None, run=_milp,
+           summary="the thesis model"),
+    Method("tight", exact=True, needs_pool=True, needs_masks=False, problems=("targeted",), run=_tight,
+           summary="heuristic + L1-ball bounds + MILP (exact, fast)"),
+    Method("fast", exact=False, needs_pool=True, needs_masks=False, problems=("targeted",), run=_fast,
+           summary="the primal heuristic alone"),
+    Method("cdh", exact=False, needs_pool=False, needs_masks=True, problems=("targeted",), run=_cdh,
+           summary="the thesis' local search"),
+)}
+
+
+def method_of(name: str) -> Method:
+    """The entry of a method name; config variants ``cdh-<variant>`` are cdh runs."""
+    base = "cdh" if name.startswith("cdh-") else name
+    if base not in METHODS:
+        raise AdvmilpError(f"unknown method {name!r} (choose from {', '.join(METHODS)})")
+    return METHODS[base]
+
+
+def run_method(name: str, network, bounds, spec, settings, x_bar, label, image_index,
+               inputs: MethodInputs = MethodInputs()) -> "InstanceResult":
+    """Run the method ``name`` (or a cdh variant's name) on one instance, through the registry."""
+    method = method_of(name)
+    if not method.supports(spec.kind):
+        res = METHODS["milp"].run(network, bounds, spec, settings, x_bar, label, image_index, inputs)
+        res.row["message"] = f"method {method.name} handles targeted problems only; solved with the thesis model"
+        return res
+    return method.run(network, bounds, spec, settings, x_bar, label, image_index, inputs)
+
+
+def load_pool(data_dir: str | os.PathLike | None = None) -> "np.ndarray":
+    """The first POOL_SIZE MNIST training images (loaded once per process and data directory)."""
+    key = str(data_dir)
+    if key not in _POOLS:
+        from advmilp.data.mnist import load_split
+
+        _POOLS[key] = load_split("train", data_dir).images[:POOL_SIZE]
+    return _POOLS[key]
+
+
+def load_masks(data_dir: str | os.PathLike | None = None, results_dir: str | os.PathLike | None = None) -> "np.ndarray":
+    """The per-label masks, cached in ``<results>/masks/`` (computed from the training set if absent)."""
+    from advmilp.bounds.compute import default_results_dir
+    from advmilp.data.masks import get_masks
+
+    root = Path(results_dir or default_results_dir()) / "masks"
+    return get_masks(root / "mnist_train_masks.npz", data_dir, png_path=root / "mnist_train_masks.png")
+
+
+def load_inputs(name: str, data_dir=None, results_dir=None, cdh_settings=None) -> MethodInputs:
+    """What the method ``name`` needs: the pool and/or the masks (``cdh_settings`` may say the masks are
+    not needed), and the cdh settings."""
+    method = method_of(name)
+    masks_needed = method.needs_masks and (cdh_settings is None or cdh_settings.needs_masks)
+    return MethodInputs(pool=load_pool(data_dir) if method.needs_pool else None,
+                        masks=load_masks(data_dir, results_dir) if masks_needed else None,
+                        cdh_settings=cdh_settings)

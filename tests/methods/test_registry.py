@@ -1,0 +1,59 @@
+"""The method registry: one list of methods read by the config, the CLI and the dispatcher."""
+
+import sys
+import subprocess
+
+import numpy as np
+import pytest
+
+from advmilp.errors import AdvmilpError
+from advmilp.methods.registry import METHODS, MethodInputs, method_of, run_method
+from advmilp.spec.problems import ProblemSpec, SolverSettings
+
+from tests.nets import REPO
+
+
+def test_entries_and_their_needs():
+    assert list(METHODS) == ["milp", "tight", "fast", "cdh"]
+    assert {n for n, m in METHODS.items() if m.exact} == {"milp", "tight"}
+    assert {n for n, m in METHODS.items() if m.needs_pool} == {"tight", "fast"}
+    assert {n for n, m in METHODS.items() if m.needs_masks} == {"cdh"}
+    assert METHODS["milp"].supports("feature") and not METHODS["tight"].supports("untargeted")
+    assert method_of("cdh-guided-065-r75") is METHODS["cdh"]
+    with pytest.raises(AdvmilpError, match="unknown method 'warp'"):
+        method_of("warp")
+
+
+def test_config_and_cli_read_the_registry():
+    from advmilp.cli import main
+    from advmilp.experiments.config import METHODS as CONFIG_METHODS
+
+    assert CONFIG_METHODS == tuple(METHODS)
+    option = next(p for p in main.commands["attack"].params if p.name == "method")
+    assert tuple(option.type.choices) == tuple(METHODS)
+
+
+def test_importing_the_registry_and_the_cli_is_light():
+    code = ("import sys, advmilp.methods.registry, advmilp.cli; "
+            "print(sorted(m for m in ('numpy', 'pulp', 'highspy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"
+
+
+def test_dispatch_and_fallback_to_milp(identity_net):
+    x_bar, settings = np.array([0.8, 0.2]), SolverSettings(time_limit=30)
+    from advmilp.bounds.compute import interval_bounds
+
+    box = interval_bounds(identity_net)
+    # untargeted is not a tight problem: solved by the thesis model, and the row says so
+    res = run_method("tight", identity_net, box, ProblemSpec("untargeted"), settings, x_bar, 0, 0)
+    assert res.row["method"] == "milp" and "solved with the thesis model" in res.row["message"]
+    assert res.row["status"] == "optimal" and res.row["objective"] == pytest.approx(0.61 + 1e-4, abs=1e-6)
+    # targeted: each method through its entry (hand optimum (0.76 + m) / 1.2, see tests/encode/test_milp.py)
+    spec = ProblemSpec("targeted", target=1)
+    for name in ("milp", "tight", "fast"):
+        res = run_method(name, identity_net, box, spec, settings, x_bar, 0, 0, MethodInputs())
+        assert res.row["method"] == name and res.solved
+        if METHODS[name].exact:
+            assert res.row["objective"] == pytest.approx((0.76 + spec.margin) / 1.2, abs=1e-6)
+        assert isinstance(res.row["nodes"], int)
