@@ -1,15 +1,29 @@
 """advmilp: provably optimal adversarial examples for ReLU networks by MILP.
 
-Importing this package never imports TensorFlow; only :mod:`advmilp.nn.training` does,
-and only inside the functions that train.
+The Python API (see `advmilp.api`)::
+
+    import advmilp
+    net = advmilp.load_network("dnn1")
+    result = advmilp.attack(net, 0)          # test image 0, targeted, the exact `tight` method
+    result.status, result.objective, result.verified
+
+Importing this package is light: it never imports TensorFlow, PuLP or HiGHS (the API is loaded on
+first use), and it does not change the environment.
 """
 
-import os as _os
-
-# One solve per core: numpy's OpenBLAS would otherwise start a thread per core in every worker
-# process, and two workers on two cores then fight over them (measured on DNN1 with the other core
-# busy: 0.40 s per instance with one BLAS thread, 0.42-0.46 s with two).  Set before numpy loads;
-# an explicit OPENBLAS_NUM_THREADS in the environment wins.
-_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 __version__ = "0.1.0"
+__all__ = ["AttackResult", "attack", "load_network", "__version__"]
+
+_API = ("AttackResult", "attack", "load_network")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from advmilp import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'advmilp' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_API))
