@@ -5,8 +5,8 @@ Layers, lowest first (a subpackage may import its own layer and the ones below, 
     errors, nn, data  →  spec  →  encode  →  solvers  →  bounds  →  search, heuristics
     →  methods  →  experiments  →  reporting  →  cli, api
 
-`bounds` sits above `solvers` (improved bounds are MILPs, ball bounds LPs); the bounds *value type*
-lives in `spec`, so `encode` can take bounds without depending on how they were computed.
+`bounds` sits above `solvers` (improved bounds are MILPs, ball bounds LPs); `encode` takes any
+object with per-layer ``lower``/``upper`` arrays, so it does not depend on how bounds were computed.
 """
 
 from __future__ import annotations

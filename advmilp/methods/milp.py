@@ -66,7 +66,7 @@ def run_instance(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
             reason = "" if verified else f"forward value {feature_value:.6g} != objective {res.objective:.6g}"
         elif spec.kind == "inference":
             out = network.forward(check.x)
-            model_out = np.array([res.values[u.a.name] if u.a is not None else 0.0 for u in form.outputs])
+            model_out = np.array([sum(c * res.values[v.name] for v, c in u.value) for u in form.outputs])
             ref = np.maximum(out, 0) if spec.output_relu else out
             err = float(np.max(np.abs(model_out - ref)))
             verified = err <= 1e-6 * max(1.0, float(np.max(np.abs(ref))))

@@ -89,9 +89,10 @@ DEFAULT_POLICY = TightPolicy()
 
 
 def _unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:
-    """U − L of every hidden ReLU unit the bounds leave unstable (each costs the MILP a binary)."""
-    return np.concatenate([(U - L)[(L < 0) & (U > 0)] for L, U, layer in
-                           zip(bounds.lower, bounds.upper, network.layers) if layer.activation == "relu"] or [[]])
+    """U − L of every hidden unit the bounds leave unstable (each costs the MILP a binary; the tight
+    models read the logits, so the output layer has none even with a ReLU on it)."""
+    hidden = zip(bounds.lower[:-1], bounds.upper[:-1], network.layers[:-1])
+    return np.concatenate([(U - L)[(L < 0) & (U > 0)] for L, U, layer in hidden if layer.act.piecewise] or [[]])
 
 
 def unstable_count(bounds: Bounds, network: Network) -> int:
