@@ -72,7 +72,8 @@ def export_vnnlib_cmd(arch, model, out, epsilon, norm, n_images, target, timeout
     import numpy as np
 
     from advmilp.data.mnist import load_split
-    from advmilp.nn.interchange import export_vnnlib, load_any
+    from advmilp.nn.interchange import load_any
+    from advmilp.spec.vnnlib import export_vnnlib
 
     net = load_any(_need_network(arch, model), models_dir)
     test = load_split("test", data_dir)

@@ -8,11 +8,8 @@ layer, so the result is always ``act(W a + b)`` layers (act = relu or leaky_relu
 (or ReLU) last layer.
 Anything else is refused with a `NetworkError` naming the offending layer or node.
 
-Export writes a plain ONNX model (Gemm + Relu/LeakyRelu, float32) and VNN-COMP style benchmark folders
-(``onnx/``, ``vnnlib/``, ``instances.csv``).  ``parse_vnnlib`` reads back exactly the
-VNN-LIB subset written here.  A property is kept in disjunctive normal form: a tuple of
-disjuncts, each a tuple of pairs ``(i, j)`` meaning ``Y_i >= Y_j``; the property holds (a
-counterexample exists) if every pair of some disjunct holds.
+Export writes a plain ONNX model (Gemm + Relu/LeakyRelu, float32); VNN-COMP benchmark folders
+(ONNX + VNN-LIB) are written by `advmilp.spec.vnnlib.export_vnnlib`.
 
 Keras and onnx are imported inside the functions that need them, never at module level.
 """
@@ -20,7 +17,6 @@ Keras and onnx are imported inside the functions that need them, never at module
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +27,6 @@ from advmilp.nn.network import Network, load_network
 KERAS_SKIPPED = ("InputLayer", "Flatten", "Reshape", "Dropout")
 ONNX_SUPPORTED = "advmilp handles dense ReLU networks (Gemm/MatMul+Add, Relu, LeakyRelu, Flatten)"
 KERAS_LEAKY_DEFAULT = 0.2     # keras.activations.leaky_relu's default negative slope (Keras 3)
-NORMS = ("linf", "l1")
 
 
 class _Chain:
@@ -351,156 +346,3 @@ def export_onnx(network: Network, path: str | os.PathLike, opset: int = 13) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return path
-
-
-def build_property(label: int, n_outputs: int, target: int | None = None) -> tuple:
-    """The counterexample property in DNF (see the module docstring)."""
-    if target is None:
-        return tuple(((j, label),) for j in range(n_outputs) if j != label)
-    return (tuple((target, j) for j in range(n_outputs) if j != target),)
-
-
-def _number(v: float) -> str:
-    """Plain decimal (no exponent) that reads back to the same float64."""
-    return np.format_float_positional(float(v), unique=True, trim="0")
-
-
-def _format_vnnlib(lb, ub, prop, n_outputs: int, comments: list[str]) -> str:
-    lines = [f"; {c}" for c in comments]
-    lines += [f"(declare-const X_{i} Real)" for i in range(len(lb))] + [""]
-    lines += [f"(declare-const Y_{j} Real)" for j in range(n_outputs)] + [""]
-    for i, (lo, hi) in enumerate(zip(lb, ub)):
-        lines += [f"(assert (<= X_{i} {_number(hi)}))", f"(assert (>= X_{i} {_number(lo)}))"]
-    lines.append("")
-    if len(prop) == 1:
-        lines += [f"(assert (>= Y_{i} Y_{j}))" for i, j in prop[0]]
-    else:
-        ands = " ".join("(and " + " ".join(f"(>= Y_{i} Y_{j})" for i, j in d) + ")" for d in prop)
-        lines.append(f"(assert (or {ands}))")
-    return "\n".join(lines) + "\n"
-
-
-def export_vnnlib(network: Network, out_dir: str | os.PathLike, images, labels, indices, epsilon: float,
-                  norm: str = "linf", targets=None, timeout: float = 300) -> list[tuple[str, str, str]]:
-    """Write a VNN-COMP benchmark folder; returns the instance rows written.
-
-    ``images``/``labels`` are a whole split and ``indices`` pick from it.  Each instance is
-    the L∞ ball of radius ``epsilon`` around the image, intersected with [0, 1].  The
-    property is the negation of robustness, as in VNN-COMP: untargeted, some Y_j >= Y_label
-    (j ≠ label); targeted at t (``targets`` an int or one per index), Y_t >= Y_j for every
-    j ≠ t, i.e. t is the (weak) argmax, as advmilp's targeted attacks require (the thesis'
-    ratio 1.2 is not encoded).  Files: ``onnx/<name>.onnx``,
-    ``vnnlib/<name>_<index>_<norm>_<eps>[_t<target>].vnnlib``, and ``instances.csv``
-    (merged with any rows already there).  VNN-LIB input sets are boxes, so ``l1`` is refused.
-    """
-    if norm not in NORMS:
-        raise AdvmilpError(f"unknown norm {norm!r} (choose from {', '.join(NORMS)})")
-    if norm == "l1":
-        raise AdvmilpError("VNN-LIB input sets are boxes (one interval per input); an L1 ball is not a box, "
-                           "so it cannot be exported — use norm linf, or advmilp's own L1 attacks")
-    if not epsilon > 0:
-        raise AdvmilpError(f"epsilon must be positive, got {epsilon}")
-    instances = _select_instances(network, np.asarray(images, np.float64), np.asarray(labels), list(indices), targets)
-    out, name, sha = Path(out_dir), network.name, network.content_hash()
-    onnx_rel = f"onnx/{name}.onnx"
-    export_onnx(network, out / onnx_rel)
-    (out / "vnnlib").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for index, x, label, target in instances:
-        lb, ub = np.clip(x - epsilon, 0.0, 1.0), np.clip(x + epsilon, 0.0, 1.0)
-        stem = f"{name}_{index}_{norm}_{epsilon:g}" + ("" if target is None else f"_t{target}")
-        comments = [f"advmilp: {name} (sha256 {sha}), image {index}, label {label}, "
-                    f"{'untargeted' if target is None else f'target {target}'}, {norm} epsilon {epsilon:g}",
-                    f"network prediction at the centre: {int(network.predict(x))}"]
-        prop = build_property(label, network.n_outputs, target)
-        (out / "vnnlib" / f"{stem}.vnnlib").write_text(_format_vnnlib(lb, ub, prop, network.n_outputs, comments))
-        rows.append((onnx_rel, f"vnnlib/{stem}.vnnlib", f"{timeout:g}"))
-    csv = out / "instances.csv"
-    old = [tuple(line.split(",")) for line in csv.read_text().splitlines() if line] if csv.is_file() else []
-    csv.write_text("".join(",".join(row) + "\n" for row in dict.fromkeys(old + rows)))
-    return rows
-
-
-def _select_instances(network: Network, images, labels, indices: list, targets) -> list[tuple]:
-    """Validate everything before writing: ``[(index, image, label, target or None), ...]``."""
-    if images.ndim != 2 or images.shape[1] != network.n_inputs:
-        raise AdvmilpError(f"images have shape {images.shape}; the network expects (N, {network.n_inputs})")
-    if targets is not None and not np.ndim(targets):
-        targets = [targets] * len(indices)
-    if targets is not None and len(targets) != len(indices):
-        raise AdvmilpError(f"{len(targets)} targets given for {len(indices)} images")
-    instances = []
-    for n, index in enumerate(indices):
-        if not 0 <= index < len(images):
-            raise AdvmilpError(f"image index {index} is out of range (0..{len(images) - 1})")
-        x, label = images[index], int(labels[index])
-        if x.min() < 0 or x.max() > 1:
-            raise AdvmilpError(f"image {index}: pixel values must lie in [0, 1]")
-        target = None if targets is None else int(targets[n])
-        if target is not None and not (0 <= target < network.n_outputs and target != label):
-            raise AdvmilpError(f"target {target} for image {index} (label {label}) is invalid")
-        instances.append((int(index), x, label, target))
-    return instances
-
-
-# ---- VNN-LIB parsing (the subset written above) -------------------------------------------------
-def _parse_sexprs(text: str) -> list:
-    tokens = re.findall(r"\(|\)|[^\s()]+", re.sub(r";[^\n]*", "", text))
-    stack, top = [], []
-    for tok in tokens:
-        if tok == "(":
-            stack.append([])
-        elif tok == ")":
-            if not stack:
-                raise AdvmilpError("unbalanced parentheses")
-            done = stack.pop()
-            (stack[-1] if stack else top).append(done)
-        else:
-            (stack[-1] if stack else top).append(tok)
-    if stack:
-        raise AdvmilpError("unbalanced parentheses")
-    return top
-
-
-def _output_atom(expr) -> tuple[int, int]:
-    """``(>= Y_i Y_j)`` or ``(<= Y_j Y_i)`` → ``(i, j)``."""
-    if len(expr) == 3 and expr[0] in (">=", "<=") and all(str(e).startswith("Y_") for e in expr[1:]):
-        i, j = int(expr[1][2:]), int(expr[2][2:])
-        return (i, j) if expr[0] == ">=" else (j, i)
-    raise AdvmilpError(f"unsupported output constraint {expr}")
-
-
-def parse_vnnlib(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """``(lb, ub, property)`` from a VNN-LIB file of the subset `export_vnnlib` writes."""
-    path = Path(path)
-    try:
-        exprs = _parse_sexprs(path.read_text())
-    except OSError as exc:
-        raise AdvmilpError(f"{path}: cannot read ({exc.strerror})") from exc
-    except AdvmilpError as exc:
-        raise AdvmilpError(f"{path}: {exc}") from exc
-    conjunction, disjuncts = [], None
-    try:
-        n_x = sum(1 for e in exprs if e[0] == "declare-const" and e[1].startswith("X_"))
-        lb, ub = np.full(n_x, np.nan), np.full(n_x, np.nan)
-        for e in exprs:
-            if e[0] != "assert":
-                continue
-            body = e[1]
-            if body[0] in ("<=", ">=") and body[1].startswith("X_"):
-                (ub if body[0] == "<=" else lb)[int(body[1][2:])] = float(body[2])
-            elif body[0] == "or":
-                if any(d[0] != "and" for d in body[1:]):
-                    raise AdvmilpError("(or ...) must contain (and ...) terms")
-                disjuncts = tuple(tuple(_output_atom(a) for a in d[1:]) for d in body[1:])
-            else:
-                conjunction.append(_output_atom(body))
-    except (IndexError, ValueError, TypeError, AttributeError) as exc:
-        raise AdvmilpError(f"{path}: not in the supported VNN-LIB subset ({exc})") from exc
-    except AdvmilpError as exc:
-        raise AdvmilpError(f"{path}: {exc}") from exc
-    if np.isnan(lb).any() or np.isnan(ub).any():
-        raise AdvmilpError(f"{path}: some inputs have no lower or upper bound")
-    if disjuncts is not None and conjunction:
-        raise AdvmilpError(f"{path}: mixing (or ...) with top-level output constraints is not supported")
-    return lb, ub, disjuncts if disjuncts is not None else (tuple(conjunction),)

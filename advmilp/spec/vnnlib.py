@@ -18,6 +18,11 @@ other theories) is refused with one error line naming the file and the construct
 
 A `VnnlibProperty` keeps the box and the disjuncts as ``(G, h)`` pairs: disjunct d is violated at
 an output y iff ``G_d @ y <= h_d`` holds row by row.
+
+`export_vnnlib` writes VNN-COMP benchmark folders (``onnx/``, ``vnnlib/``, ``instances.csv``) of L∞
+robustness properties around test images, so other verifiers can run advmilp's instances; their
+properties are built as pairs ``(i, j)`` meaning ``Y_i >= Y_j`` (`build_property`), written as such and
+read back by `read_vnnlib` like any other file.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from advmilp.errors import AdvmilpError
+from advmilp.nn.interchange import export_onnx
+from advmilp.nn.network import Network
+
+NORMS = ("linf", "l1")
 
 _VAR = re.compile(r"^([XY])_(\d+)$")
 
@@ -220,3 +229,106 @@ def _read(exprs: list, source: str) -> VnnlibProperty:
     if len(disjuncts) > 10_000:
         raise AdvmilpError(f"the property expands to {len(disjuncts)} disjuncts (too many)")
     return VnnlibProperty(reader.lb, reader.ub, tuple(disjuncts), n_y, source)
+
+
+# ---- writing: VNN-COMP benchmark folders ------------------------------------------------------
+def build_property(label: int, n_outputs: int, target: int | None = None) -> tuple:
+    """The counterexample property of an image in disjunctive normal form: a tuple of disjuncts, each a
+    tuple of pairs ``(i, j)`` meaning ``Y_i >= Y_j``."""
+    if target is None:
+        return tuple(((j, label),) for j in range(n_outputs) if j != label)
+    return (tuple((target, j) for j in range(n_outputs) if j != target),)
+
+
+def _number(v: float) -> str:
+    """Plain decimal (no exponent) that reads back to the same float64."""
+    return np.format_float_positional(float(v), unique=True, trim="0")
+
+
+def _format_vnnlib(lb, ub, prop, n_outputs: int, comments: list[str]) -> str:
+    lines = [f"; {c}" for c in comments]
+    lines += [f"(declare-const X_{i} Real)" for i in range(len(lb))] + [""]
+    lines += [f"(declare-const Y_{j} Real)" for j in range(n_outputs)] + [""]
+    for i, (lo, hi) in enumerate(zip(lb, ub)):
+        lines += [f"(assert (<= X_{i} {_number(hi)}))", f"(assert (>= X_{i} {_number(lo)}))"]
+    lines.append("")
+    if len(prop) == 1:
+        lines += [f"(assert (>= Y_{i} Y_{j}))" for i, j in prop[0]]
+    else:
+        ands = " ".join("(and " + " ".join(f"(>= Y_{i} Y_{j})" for i, j in d) + ")" for d in prop)
+        lines.append(f"(assert (or {ands}))")
+    return "\n".join(lines) + "\n"
+
+
+def export_vnnlib(network: Network, out_dir: str | os.PathLike, images, labels, indices, epsilon: float,
+                  norm: str = "linf", targets=None, timeout: float = 300) -> list[tuple[str, str, str]]:
+    """Write a VNN-COMP benchmark folder; returns the instance rows written.
+
+    ``images``/``labels`` are a whole split and ``indices`` pick from it.  Each instance is
+    the L∞ ball of radius ``epsilon`` around the image, intersected with [0, 1].  The
+    property is the negation of robustness, as in VNN-COMP: untargeted, some Y_j >= Y_label
+    (j ≠ label); targeted at t (``targets`` an int or one per index), Y_t >= Y_j for every
+    j ≠ t, i.e. t is the (weak) argmax, as advmilp's targeted attacks require (the thesis'
+    ratio 1.2 is not encoded).  Files: ``onnx/<name>.onnx``,
+    ``vnnlib/<name>_<index>_<norm>_<eps>[_t<target>].vnnlib``, and ``instances.csv``
+    (merged with any rows already there).  VNN-LIB input sets are boxes, so ``l1`` is refused.
+    """
+    if norm not in NORMS:
+        raise AdvmilpError(f"unknown norm {norm!r} (choose from {', '.join(NORMS)})")
+    if norm == "l1":
+        raise AdvmilpError("VNN-LIB input sets are boxes (one interval per input); an L1 ball is not a box, "
+                           "so it cannot be exported — use norm linf, or advmilp's own L1 attacks")
+    if not epsilon > 0:
+        raise AdvmilpError(f"epsilon must be positive, got {epsilon}")
+    instances = _select_instances(network, np.asarray(images, np.float64), np.asarray(labels), list(indices), targets)
+    out, name, sha = Path(out_dir), network.name, network.content_hash()
+    onnx_rel = f"onnx/{name}.onnx"
+    export_onnx(network, out / onnx_rel)
+    (out / "vnnlib").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index, x, label, target in instances:
+        lb, ub = np.clip(x - epsilon, 0.0, 1.0), np.clip(x + epsilon, 0.0, 1.0)
+        stem = f"{name}_{index}_{norm}_{epsilon:g}" + ("" if target is None else f"_t{target}")
+        comments = [f"advmilp: {name} (sha256 {sha}), image {index}, label {label}, "
+                    f"{'untargeted' if target is None else f'target {target}'}, {norm} epsilon {epsilon:g}",
+                    f"network prediction at the centre: {int(network.predict(x))}"]
+        prop = build_property(label, network.n_outputs, target)
+        (out / "vnnlib" / f"{stem}.vnnlib").write_text(_format_vnnlib(lb, ub, prop, network.n_outputs, comments))
+        rows.append((onnx_rel, f"vnnlib/{stem}.vnnlib", f"{timeout:g}"))
+    csv = out / "instances.csv"
+    old = [tuple(line.split(",")) for line in csv.read_text().splitlines() if line] if csv.is_file() else []
+    csv.write_text("".join(",".join(row) + "\n" for row in dict.fromkeys(old + rows)))
+    return rows
+
+
+def _select_instances(network: Network, images, labels, indices: list, targets) -> list[tuple]:
+    """Validate everything before writing: ``[(index, image, label, target or None), ...]``."""
+    if images.ndim != 2 or images.shape[1] != network.n_inputs:
+        raise AdvmilpError(f"images have shape {images.shape}; the network expects (N, {network.n_inputs})")
+    if targets is not None and not np.ndim(targets):
+        targets = [targets] * len(indices)
+    if targets is not None and len(targets) != len(indices):
+        raise AdvmilpError(f"{len(targets)} targets given for {len(indices)} images")
+    instances = []
+    for n, index in enumerate(indices):
+        if not 0 <= index < len(images):
+            raise AdvmilpError(f"image index {index} is out of range (0..{len(images) - 1})")
+        x, label = images[index], int(labels[index])
+        if x.min() < 0 or x.max() > 1:
+            raise AdvmilpError(f"image {index}: pixel values must lie in [0, 1]")
+        target = None if targets is None else int(targets[n])
+        if target is not None and not (0 <= target < network.n_outputs and target != label):
+            raise AdvmilpError(f"target {target} for image {index} (label {label}) is invalid")
+        instances.append((int(index), x, label, target))
+    return instances
+
+
+def property_rows(prop: tuple, n_outputs: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The pairs of `build_property` as `VnnlibProperty` disjuncts: ``Y_i >= Y_j`` is ``Y_j − Y_i <= 0``."""
+    out = []
+    for disjunct in prop:
+        G = np.zeros((len(disjunct), n_outputs))
+        for r, (i, j) in enumerate(disjunct):
+            G[r, i], G[r, j] = -1.0, 1.0
+        out.append((G, np.zeros(len(disjunct))))
+    return tuple(out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 from advmilp.errors import AdvmilpError, NetworkError
-from advmilp.nn.interchange import build_property, export_onnx, export_vnnlib, load_any, load_onnx, parse_vnnlib
+from advmilp.nn.interchange import export_onnx, load_any, load_onnx
 from advmilp.nn.network import Network
 
 from tests.nets import REPO, random_net
@@ -190,55 +189,6 @@ def test_keras_refusals_name_the_layer(tmp_path):
     keras.Model(inp, out).save(tmp_path / "res.keras")
     with pytest.raises(NetworkError, match=r"layer 'res' \(Add\) is not on a single chain"):
         load_keras(tmp_path / "res.keras")
-
-
-# ---- VNN-LIB --------------------------------------------------------------------------------
-@needs_onnx
-def test_vnnlib_folder_round_trips(tmp_path):
-    net = Network.load(REPO / "models" / "dnn1.npz")
-    rng = np.random.default_rng(0)
-    images = np.round(rng.random((5, 784)) * 255) / 255
-    labels = np.array([3, 1, 4, 1, 5])
-    rows = export_vnnlib(net, tmp_path, images, labels, [0, 2, 4], 0.02, timeout=120)
-    rows += export_vnnlib(net, tmp_path, images, labels, [1], 0.02, targets=[6])
-    csv = (tmp_path / "instances.csv").read_text().splitlines()
-    assert csv == [",".join(r) for r in rows] and len(csv) == 4
-    assert csv[0] == "onnx/dnn1.onnx,vnnlib/dnn1_0_linf_0.02.vnnlib,120"
-    assert csv[3] == "onnx/dnn1.onnx,vnnlib/dnn1_1_linf_0.02_t6.vnnlib,300"
-    for (onnx_rel, vnn_rel, _), index, target in zip(rows, [0, 2, 4, 1], [None, None, None, 6]):
-        lb, ub, prop = parse_vnnlib(tmp_path / vnn_rel)
-        np.testing.assert_array_equal(lb, np.clip(images[index] - 0.02, 0, 1))
-        np.testing.assert_array_equal(ub, np.clip(images[index] + 0.02, 0, 1))
-        assert prop == build_property(int(labels[index]), 10, target)
-    assert build_property(3, 4) == (((0, 3),), ((1, 3),), ((2, 3),))
-    assert build_property(3, 4, target=1) == (((1, 0), (1, 2), (1, 3)),)
-    text = (tmp_path / rows[0][1]).read_text()
-    assert "(declare-const X_783 Real)" in text and "(declare-const Y_9 Real)" in text
-    assert "(assert (or (and (>= Y_0 Y_3)) (and (>= Y_1 Y_3))" in text and not re.search(r"\d[eE][-+]", text)
-    back = load_onnx(tmp_path / "onnx" / "dnn1.onnx")
-    np.testing.assert_allclose(back.forward(images), net.forward(images), atol=1e-6)
-    # re-exporting the same instances does not duplicate rows
-    export_vnnlib(net, tmp_path, images, labels, [0], 0.02, timeout=120)
-    assert len((tmp_path / "instances.csv").read_text().splitlines()) == 4
-
-
-def test_vnnlib_refusals(tmp_path):
-    net = random_net([4, 3, 2])
-    images, labels = np.full((2, 4), 0.5), np.array([0, 1])
-    with pytest.raises(AdvmilpError, match="L1 ball is not a box"):
-        export_vnnlib(net, tmp_path, images, labels, [0], 1.0, norm="l1")
-    with pytest.raises(AdvmilpError, match="unknown norm"):
-        export_vnnlib(net, tmp_path, images, labels, [0], 1.0, norm="l2")
-    with pytest.raises(AdvmilpError, match="target 0 for image 0"):
-        export_vnnlib(net, tmp_path, images, labels, [0], 0.1, targets=0)
-    with pytest.raises(AdvmilpError, match="out of range"):
-        export_vnnlib(net, tmp_path, images, labels, [7], 0.1)
-    with pytest.raises(AdvmilpError, match=r"pixel values must lie in \[0, 1\]"):
-        export_vnnlib(net, tmp_path, images * 255, labels, [0], 0.1)
-    assert not (tmp_path / "instances.csv").exists()  # refusals write nothing
-    (tmp_path / "bad.vnnlib").write_text("(declare-const X_0 Real)\n(assert (>= Y_0 0.5))\n")
-    with pytest.raises(AdvmilpError, match="bad.vnnlib"):
-        parse_vnnlib(tmp_path / "bad.vnnlib")
 
 
 def test_import_pulls_in_no_heavy_packages():

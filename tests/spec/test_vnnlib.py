@@ -3,13 +3,19 @@ files, and malformed files → one clear error naming the file."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from advmilp.errors import AdvmilpError
-from advmilp.spec.vnnlib import read_vnnlib
+from advmilp.nn.network import Network
+from advmilp.spec.vnnlib import build_property, export_vnnlib, property_rows, read_vnnlib
+from tests.nets import REPO, random_net
+
+needs_onnx = pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="onnx not installed")
 
 EXTERNAL = Path(__file__).resolve().parents[3] / "shared" / "external"
 
@@ -81,3 +87,55 @@ def test_vnncomp_mnistfc_and_eran_specs():
     assert G.shape == (1, 10) and G[0, 8] == 1 and G[0, 0] == -1 and h[0] == 0
     eran = read_vnnlib(EXTERNAL / "vnncomp2021_eran" / "specs" / "mnist_spec_idx_1013_eps_0.01500.vnnlib")
     assert len(eran.disjuncts) == 9 and np.all(eran.x_lb <= eran.x_ub) and eran.x_lb.shape == (784,)
+
+
+# ---- writing VNN-COMP folders --------------------------------------------------------------------------------
+@needs_onnx
+def test_vnnlib_folder_round_trips(tmp_path):
+    net = Network.load(REPO / "models" / "dnn1.npz")
+    rng = np.random.default_rng(0)
+    images = np.round(rng.random((5, 784)) * 255) / 255
+    labels = np.array([3, 1, 4, 1, 5])
+    rows = export_vnnlib(net, tmp_path, images, labels, [0, 2, 4], 0.02, timeout=120)
+    rows += export_vnnlib(net, tmp_path, images, labels, [1], 0.02, targets=[6])
+    csv = (tmp_path / "instances.csv").read_text().splitlines()
+    assert csv == [",".join(r) for r in rows] and len(csv) == 4
+    assert csv[0] == "onnx/dnn1.onnx,vnnlib/dnn1_0_linf_0.02.vnnlib,120"
+    assert csv[3] == "onnx/dnn1.onnx,vnnlib/dnn1_1_linf_0.02_t6.vnnlib,300"
+    for (onnx_rel, vnn_rel, _), index, target in zip(rows, [0, 2, 4, 1], [None, None, None, 6]):
+        prop = read_vnnlib(tmp_path / vnn_rel)
+        np.testing.assert_array_equal(prop.x_lb, np.clip(images[index] - 0.02, 0, 1))
+        np.testing.assert_array_equal(prop.x_ub, np.clip(images[index] + 0.02, 0, 1))
+        expected = property_rows(build_property(int(labels[index]), 10, target), 10)
+        assert len(prop.disjuncts) == len(expected)
+        for (G, h), (G2, h2) in zip(prop.disjuncts, expected):
+            np.testing.assert_array_equal(G, G2)
+            np.testing.assert_array_equal(h, h2)
+    assert build_property(3, 4) == (((0, 3),), ((1, 3),), ((2, 3),))
+    assert build_property(3, 4, target=1) == (((1, 0), (1, 2), (1, 3)),)
+    text = (tmp_path / rows[0][1]).read_text()
+    assert "(declare-const X_783 Real)" in text and "(declare-const Y_9 Real)" in text
+    assert "(assert (or (and (>= Y_0 Y_3)) (and (>= Y_1 Y_3))" in text and not re.search(r"\d[eE][-+]", text)
+    from advmilp.nn.interchange import load_onnx
+
+    back = load_onnx(tmp_path / "onnx" / "dnn1.onnx")
+    np.testing.assert_allclose(back.forward(images), net.forward(images), atol=1e-6)
+    # re-exporting the same instances does not duplicate rows
+    export_vnnlib(net, tmp_path, images, labels, [0], 0.02, timeout=120)
+    assert len((tmp_path / "instances.csv").read_text().splitlines()) == 4
+
+
+def test_vnnlib_refusals(tmp_path):
+    net = random_net([4, 3, 2])
+    images, labels = np.full((2, 4), 0.5), np.array([0, 1])
+    with pytest.raises(AdvmilpError, match="L1 ball is not a box"):
+        export_vnnlib(net, tmp_path, images, labels, [0], 1.0, norm="l1")
+    with pytest.raises(AdvmilpError, match="unknown norm"):
+        export_vnnlib(net, tmp_path, images, labels, [0], 1.0, norm="l2")
+    with pytest.raises(AdvmilpError, match="target 0 for image 0"):
+        export_vnnlib(net, tmp_path, images, labels, [0], 0.1, targets=0)
+    with pytest.raises(AdvmilpError, match="out of range"):
+        export_vnnlib(net, tmp_path, images, labels, [7], 0.1)
+    with pytest.raises(AdvmilpError, match=r"pixel values must lie in \[0, 1\]"):
+        export_vnnlib(net, tmp_path, images * 255, labels, [0], 0.1)
+    assert not (tmp_path / "instances.csv").exists()  # refusals write nothing
