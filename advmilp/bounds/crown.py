@@ -106,3 +106,18 @@ def crown_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndar
         lo_a, up_a = layer.act.interval(L, U)
     params = {"radius": float(radius)} if radius is not None else {}
     return Bounds(lower, upper, "crown", params, time.perf_counter() - t0, network.content_hash())
+
+
+def output_bounds(network: Network, bounds: Bounds, C: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray,
+                  x_bar: np.ndarray | None = None, radius: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) bounds of ``C @ y`` (y the network's outputs before their activation, i.e. the
+    last layer's pre-activations) over the input set, by back-substitution through ``bounds`` (valid
+    pre-activation bounds over that set, e.g. from `crown_bounds`).  Tighter than bounding each y_j
+    and combining: the rows of C may cancel what they share."""
+    K = len(network.layers) - 1
+    C = np.atleast_2d(np.asarray(C, np.float64))
+    x_lb = np.broadcast_to(np.asarray(x_lb, np.float64), (network.n_inputs,))
+    x_ub = np.broadcast_to(np.asarray(x_ub, np.float64), (network.n_inputs,))
+    upper = _upper_bound(network, K, C, bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius)
+    lower = -_upper_bound(network, K, -C, bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius)
+    return lower - _WIDEN(lower), upper + _WIDEN(upper)

@@ -106,6 +106,16 @@ class Network:
         """Network output (logits) for a batch (N, n0) or a single input (n0,)."""
         return self.preactivations(x, dtype)[-1]
 
+    def input_gradient(self, x: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Gradient of ``c · forward(x)`` with respect to the input x (one point), by the chain rule
+        through each hidden activation's slope at x (a vector–Jacobian product: O(n²) per layer)."""
+        pres = self.preactivations(np.asarray(x, dtype=np.float64))
+        v = np.asarray(c, dtype=np.float64)
+        for k in range(len(self.layers) - 1, 0, -1):
+            v = v @ self.layers[k].W
+            v = v * np.where(pres[k - 1] >= 0, 1.0, self.layers[k - 1].act.slope)
+        return v @ self.layers[0].W
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.argmax(self.forward(x), axis=-1)
 

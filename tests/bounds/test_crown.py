@@ -61,3 +61,15 @@ def test_tighter_than_interval_on_random_networks():
         widths_crown.append(sum((U - L).sum() for L, U in zip(c.lower[1:], c.upper[1:])))
         widths_box.append(sum((U - L).sum() for L, U in zip(b.lower[1:], b.upper[1:])))
     assert sum(widths_crown) < 0.8 * sum(widths_box)
+
+
+def test_output_bounds_of_a_difference_contain_sampled_values_and_beat_the_difference_of_bounds():
+    net = random_net([10, 12, 12, 4], seed=3, scale=2.0)
+    b = crown_bounds(net)
+    from advmilp.bounds.crown import output_bounds
+    C = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]])
+    lo, up = output_bounds(net, b, C, np.zeros(10), np.ones(10))
+    ys = net.forward(np.random.default_rng(0).random((5000, 10))) @ C.T
+    assert np.all(ys >= lo - 1e-9) and np.all(ys <= up + 1e-9)
+    naive_up = b.upper[-1][[0, 2]] - b.lower[-1][[1, 3]]
+    assert np.all(up <= naive_up + 1e-9)

@@ -117,3 +117,15 @@ def test_non_finite_weights_are_refused_with_the_file_named(tmp_path, bad):
     np.savez(tmp_path / "bad.npz", W0=W, b0=np.zeros(2), W1=np.eye(2), b1=np.zeros(2))
     with pytest.raises(NetworkError, match=r"bad\.npz: the weights contain NaN or infinite values"):
         Network.load(tmp_path / "bad.npz")
+
+
+def test_input_gradient_matches_finite_differences():
+    net = Network.from_arrays([np.array([[1.0, -2.0], [0.5, 1.0]]), np.array([[2.0, -1.0], [1.0, 1.0]])],
+                              [np.array([0.1, -0.2]), np.zeros(2)], ["leaky_relu", "linear"], slopes=[0.1, None])
+    x, c = np.array([0.3, 0.4]), np.array([1.0, -0.5])
+    # by hand: pre1 = (0.3 − 0.8 + 0.1, 0.15 + 0.4 − 0.2) = (−0.4, 0.35): slopes (0.1, 1)
+    # c·W2 = (2 − 0.5, −1 − 0.5) = (1.5, −1.5); times slopes: (0.15, −1.5); times W1: (0.15 − 0.75, −0.3 − 1.5)
+    np.testing.assert_allclose(net.input_gradient(x, c), [-0.6, -1.8])
+    eps = 1e-7
+    fd = [(c @ net.forward(x + eps * e) - c @ net.forward(x - eps * e)) / (2 * eps) for e in np.eye(2)]
+    np.testing.assert_allclose(net.input_gradient(x, c), fd, atol=1e-6)
