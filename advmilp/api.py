@@ -23,7 +23,7 @@ import numpy as np
 
 from advmilp.bounds.compute import get_bounds
 from advmilp.errors import AdvmilpError
-from advmilp.methods.registry import MethodInputs, load_inputs, method_of, run_method
+from advmilp.methods.registry import MethodInputs, check_supported, default_method, load_inputs, run_method
 from advmilp.nn.interchange import load_any
 from advmilp.nn.network import Network
 from advmilp.spec.problems import ProblemSpec, SolverSettings
@@ -100,7 +100,7 @@ def _inputs(method: str, network: Network, data_dir) -> MethodInputs:
 
 
 def attack(network: Network | str | os.PathLike, image: int | Any, *, label: int | None = None,
-           problem: str = "targeted", target: int | None = None, method: str = "tight", bounds: str = "basic",
+           problem: str = "targeted", target: int | None = None, method: str | None = None, bounds: str = "basic",
            time_limit: float = 300.0, ratio: float = 1.2, epsilon: float = 0.01, linf_cap: float | None = None,
            l1_budget: float = 6.0, output_relu: bool = True, solver: str = "highs", threads: int = 1,
            gap_rel: float = 1e-4, data_dir: str | os.PathLike | None = None,
@@ -123,12 +123,13 @@ def attack(network: Network | str | os.PathLike, image: int | Any, *, label: int
                  other, minimise Σ|x − image|), ``max-target`` (maximise output ``target`` with
                  Σ|x − image| ≤ l1_budget), ``inference`` (the input fixed: a check of the model).
     target       the target class.  Default for ``targeted``: (label + 5) mod 10, as in the thesis;
-                 required for ``max-target``.
-    method       ``tight`` (default; exact: a primal heuristic, bounds over the L1 ball its point
-                 proves, then the branch-and-bound over ReLU phases or the MILP), ``milp`` (exact: the
-                 thesis' model as it is), ``fast`` (the heuristic alone: no optimality proof), ``cdh``
-                 (the thesis' local search: no proof).  tight, fast and cdh handle ``targeted``
-                 problems only; other problems are solved by ``milp`` (the row's message says so).
+                 required for ``max-target``.  Never the label (refused: the image itself would count).
+    method       ``tight`` (exact: a primal heuristic, bounds over the L1 ball its point proves, then
+                 the branch-and-bound over ReLU phases or the MILP), ``milp`` (exact: the thesis' model
+                 as it is), ``fast`` (the heuristic alone: no optimality proof), ``cdh`` (the thesis'
+                 local search: no proof).  Default: tight for ``targeted``, milp for the others.  tight,
+                 fast and cdh handle ``targeted`` problems only and run on HiGHS only: another problem
+                 or solver is refused, never handed to another method.
     bounds       neuron bounds: ``basic`` (default; interval arithmetic over the input box, instant),
                  ``improved`` (per-unit MILPs, cached under results/bounds/ by network hash: minutes
                  to hours the first time), ``weak`` (the same with 1 s per solve).
@@ -140,12 +141,14 @@ def attack(network: Network | str | os.PathLike, image: int | Any, *, label: int
     l1_budget    max-target: the L1 budget (6.0).
     output_relu  thesis-faithful ReLU on the output layer (True) or criteria on the logits (False);
                  the optimum is the same (tight always works on the logits).
-    solver       ``highs`` (default) or, if installed, ``cbc``, ``scip``, ``gurobi`` (milp only).
+    solver       ``highs`` (default) or, if installed, ``cbc``, ``scip``, ``gurobi`` (milp only; refused
+                 for the other methods).
     threads      solver threads (1).
     gap_rel      relative gap at which a solve stops as optimal (1e-4).
     data_dir     the MNIST directory (test images; the training pool tight and fast start from and
                  the masks of cdh, for 784-input networks).
-    cache_dir    the bounds cache (default results/bounds/).
+    cache_dir    the bounds cache (default: computed bounds are written to $ADVMILP_RESULTS/bounds, else
+                 ~/.cache/advmilp/bounds; read from there and from the shipped results/bounds/).
 
     Returns an `AttackResult`.  What is verified: the witness (the solver's point, clipped to the
     input box) is re-evaluated with the network's forward pass in float64 and in float32, and
@@ -155,16 +158,19 @@ def attack(network: Network | str | os.PathLike, image: int | Any, *, label: int
     no adversarial example has a smaller L1 distance (within ``gap_rel``).  An unverified witness is
     never ``solved``.
 
-    Raises `advmilp.errors.AdvmilpError` for a bad argument (unknown method or problem, an image of the
-    wrong size, MNIST not found for an index).
+    Raises `advmilp.errors.AdvmilpError` for a bad argument (unknown method or problem, a method that
+    does not solve the problem, a value out of range, a target equal to the label or not an output, an
+    image of the wrong size, MNIST not found for an index).
     """
     net = network if isinstance(network, Network) else load_network(network)
-    method_of(method)   # an unknown method fails here, before any work
     spec = ProblemSpec(problem, ratio=ratio, target=target, epsilon=epsilon, linf_cap=linf_cap,
                        l1_budget=l1_budget, output_relu=output_relu)
-    settings = SolverSettings(solver, float(time_limit), threads, gap_rel)
+    settings = SolverSettings(solver, time_limit, threads, gap_rel)
+    method = method or default_method(spec.kind)
+    check_supported(method, spec.kind, settings.name)   # before any work
     x_bar, index = _image(net, image, data_dir)
     label = int(net.predict(x_bar)) if label is None else int(label)
+    spec.check_for(net.sizes, label)
     b, _ = get_bounds(net, bounds, cache_dir=cache_dir)
     res = run_method(method, net, b, spec, settings, x_bar, label, index, _inputs(method, net, data_dir))
     row = res.row

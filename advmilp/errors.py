@@ -15,3 +15,12 @@ class NetworkError(AdvmilpError):
 
 class ConfigError(AdvmilpError):
     """An invalid experiment configuration."""
+
+
+class InvalidValue(AdvmilpError):
+    """A value out of its range, naming the field (``time_limit must be ...``).  The command line
+    names its option instead (``--time-limit must be ...``), the config loader its key."""
+
+    def __init__(self, field: str, text: str):
+        self.field, self.text = field, text
+        super().__init__(f"{field} {text}")

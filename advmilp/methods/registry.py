@@ -13,8 +13,10 @@ loading numpy, PuLP or HiGHS.
 A method gets what it needs from `MethodInputs`: ``pool`` (`load_pool`: the first `POOL_SIZE` MNIST
 training images, which the primal heuristic bisects towards) when ``needs_pool``; ``masks``
 (`load_masks`: the per-label masks of thesis Appendix A) when ``needs_masks``; and ``cdh_settings``
-for the CDH.  A method given a problem kind it does not support is replaced by ``milp``, with a note
-in the row's message.
+for the CDH.  A method is never replaced by another: given a problem kind or a solver it does not
+support, `check_supported` refuses it (naming the methods that do); an instance its spec cannot ask
+(target = label) is recorded with status ``invalid``.  `default_method` is the documented default of
+the command line and the API: tight where it applies, else milp.
 """
 
 from __future__ import annotations
@@ -58,9 +60,13 @@ class Method:
     problems: tuple[str, ...] | None  # the ProblemSpec kinds it solves (None: every kind)
     summary: str                     # one line for --help
     run: Callable[..., "InstanceResult"]
+    solvers: tuple[str, ...] | None = ("highs",)  # the MILP solvers it can use (None: every one)
 
     def supports(self, kind: str) -> bool:
         return self.problems is None or kind in self.problems
+
+    def uses_solver(self, solver: str) -> bool:
+        return self.solvers is None or solver in self.solvers
 
 
 def _milp(network, bounds, spec, settings, x_bar, label, image_index, inputs: MethodInputs):
@@ -88,7 +94,7 @@ def _cdh(network, bounds, spec, settings, x_bar, label, image_index, inputs: Met
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("milp", exact=True, needs_pool=False, needs_masks=False, problems=None, run=_milp,
+    Method("milp", exact=True, needs_pool=False, needs_masks=False, problems=None, run=_milp, solvers=None,
            summary="the thesis model"),
     Method("tight", exact=True, needs_pool=True, needs_masks=False, problems=("targeted",), run=_tight,
            summary="heuristic + L1-ball bounds + MILP (exact, fast)"),
@@ -107,15 +113,55 @@ def method_of(name: str) -> Method:
     return METHODS[base]
 
 
+def default_method(kind: str) -> str:
+    """The method run when none is named: ``tight`` for the problems it solves, else ``milp``."""
+    return "tight" if METHODS["tight"].supports(kind) else "milp"
+
+
+def check_supported(name: str, kind: str, solver: str = "highs") -> Method:
+    """The entry of ``name`` if it solves problems of ``kind`` with ``solver``; else one clear error
+    naming the methods that do (a method is never silently replaced by another)."""
+    method = method_of(name)
+    if not method.supports(kind):
+        able = [m.name for m in METHODS.values() if m.supports(kind)]
+        raise AdvmilpError(f"method {method.name} does not solve {kind} problems (methods that do: {', '.join(able)})")
+    if not method.uses_solver(solver):
+        able = [m.name for m in METHODS.values() if m.uses_solver(solver)]
+        raise AdvmilpError(f"method {method.name} runs on {', '.join(method.solvers or ())} only, not solver {solver} "
+                           f"(methods that use {solver}: {', '.join(able)})")
+    return method
+
+
 def run_method(name: str, network, bounds, spec, settings, x_bar, label, image_index,
                inputs: MethodInputs = MethodInputs()) -> "InstanceResult":
-    """Run the method ``name`` (or a cdh variant's name) on one instance, through the registry."""
-    method = method_of(name)
-    if not method.supports(spec.kind):
-        res = METHODS["milp"].run(network, bounds, spec, settings, x_bar, label, image_index, inputs)
-        res.row["message"] = f"method {method.name} handles targeted problems only; solved with the thesis model"
-        return res
+    """Run the method ``name`` (or a cdh variant's name) on one instance, through the registry.
+
+    An unsupported problem kind or solver raises; an instance the spec cannot ask (`InvalidInstance`)
+    returns a row with status ``invalid`` and the reason, so a batch records it and never counts it."""
+    from advmilp.spec.problems import InvalidInstance
+
+    method = check_supported(name, spec.kind, settings.name)
+    try:
+        spec.check_for(network.sizes, label)
+    except InvalidInstance as exc:
+        return _invalid(name, network, bounds, spec, settings, label, image_index, str(exc))
     return method.run(network, bounds, spec, settings, x_bar, label, image_index, inputs)
+
+
+def _invalid(name, network, bounds, spec, settings, label, image_index, reason: str) -> "InstanceResult":
+    import platform
+
+    from advmilp import __version__
+    from advmilp.methods.result import InstanceResult, started_at
+    from advmilp.spec.rows import INVALID, make_row
+
+    target = spec.target_for(label) if label is not None else None
+    row = make_row(network=network.name, network_hash=network.short_hash(), method=name, bounds=bounds.method,
+                   problem=spec.describe(), image_index=image_index, label=label, target=target, status=INVALID,
+                   time_s=0.0, threads=settings.threads, time_limit=settings.time_limit, gap_rel=settings.gap_rel,
+                   advmilp_version=__version__, host=platform.node(), started_at=started_at(),
+                   message=f"invalid instance: {reason}")
+    return InstanceResult(row, None)
 
 
 def load_pool(data_dir: str | os.PathLike | None = None) -> "np.ndarray":

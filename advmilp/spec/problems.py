@@ -24,14 +24,46 @@ the criterion exactly when re-evaluated in float64/float32.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from advmilp.errors import AdvmilpError
+from advmilp.errors import AdvmilpError, InvalidValue
 
 KINDS = ("targeted", "untargeted", "max-target", "feature", "inference")
 FEATURE_OBJECTIVES = ("hidden", "simple", "diff")
+SOLVER_NAMES = ("highs", "cbc", "scip", "gurobi")
+
+
+class InvalidInstance(InvalidValue):
+    """A spec that cannot be asked of one image: its target is its label (the unperturbed image would
+    "solve" it with distance 0) or not an output of the network.  A single attack refuses it; a batch
+    records the instance with status ``invalid`` (`advmilp.spec.rows.INVALID`), never solved."""
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(field: str, value, low: float, *, open_low: bool = False, high: float = math.inf,
+            open_high: bool = False, text: str | None = None) -> None:
+    """Refuse anything but a finite real number in [low, high] (bounds opened as asked): NaN passes
+    every comparison, so a bare ``value <= 0`` check lets it through."""
+    ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+          and math.isfinite(value) and (value > low if open_low else value >= low)
+          and (value < high if open_high else value <= high))
+    if not ok:
+        if text is None:
+            lo = f"{'>' if open_low else '≥'} {low:g}"
+            text = (f"a finite number {lo}" if high == math.inf
+                    else f"a finite number {lo} and {'<' if open_high else '≤'} {high:g}")
+        raise InvalidValue(field, f"must be {text} (got {value!r})")
+
+
+def _integer(field: str, value, low: int) -> None:
+    if not _is_int(value) or value < low:
+        raise InvalidValue(field, f"must be an integer ≥ {low} (got {value!r})")
 
 
 @dataclass(frozen=True)
@@ -55,18 +87,23 @@ class ProblemSpec:
             raise AdvmilpError(f"unknown problem kind {self.kind!r} (choose from {', '.join(KINDS)})")
         if self.objective not in FEATURE_OBJECTIVES:
             raise AdvmilpError(f"unknown feature objective {self.objective!r} (choose from {', '.join(FEATURE_OBJECTIVES)})")
-        if self.ratio < 1.0:
-            raise AdvmilpError(f"ratio must be ≥ 1 (got {self.ratio})")
-        if not 0 < self.factor < 1:
-            raise AdvmilpError(f"factor must be in (0, 1) (got {self.factor})")
-        if self.epsilon <= 0:
-            raise AdvmilpError(f"epsilon must be > 0 (got {self.epsilon})")
-        if self.linf_cap is not None and self.linf_cap <= 0:
-            raise AdvmilpError(f"linf_cap must be > 0 (got {self.linf_cap})")
+        _number("ratio", self.ratio, 1.0)
+        _number("factor", self.factor, 0.0, open_low=True, high=1.0, open_high=True)
+        _number("epsilon", self.epsilon, 0.0, open_low=True)
+        _number("l1_budget", self.l1_budget, 0.0, open_low=True)
+        _number("margin", self.margin, 0.0)
+        if self.linf_cap is not None:
+            _number("linf_cap", self.linf_cap, 0.0, open_low=True)
+        if self.target is not None:
+            _integer("target", self.target, 0)
+        _integer("target_offset", self.target_offset, 0)
+        if self.layer is not None:
+            _integer("layer", self.layer, 1)
+        _integer("unit", self.unit, 0)
         if self.kind == "max-target" and self.target is None:
-            raise AdvmilpError("max-target needs a target output")
+            raise InvalidValue("target", "is required for max-target (the output to maximise)")
         if self.kind == "feature" and self.objective == "hidden" and self.layer is None:
-            raise AdvmilpError("feature with objective 'hidden' needs a layer")
+            raise InvalidValue("layer", "is required for a hidden-unit feature (objective 'hidden')")
 
     @property
     def needs_image(self) -> bool:
@@ -82,6 +119,33 @@ class ProblemSpec:
         if self.kind == "max-target":
             return self.target
         return None
+
+    def check_for(self, sizes: list[int] | tuple[int, ...], label: int | None = None) -> None:
+        """Refuse what this spec cannot ask of a network with layer sizes ``sizes`` (inputs first) and
+        an image labelled ``label``: a target that is not an output or is the label (`InvalidInstance`),
+        a feature layer or unit the network does not have (`InvalidValue`)."""
+        n_outputs, hidden = sizes[-1], list(sizes[1:-1])
+        if self.kind == "feature":
+            if self.layer is not None and not 1 <= self.layer <= len(hidden):
+                raise InvalidValue("layer", f"must be a hidden layer 1..{len(hidden)} (got {self.layer}); "
+                                            "omit it for an output unit")
+            units = hidden[self.layer - 1] if self.layer is not None else n_outputs
+            if not 0 <= self.unit < units:
+                where = f"hidden layer {self.layer}" if self.layer is not None else "the output layer"
+                raise InvalidValue("unit", f"must be 0..{units - 1} ({where} has {units} units; got {self.unit})")
+            return
+        if label is None:
+            return
+        if not 0 <= label < n_outputs:
+            raise InvalidInstance("label", f"{label} is not an output of the network (0..{n_outputs - 1})")
+        target = self.target_for(label)
+        if target is None:
+            return
+        if not 0 <= target < n_outputs:
+            raise InvalidInstance("target", f"{target} is not an output of the network (0..{n_outputs - 1})")
+        if target == label:
+            raise InvalidInstance("target", f"{target} is the image's label: the image itself would count as "
+                                            "an adversarial example at distance 0; choose another target")
 
     def with_(self, **changes) -> "ProblemSpec":
         return replace(self, **changes)
@@ -126,3 +190,12 @@ class SolverSettings:
     time_limit: float = 300.0
     threads: int = 1
     gap_rel: float = 1e-4
+
+    def __post_init__(self):
+        if self.name not in SOLVER_NAMES:
+            raise InvalidValue("name", f"must be one of {', '.join(SOLVER_NAMES)} (got {self.name!r})")
+        _number("time_limit", self.time_limit, 0.0, open_low=True)
+        _integer("threads", self.threads, 1)
+        object.__setattr__(self, "time_limit", float(self.time_limit))   # rows record seconds as floats
+        if self.gap_rel is not None:
+            _number("gap_rel", self.gap_rel, 0.0, high=1.0, open_high=True)

@@ -8,7 +8,7 @@ the reports, figures, progress counter and Python API read it back.  This module
 * `KEY_COLUMNS` — the columns that identify an instance (resume skips rows with a recorded key);
 * the statuses: the solver's ``OPTIMAL``, ``TIME_LIMIT``, ``INFEASIBLE``, ``UNBOUNDED``,
   ``INTERRUPTED``, ``LIMIT``; a heuristic's ``FOUND`` / ``NOT_FOUND``; ``ERROR`` for an instance that
-  failed (an exception or a crashed worker);
+  failed (an exception or a crashed worker); ``INVALID`` for one that cannot be asked (target = label);
 * `is_solved` — the one definition of "solved": status optimal (an exact method proved it) or found
   (a heuristic produced one), **and** the witness passed float64/float32 verification;
 * `as_bool` — the one rule that reads a truth value back from a CSV cell.
@@ -34,6 +34,8 @@ OPTIMAL, TIME_LIMIT, INFEASIBLE, UNBOUNDED, INTERRUPTED, LIMIT = (
 FOUND, NOT_FOUND = "found", "not_found"
 # the instance failed: an exception in the method, or its worker process crashed
 ERROR = "error"
+# the instance cannot be asked (its target is its label, or not an output): never solved
+INVALID = "invalid"
 # statuses that count as solved when the witness is verified: an exact method's proven optimum,
 # a heuristic's verified adversarial example
 SOLVED_STATUSES = (OPTIMAL, FOUND)

@@ -40,14 +40,15 @@ def test_importing_the_registry_and_the_cli_is_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_dispatch_and_fallback_to_milp(identity_net):
+def test_dispatch_and_no_silent_fallback(identity_net):
     x_bar, settings = np.array([0.8, 0.2]), SolverSettings(time_limit=30)
     from advmilp.bounds.compute import interval_bounds
 
     box = interval_bounds(identity_net)
-    # untargeted is not a tight problem: solved by the thesis model, and the row says so
-    res = run_method("tight", identity_net, box, ProblemSpec("untargeted"), settings, x_bar, 0, 0)
-    assert res.row["method"] == "milp" and "solved with the thesis model" in res.row["message"]
+    # untargeted is not a tight problem: refused, naming the methods that solve it (never run by milp)
+    with pytest.raises(AdvmilpError, match=r"tight does not solve untargeted problems \(methods that do: milp\)"):
+        run_method("tight", identity_net, box, ProblemSpec("untargeted"), settings, x_bar, 0, 0)
+    res = run_method("milp", identity_net, box, ProblemSpec("untargeted"), settings, x_bar, 0, 0)
     assert res.row["status"] == "optimal" and res.row["objective"] == pytest.approx(0.61 + 1e-4, abs=1e-6)
     # targeted: each method through its entry (hand optimum (0.76 + m) / 1.2, see tests/encode/test_milp.py)
     spec = ProblemSpec("targeted", target=1)
