@@ -196,6 +196,32 @@ def default_results_dir() -> Path:
     return Path.cwd() / "results"
 
 
+def shipped_bounds_dir() -> Path:
+    """The bounds shipped with the repository (``results/bounds/`` of the checkout): read, never written."""
+    return Path(__file__).resolve().parents[2] / "results" / "bounds"
+
+
+def user_bounds_dir() -> Path:
+    """Where computed bounds are cached by default: ``$ADVMILP_RESULTS/bounds`` if set, else
+    ``$XDG_CACHE_HOME/advmilp/bounds`` (``~/.cache/advmilp/bounds``) — a user location, so computing
+    the bounds of a new network never adds files to the repository or rewrites a shipped cache."""
+    env = os.environ.get(RESULTS_ENV)
+    if env:
+        return Path(env).expanduser() / "bounds"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "advmilp" / "bounds"
+
+
+def bounds_cache_dirs(cache_dir: str | os.PathLike | None = None) -> tuple[Path, list[Path]]:
+    """(the folder bounds are written to, the folders read, first match wins).  An explicit
+    ``cache_dir`` is both; by default the user cache is written and the user cache, then the shipped
+    bounds, are read."""
+    if cache_dir:
+        return Path(cache_dir), [Path(cache_dir)]
+    user, shipped = user_bounds_dir(), shipped_bounds_dir()
+    return user, [user] + ([shipped] if shipped != user else [])
+
+
 def cache_key(network: Network, method: str, time_limit: float | None) -> str:
     key = f"{network.short_hash()}-{method}"
     if method == "weak":
@@ -258,47 +284,62 @@ def load_cached(path: Path, network: Network, method: str, params: dict) -> Boun
                   meta["network_hash"])
 
 
+def find_cached(network: Network, method: str, time_limit: float | None = None,
+                cache_dir: str | os.PathLike | None = None, cap: float | None = None,
+                say: Callable[[str], None] | None = None, on_bad: str = "ignored") -> Bounds | None:
+    """Cached ``improved`` / ``weak`` bounds of ``network`` (validated), or None; nothing is computed.
+
+    ``improved`` without a ``cap``: an exact file, else a capped one (announced through ``say``).  A
+    corrupted or mismatching file is announced with ``on_bad`` (what the caller does instead)."""
+    say = say or (lambda m: warnings.warn(m, stacklevel=3))
+    time_limit = cap if method == "improved" else (time_limit or 1.0)
+    params = {"time_limit": time_limit} if time_limit else {}
+    key = cache_key(network, method, time_limit)
+    _, roots = bounds_cache_dirs(cache_dir)
+    candidates = [(root / f"{key}.npz", params) for root in roots]
+    if method == "improved" and cap is None:
+        for root in roots:
+            for other in sorted(root.glob(f"{network.short_hash()}-improved-cap*.npz")):
+                candidates.append((other, {"time_limit": float(other.stem.rsplit("-cap", 1)[1])}))
+    for cand, cand_params in candidates:
+        if not cand.is_file():
+            continue
+        try:
+            b = load_cached(cand, network, method, cand_params)
+        except AdvmilpError as exc:
+            say(f"{exc}; {on_bad if cand_params == params else 'ignored'}")
+            continue
+        if cand_params != params:
+            say(f"{network.name}: exact improved bounds are not cached; using improved bounds computed with "
+                f"a {cand_params['time_limit']:g} s cap per solve ({b.params.get('capped_solves', '?')} "
+                f"solves hit it and contributed their proven dual bound)")
+        return b
+    return None
+
+
 def get_bounds(network: Network, method: str = "basic", time_limit: float | None = None,
                cache_dir: str | os.PathLike | None = None, recompute: bool = False,
                progress: Callable[[str], None] | None = None,
                warn: Callable[[str], None] | None = None, cap: float | None = None,
                workers: int = 1) -> tuple[Bounds, bool]:
-    """Bounds from the cache (validated) or computed and cached.  Returns (bounds, cache_hit).
+    """Bounds from the cache (validated, `find_cached`) or computed and cached.  Returns (bounds, cache_hit).
 
     ``basic`` bounds are never cached: they take microseconds.  ``improved`` bounds are exact
     unless ``cap`` limits each solve; without a cap, a cached exact file is used, else a cached
-    capped one (announced through ``warn``), else they are computed exactly.
+    capped one (announced through ``warn``), else they are computed exactly.  Computed bounds are
+    written to ``cache_dir``, by default the user cache (`bounds_cache_dirs`).
     """
     if method not in METHODS:
         raise AdvmilpError(f"unknown bounds method {method!r} (choose from {', '.join(METHODS)})")
     say = warn or (lambda m: warnings.warn(m, stacklevel=2))
-    if method == "weak" and not time_limit:
-        time_limit = 1.0
-    if method == "improved":
-        time_limit = cap
-    elif method != "weak":
-        time_limit = None
     if method == "basic":
         return compute_bounds(network, "basic"), False
-    params = {"time_limit": time_limit} if time_limit else {}
-    root = Path(cache_dir) if cache_dir else default_results_dir() / "bounds"
-    path = root / f"{cache_key(network, method, time_limit)}.npz"
-    candidates = [(path, params)]
-    if method == "improved" and cap is None and not recompute:
-        for other in sorted(root.glob(f"{network.short_hash()}-improved-cap*.npz")):
-            candidates.append((other, {"time_limit": float(other.stem.rsplit("-cap", 1)[1])}))
-    for cand, cand_params in candidates:
-        if cand.exists() and not recompute:
-            try:
-                b = load_cached(cand, network, method, cand_params)
-            except AdvmilpError as exc:
-                say(f"{exc}; recomputing" if cand == path else f"{exc}; ignored")
-                continue
-            if cand != path:
-                say(f"{network.name}: exact improved bounds are not cached; using improved bounds computed with "
-                    f"a {cand_params['time_limit']:g} s cap per solve ({b.params.get('capped_solves', '?')} "
-                    f"solves hit it and contributed their proven dual bound)")
+    if not recompute:
+        b = find_cached(network, method, time_limit, cache_dir, cap, say, on_bad="recomputing")
+        if b is not None:
             return b, True
+    time_limit = cap if method == "improved" else (time_limit or 1.0)
+    write_dir, _ = bounds_cache_dirs(cache_dir)
     bounds = compute_bounds(network, method, time_limit, progress=progress, workers=workers)
-    save_bounds(bounds, path)
+    save_bounds(bounds, write_dir / f"{cache_key(network, method, time_limit)}.npz")
     return bounds, False

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import (CACHE_DIR, DATA_DIR, MODEL, MODELS_DIR, _load_nets, _need_network, clean_errors,
-                                main)
+from advmilp.cli.common import (CACHE_DIR, DATA_DIR, MODEL, MODELS_DIR, Positive, Workers, _load_nets, _need_network,
+                                clean_errors, main, refuse_shipped)
 from advmilp.errors import AdvmilpError
 from advmilp.methods.registry import METHODS
 
@@ -50,15 +50,19 @@ def data_download(data_dir, force):
 # ---- networks -----------------------------------------------------------------------------
 @main.command()
 @click.option("--arch", required=True, help="dnn1..dnn5, notebook, or all.")
-@click.option("--epochs", type=int, default=None, help="Override the architecture's epochs.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the architecture's epochs.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output directory (default: the models directory).")
-@click.option("--threads", type=int, default=None, help="TensorFlow threads (default: all cores).")
+              help="Output directory (default: the models directory, $ADVMILP_MODELS or the shipped models/).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="TensorFlow threads (default: all cores).")
+@click.option("--force", is_flag=True, help="Replace the shipped weights (files tracked by git in this checkout).")
 @DATA_DIR
 @clean_errors
-def train(arch, epochs, seed, out, threads, data_dir):
-    """Train thesis networks with Keras and save weights + metadata."""
+def train(arch, epochs, seed, out, threads, force, data_dir):
+    """Train thesis networks with Keras and save weights + metadata.
+
+    The shipped weights (models/*.npz and .json, tracked by git) are never overwritten without
+    --force: give --out DIR (then --models-dir DIR to use them), or set $ADVMILP_MODELS."""
     from advmilp.nn.architectures import ARCHITECTURES
     from advmilp.data.mnist import load_split
     from advmilp.nn.network import default_models_dir
@@ -69,6 +73,7 @@ def train(arch, epochs, seed, out, threads, data_dir):
         if name not in ARCHITECTURES:
             raise AdvmilpError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHITECTURES)}, or all)")
     out_dir = Path(out) if out else default_models_dir()
+    refuse_shipped([out_dir / f"{n}{ext}" for n in names for ext in (".npz", ".json")], force)
     train_split, test_split = load_split("train", data_dir), load_split("test", data_dir)
     for name in names:
         path = train_and_save(name, out_dir, seed=seed, epochs=epochs, threads=threads,
@@ -118,19 +123,27 @@ def _pick_method(method, time_limit):
 @MODEL
 @click.option("--method", type=click.Choice(["basic", "improved", "weak"]), default=None,
               help="Default: improved, or weak when --time-limit is given.")
-@click.option("--time-limit", type=float, default=None, help="Per-solve time limit (weak bounds).")
-@click.option("--cap", type=float, default=None,
+@click.option("--time-limit", type=Positive(), default=None, help="Per-solve time limit in seconds (weak bounds).")
+@click.option("--cap", type=Positive(), default=None,
               help="improved: cap each solve at this many seconds (its dual bound is used); default exact.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Parallel bound solves.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel bound solves.")
 @click.option("--recompute", is_flag=True, help="Ignore the cache.")
 @CACHE_DIR
 @MODELS_DIR
 @clean_errors
 def bounds(arch, model, method, time_limit, cap, workers, recompute, cache_dir, models_dir):
-    """Compute (or load cached) neuron bounds and print stable units per layer."""
+    """Compute (or load cached) neuron bounds and print stable units per layer.
+
+    Computed bounds are cached in a user location ($ADVMILP_RESULTS/bounds, else ~/.cache/advmilp/bounds;
+    see --cache-dir), never in the repository's shipped results/bounds/ unless --cache-dir names it."""
     from advmilp.bounds.compute import compute_bounds, get_bounds
 
     arch = _need_network(arch, model)
+    if cap is not None and (method in ("basic", "weak") or time_limit is not None):
+        raise AdvmilpError("--cap limits the solves of improved bounds; weak bounds take --time-limit")
+    if time_limit is not None and method in ("basic", "improved"):
+        raise AdvmilpError(f"--time-limit is the per-solve limit of weak bounds, not {method} "
+                           "(improved bounds take --cap)")
     method, time_limit = _pick_method(method, time_limit)
     for net in _load_nets(arch, models_dir):
         click.echo(f"{net.name} ({'-'.join(map(str, net.sizes))}, {net.short_hash()}): {method} bounds"
@@ -171,6 +184,9 @@ def _with_options(fn, options):
     return fn
 
 
+SPEC_OPTIONS = ("problem", "target", "ratio", "epsilon", "linf_cap", "l1_budget", "output_relu")
+
+
 def _spec_options(fn):
     """The problem options, passed to the command as ``spec`` (a ProblemSpec)."""
     def build(problem, target, ratio, epsilon, linf_cap, l1_budget, output_relu):
@@ -179,11 +195,17 @@ def _spec_options(fn):
         return ProblemSpec(problem, ratio=ratio, target=target, epsilon=epsilon, linf_cap=linf_cap,
                            l1_budget=l1_budget, output_relu=output_relu)
 
-    fn = _grouped(fn, "spec", build, ("problem", "target", "ratio", "epsilon", "linf_cap", "l1_budget", "output_relu"))
+    fn = _grouped(fn, "spec", build, SPEC_OPTIONS)
     return _with_options(fn, [
         click.option("--problem", type=click.Choice(["targeted", "untargeted", "max-target", "inference"]),
-                     default="targeted", show_default=True),
-        click.option("--target", type=int, default=None, help="Target class (default (label+5) mod 10)."),
+                     default="targeted", show_default=True,
+                     help="targeted: output --target ≥ --ratio × every other output; untargeted: the label's "
+                          "output ≤ 0.95 × the largest; max-target: maximise output --target within --l1-budget, "
+                          "under the untargeted criterion (the label's output ≤ 0.95 × the largest); inference: "
+                          "the image itself (a check of the model).  Every problem but targeted is milp's only."),
+        click.option("--target", type=int, default=None,
+                     help="Target class: targeted (default (label+5) mod 10) and max-target (required); "
+                          "never the image's label."),
         click.option("--ratio", type=float, default=1.2, show_default=True),
         click.option("--epsilon", type=float, default=0.01, show_default=True,
                      help="The winning output must be at least this."),
@@ -194,6 +216,9 @@ def _spec_options(fn):
     ])
 
 
+SOLVER_OPTIONS = ("solver", "time_limit", "threads", "gap_rel")
+
+
 def _solver_options(fn):
     """The solver options, passed to the command as ``settings`` (a SolverSettings), and the bounds."""
     def build(solver, time_limit, threads, gap_rel):
@@ -201,27 +226,34 @@ def _solver_options(fn):
 
         return SolverSettings(solver, time_limit, threads, gap_rel)
 
-    fn = _grouped(fn, "settings", build, ("solver", "time_limit", "threads", "gap_rel"))
+    fn = _grouped(fn, "settings", build, SOLVER_OPTIONS)
     return _with_options(fn, [
         click.option("--solver", type=click.Choice(["highs", "cbc", "scip", "gurobi"]), default="highs",
-                     show_default=True),
-        click.option("--time-limit", type=float, default=300.0, show_default=True),
+                     show_default=True, help="The MILP solver (milp only: the other methods run on HiGHS)."),
+        click.option("--time-limit", type=float, default=300.0, show_default=True, help="Seconds (> 0)."),
         click.option("--threads", type=int, default=1, show_default=True),
-        click.option("--gap-rel", type=float, default=1e-4, show_default=True),
-        click.option("--bounds", "bounds_method", type=click.Choice(["basic", "improved", "weak"]),
-                     default="improved", show_default=True),
-        click.option("--bounds-time-limit", type=float, default=1.0, show_default=True,
+        click.option("--gap-rel", type=float, default=1e-4, show_default=True, help="In [0, 1)."),
+        click.option("--bounds", "bounds_method", type=click.Choice(["basic", "improved", "weak"]), default=None,
+                     help="Neuron bounds.  Default: improved where cached (the shipped networks), else basic "
+                          "(interval arithmetic: the attack starts at once; a note says so).  improved or weak "
+                          "bounds not cached are computed first (two MILPs per hidden unit, progress on stderr) "
+                          "and cached (see --cache-dir)."),
+        click.option("--bounds-time-limit", type=Positive(), default=1.0, show_default=True,
                      help="Per-solve limit for weak bounds."),
     ])
 
 
+BATCH_OPTIONS = ("workers", "n_images", "executor", "scheduler", "force", "results_dir")
+
+
 def _batch_options(fn):
     """The batch options, passed to the command as ``batch`` (a dict; used with --config only)."""
-    names = ("workers", "n_images", "executor", "scheduler", "force", "results_dir")
-    fn = _grouped(fn, "batch", lambda **kw: kw, names)
+    fn = _grouped(fn, "batch", lambda **kw: kw, BATCH_OPTIONS)
     return _with_options(fn, [
-        click.option("--workers", default=None, help="Batch: parallel solves (default from config; auto = one per core)."),
-        click.option("--images", "n_images", type=int, default=None, help="Batch: number of images (overrides config)."),
+        click.option("--workers", type=Workers(), default=None,
+                     help="Batch: parallel solves (default from config; auto = one per core)."),
+        click.option("--images", "n_images", type=click.IntRange(min=1), default=None,
+                     help="Batch: number of images (overrides config)."),
         click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default=None,
                      help="Batch executor."),
         click.option("--scheduler", default=None, help="Batch: Dask scheduler address tcp://host:port (implies dask)."),
@@ -260,13 +292,61 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
         click.echo("witness     none")
 
 
+def _instance_bounds(net, method, time_limit, cache_dir):
+    """The bounds of a single instance.  ``method`` None: cached improved bounds, else basic at once
+    (computing improved bounds of a network not seen before takes minutes to hours); computed bounds
+    show their progress on stderr."""
+    from advmilp.bounds.compute import bounds_cache_dirs, find_cached, get_bounds
+
+    def warn(m):
+        click.echo(f"warning: {m}", err=True)
+
+    if method is None:
+        b = find_cached(net, "improved", cache_dir=cache_dir, say=warn)
+        if b is not None:
+            return b
+        click.echo(f"note: no improved bounds cached for {net.name}: using basic bounds (interval arithmetic); "
+                   f"'advmilp bounds' computes and caches improved ones", err=True)
+        return get_bounds(net, "basic")[0]
+    if method != "basic" and find_cached(net, method, time_limit, cache_dir, say=warn) is None:
+        click.echo(f"bounds: computing {method} bounds of {net.name} (two MILPs per hidden unit, layer by layer; "
+                   f"cached in {bounds_cache_dirs(cache_dir)[0]})", err=True)
+    return get_bounds(net, method, time_limit, cache_dir, warn=warn,
+                      progress=lambda m: click.echo(f"bounds: {m}", err=True))[0]
+
+
+def _given(ctx, name):
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
+def _option_name(ctx, name) -> str:
+    return next(p.opts[0] for p in ctx.command.params if p.name == name)
+
+
+# options a batch takes from its config, and options only a batch reads
+_SINGLE_ONLY = ("model", "method", "image", "save_png", "bounds_method", "bounds_time_limit", "solver", "gap_rel") \
+    + SPEC_OPTIONS
+
+
+def _refuse_unused(ctx, config_path) -> None:
+    """Refuse an option the chosen mode would ignore (never run something the user did not ask for)."""
+    unused = [n for n in (_SINGLE_ONLY if config_path else BATCH_OPTIONS) if _given(ctx, n)]
+    if unused:
+        opt = _option_name(ctx, unused[0])
+        raise AdvmilpError(f"{opt} applies to a single attack, not a batch: set it in the config" if config_path
+                           else f"{opt} applies to a batch (--config FILE), not a single attack")
+
+
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Run a batch from a YAML config instead of one instance.")
 @click.option("--arch", default=None, help="Network name or model file (single-instance mode).")
 @MODEL
-@click.option("--method", type=click.Choice(list(METHODS)), default="tight", show_default=True,
-              help="; ".join(f"{m.name}: {m.summary}" for m in METHODS.values()) + ".")
+@click.option("--method", type=click.Choice(list(METHODS)), default=None,
+              help="; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
+              + ".  Default: tight for targeted problems, milp for the others.")
 @click.option("--image", type=int, default=0, show_default=True, help="Test-set image index.")
 @_spec_options
 @_solver_options
@@ -279,25 +359,33 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
 @clean_errors
 def attack(config_path, arch, model, method, image, spec, settings, bounds_method, bounds_time_limit, save_png,
            batch, data_dir, models_dir, cache_dir):
-    """Find an optimal adversarial example for one image (or run a config's batch)."""
+    """Find an optimal adversarial example for one image (or run a config's batch).
+
+    A method that does not solve the problem, or does not use the solver, is refused (never replaced
+    by another); so is a target equal to the image's label.  Ctrl-C stops with status 130."""
+    ctx = click.get_current_context()
+    _refuse_unused(ctx, config_path)
     if config_path:
-        return _run_config(click.get_current_context(), config_path, batch, data_dir, models_dir, cache_dir)
+        return _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir)
     if not (arch or model):
         raise AdvmilpError("give --arch or --model (one instance) or --config (a batch)")
-    from advmilp.bounds.compute import get_bounds
     from advmilp.data.mnist import load_split
-    from advmilp.methods.registry import load_inputs, run_method
+    from advmilp.methods.registry import check_supported, default_method, load_inputs, run_method
     from advmilp.nn.interchange import load_any
 
+    method = method or default_method(spec.kind)
+    check_supported(method, spec.kind, settings.name)
     net = load_any(model or arch, models_dir)
     test = load_split("test", data_dir)
     if not 0 <= image < len(test):
         raise AdvmilpError(f"image index {image} out of range (0..{len(test) - 1})")
     x_bar, label = test.images[image], int(test.labels[image])
+    spec.check_for(net.sizes, label)
     if int(net.predict(x_bar)) != label:
         click.echo(f"warning: {net.name} misclassifies test image {image} (label {label})", err=True)
-    b, _ = get_bounds(net, bounds_method, bounds_time_limit, cache_dir,
-                      warn=lambda m: click.echo(f"warning: {m}", err=True))
+    b = _instance_bounds(net, bounds_method, bounds_time_limit, cache_dir)
+    click.echo(f"attacking {net.name} image {image} ({spec.describe()}) with {method}, {b.method} bounds, "
+               f"time limit {settings.time_limit:g} s", err=True)
     result = run_method(method, net, b, spec, settings, x_bar, label, image, load_inputs(method, data_dir))
     _print_result(net, b, result, label, image)
     if save_png and result.witness is not None:
@@ -307,12 +395,6 @@ def attack(config_path, arch, model, method, image, spec, settings, bounds_metho
         save_adversarial(save_png, x_bar, result.witness, label, row["target"], row["predicted"], row["l1"],
                          title_extra=f"{net.name}, {row['status']}")
         click.echo(f"figure      {save_png}")
-
-
-def _given(ctx, name):
-    from click.core import ParameterSource
-
-    return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
 def _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir):
@@ -342,10 +424,11 @@ def _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir):
 @main.command()
 @click.option("--arch", default=None, help="Network name or model file.")
 @MODEL
-@click.option("--layer", type=int, default=None, help="Hidden layer (1-based); omit for an output unit.")
+@click.option("--layer", type=int, default=None, help="Hidden layer 1..K-1 (1-based); omit for an output unit.")
 @click.option("--unit", type=int, default=0, show_default=True)
-@click.option("--objective", type=click.Choice(["simple", "diff"]), default="simple", show_default=True,
-              help="For an output unit: maximise it, or it minus the sum of the other outputs.")
+@click.option("--objective", type=click.Choice(["simple", "diff"]), default=None,
+              help="Output unit only (not with --layer): maximise it (simple, the default), or it minus the "
+                   "sum of the other outputs (diff).")
 @click.option("--output-relu/--linear-output", default=True, show_default=True)
 @_solver_options
 @click.option("--save-png", type=click.Path(dir_okay=False), default=None)
@@ -356,15 +439,16 @@ def feature(arch, model, layer, unit, objective, output_relu, settings, bounds_m
             models_dir, cache_dir):
     """Feature visualisation: the input maximising a hidden or output unit (thesis §5.1.1)."""
     from advmilp.methods.milp import run_instance
-    from advmilp.bounds.compute import get_bounds
     from advmilp.nn.interchange import load_any
     from advmilp.spec.problems import ProblemSpec
 
+    if layer is not None and objective is not None:
+        raise AdvmilpError("--objective is for an output unit: omit it with --layer (a hidden unit is maximised)")
     net = load_any(_need_network(arch, model), models_dir)
-    spec = ProblemSpec("feature", layer=layer, unit=unit, objective="hidden" if layer else objective,
-                       output_relu=output_relu)
-    b, _ = get_bounds(net, bounds_method, bounds_time_limit, cache_dir,
-                      warn=lambda m: click.echo(f"warning: {m}", err=True))
+    spec = ProblemSpec("feature", layer=layer, unit=unit, output_relu=output_relu,
+                       objective="hidden" if layer is not None else objective or "simple")
+    spec.check_for(net.sizes)
+    b = _instance_bounds(net, bounds_method, bounds_time_limit, cache_dir)
     result = run_instance(net, b, spec, settings)
     _print_result(net, b, result)
     if save_png and result.witness is not None:

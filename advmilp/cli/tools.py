@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, _need_network, clean_errors, main
+from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, Positive, _need_network, clean_errors, main, refuse_shipped
 from advmilp.errors import AdvmilpError
 
 
@@ -19,9 +19,13 @@ from advmilp.errors import AdvmilpError
               help="A run stopped at 1 % gap, for Table 3 and the right half of Table 4.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Report directory (default: <run>/report for one run, results/report for several).")
+@click.option("--force", is_flag=True, help="Replace a shipped report (files tracked by git in this checkout).")
 @clean_errors
-def report(runs, gap1_run, out):
-    """Thesis-style tables (%solved, %gap, nodes, time) from result runs, thesis figures beside ours."""
+def report(runs, gap1_run, out, force):
+    """Thesis-style tables (%solved, %gap, nodes, time) from result runs, thesis figures beside ours.
+
+    The reports shipped with advmilp (tracked by git, e.g. results/core10/report/) are never rewritten
+    without --force: give --out DIR to write a report of a shipped run elsewhere."""
     from advmilp.bounds.compute import default_results_dir
     from advmilp.reporting.tables import load_rows, write_report
 
@@ -34,6 +38,7 @@ def report(runs, gap1_run, out):
     g = load_rows([gap1_run]) if gap1_run else None
     out_dir = Path(out) if out else (Path(runs[0]) / "report" if len(runs) == 1 and Path(runs[0]).is_dir()
                                      else default_results_dir() / "report")
+    refuse_shipped([out_dir], force)
     click.echo(write_report(df, out_dir, g))
     click.echo(f"written: {out_dir}/table{{2,3,4}}.{{md,csv,tex}}")
 
@@ -58,12 +63,12 @@ def export(arch, model, onnx_path, models_dir):
 @click.option("--arch", default=None, help="Network name or model file.")
 @MODEL
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Benchmark folder.")
-@click.option("--epsilon", type=float, required=True, help="L-infinity radius around each image.")
+@click.option("--epsilon", type=Positive(), required=True, help="L-infinity radius around each image.")
 @click.option("--norm", type=click.Choice(["linf", "l1"]), default="linf", show_default=True)
-@click.option("--images", "n_images", type=int, default=10, show_default=True,
+@click.option("--images", "n_images", type=click.IntRange(min=1), default=10, show_default=True,
               help="First N correctly classified test images.")
 @click.option("--target", type=int, default=None, help="Targeted property (default: untargeted).")
-@click.option("--timeout", type=float, default=300, show_default=True)
+@click.option("--timeout", type=Positive(), default=300, show_default=True)
 @DATA_DIR
 @MODELS_DIR
 @clean_errors
@@ -106,23 +111,29 @@ def masks(out, data_dir):
 @click.option("--thesis", is_flag=True, help="Solve and draw thesis Figs. 2, 3 and 4.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default <run>/figures, or results/figures with --thesis).")
-@click.option("--image", type=int, default=0, show_default=True, help="Test image of Fig. 4.")
-@click.option("--time-limit", type=float, default=60.0, show_default=True)
+@click.option("--image", type=click.IntRange(min=0), default=0, show_default=True, help="Test image of Fig. 4.")
+@click.option("--time-limit", type=Positive(), default=60.0, show_default=True)
+@click.option("--force", is_flag=True, help="Replace shipped figures (files tracked by git in this checkout).")
 @DATA_DIR
 @MODELS_DIR
 @clean_errors
-def figures(run_dir, thesis, out, image, time_limit, data_dir, models_dir):
-    """Figures, PNG + PDF: from a results run and/or the thesis' feature and adversarial figures."""
+def figures(run_dir, thesis, out, image, time_limit, force, data_dir, models_dir):
+    """Figures, PNG + PDF: from a results run and/or the thesis' feature and adversarial figures.
+
+    The figures shipped with advmilp (tracked by git: results/figures/, results/<run>/figures/) are
+    never rewritten without --force: give --out DIR to draw them elsewhere."""
     from advmilp.bounds.compute import default_results_dir
     from advmilp.reporting.thesis_figures import make_adversarial_figure, make_feature_figures, make_run_figures
 
     if not (run_dir or thesis):
         raise AdvmilpError("give --results results/<name> and/or --thesis")
     paths = []
+    run_out = Path(out) if out else Path(run_dir or ".") / "figures"
+    folder = Path(out) if out else default_results_dir() / "figures"
+    refuse_shipped(([run_out] if run_dir else []) + ([folder] if thesis else []), force)
     if run_dir:
-        paths += make_run_figures(run_dir, Path(out) if out else Path(run_dir) / "figures", data_dir)
+        paths += make_run_figures(run_dir, run_out, data_dir)
     if thesis:
-        folder = Path(out) if out else default_results_dir() / "figures"
         p, objectives = make_feature_figures(folder, models_dir, time_limit)
         paths += p
         p, _ = make_adversarial_figure(folder, image, data_dir, time_limit, models_dir)

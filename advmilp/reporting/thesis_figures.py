@@ -18,7 +18,8 @@ This module runs the few solves the figures need, then draws them with `figures`
   (``witnesses/<slug>.counts.npy``, summed over the verified instances of each method) and a
   Fig. 7 style MILP-vs-CDH comparison when the run has both on the same images.
 
-Every function returns the written paths (PNG first for each figure).
+Every figure is written as PNG and PDF (the PDF for papers); every function returns the written
+paths (PNG first for each figure).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def make_feature_figures(out_dir, models_dir=None, time_limit: float = 60, cache
         npy = out_dir / f"{name}.npy"
         np.save(npy, res.witness)
         caption = f"{title}\nmax {values[name]:.2f} ({row['status']}, {row['time_s']:.1f} s)"
-        paths += figures.save_feature(out_dir / f"{name}.png", res.witness, caption)
+        paths += figures.save_feature(out_dir / f"{name}.png", res.witness, caption, also_pdf=True)
         paths.append(npy)
     return paths, values
 
@@ -121,7 +122,7 @@ def make_adversarial_figure(out_dir, image_index: int = 0, data_dir=None, time_l
             extra += f", |\u03b4| \u2264 {cap:g}"
         stem = f"fig4_{net.name}_image{image_index}_{key if cap is None else f'linf{cap:g}'}"
         paths += figures.save_adversarial(out_dir / f"{stem}.png", x_bar, x_adv, label, row["target"],
-                                          row["predicted"], row["l1"], title_extra=extra)
+                                          row["predicted"], row["l1"], title_extra=extra, also_pdf=True)
     return paths, results
 
 
@@ -174,7 +175,7 @@ def make_run_figures(run_dir, out_dir, data_dir=None) -> list[Path]:
     if not (run_dir / "instances.csv").is_file():
         raise AdvmilpError(f"{run_dir}: no instances.csv (run 'advmilp attack --config ...' first)")
     df = load_rows(run_dir)
-    paths = figures.save_cactus(out_dir / "cactus.png", df, title=f"{run_dir.name}: solved within t")
+    paths = figures.save_cactus(out_dir / "cactus.png", df, title=f"{run_dir.name}: solved within t", also_pdf=True)
     solved = figures.witness_rows(df, run_dir)
     if solved.empty:
         return paths
@@ -188,7 +189,7 @@ def make_run_figures(run_dir, out_dir, data_dir=None) -> list[Path]:
     except AdvmilpError as exc:
         warnings.warn(f"gallery skipped: {exc}", stacklevel=2)
     else:
-        paths += figures.save_run_gallery(out_dir / "gallery.png", run_dir, images)
+        paths += figures.save_run_gallery(out_dir / "gallery.png", run_dir, images, also_pdf=True)
     groups = _count_groups(solved, run_dir)
     if groups:
         names = sorted(groups)
@@ -198,9 +199,10 @@ def make_run_figures(run_dir, out_dir, data_dir=None) -> list[Path]:
         titles = [f"{n}: time(s) = {np.mean(groups[n]['times']):.2f}, obj = {np.mean(groups[n]['objs']):.2f}"
                   f"\n(sum of {len(groups[n]['times'])} instances)" for n in names]
         paths += figures.save_count_maps(out_dir / "perturbation_counts.png", [groups[n]["counts"] for n in names],
-                                         titles, suptitle=f"{run_dir.name}: how often each pixel was perturbed")
+                                         titles, suptitle=f"{run_dir.name}: how often each pixel was perturbed",
+                                         also_pdf=True)
     grid = _comparison_items(solved, run_dir)
     if grid:
         paths += figures.save_comparison(out_dir / "comparison.png", grid,
-                                         title=f"{run_dir.name}: exact MILP vs CDH")
+                                         title=f"{run_dir.name}: exact MILP vs CDH", also_pdf=True)
     return paths
