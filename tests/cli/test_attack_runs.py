@@ -5,9 +5,11 @@ bound pass that runs shows progress, and Ctrl-C ends a single attack with status
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from advmilp.spec.rows import INVALID, is_solved
@@ -67,23 +69,30 @@ def test_ctrl_c_on_a_single_attack_exits_130_with_one_line(tmp_path):
     proc = subprocess.Popen(["bash", "-c", script, "bash", sys.executable, "-m", "advmilp", "attack", "--arch", "dnn5",
                              "--image", "1", "--time-limit", "60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
-    try:
-        pid = int(proc.stdout.readline())
-        lines = []
-        while not any(ln.startswith("attacking ") for ln in lines):   # bounds loaded, the solve starts
-            line = proc.stderr.readline()
-            assert line, f"exited early: {lines}"
-            lines.append(line)
-        time.sleep(1.0)
-        sent = time.perf_counter()
-        import os
+    pid = int(proc.stdout.readline())
+    lines, started = [], threading.Event()
 
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("attacking "):   # bounds loaded, the solve starts
+                started.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(120), f"no 'attacking' line on stderr: {lines}"
+        time.sleep(1.0)
+        n_before = len(lines)
+        sent = time.perf_counter()
         os.kill(pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=90)
+        proc.wait(timeout=90)
         waited = time.perf_counter() - sent
+        reader.join(10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, (proc.returncode, err)
-    assert err.strip().splitlines() == ["interrupted"], err
+        for p in (pid, proc.pid):   # a failed test ends the attack too, not only its shell
+            if proc.poll() is None:
+                os.kill(p, signal.SIGKILL)
+    assert proc.returncode == 130, (proc.returncode, lines)
+    assert lines[n_before:] == ["interrupted"], lines
     print(f"stopped {waited:.1f} s after SIGINT")
