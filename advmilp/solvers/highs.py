@@ -16,17 +16,40 @@ use of HiGHS as an LP solver goes through it:
 Set-up is the same for all (output off, one thread); presolve is off unless asked for (LPs
 re-solved after small changes gain nothing from it; on the heuristic's small dense LPs it cost
 2.3× on DNN1), and ±inf bounds are mapped to HiGHS' infinity in one place (`_finite`).
+
+Three things every HiGHS object of advmilp shares, in one place here:
+
+- `new_highs`: HiGHS prints its banner ("Running HiGHS … Copyright …") to file descriptor 1 when
+  the first ``highspy.Highs`` of a process is constructed, before ``output_flag`` can be set; it
+  broke the progress bar and ``attack``'s output.  The first one is constructed with fd 1 on
+  /dev/null.  Every Highs of advmilp — and PuLP's, which `solvers.pulp` makes only after calling
+  `new_highs` — comes after it.
+- `run_cancellable`: highspy's ``run()`` holds the main thread (with the GIL released) until HiGHS
+  returns, so Ctrl-C acted only then (18 s measured).  A long solve runs in HiGHS' solver thread
+  instead and is cancelled through its interrupt callback on KeyboardInterrupt, which is re-raised.
+  That costs time per solve (a thread, a Python callback per simplex iteration): the phase search
+  on DNN3 took 40 % longer with every LP run so, the relaxation tightening 17 % more CPU.  So
+  `HighsLP` runs cancellable only the solves likely to be long — the first (cold) solve, and any
+  solve after one that took `LONG_LP_S` or more; between two short solves Python sees Ctrl-C.
+- deadlines (`solvers.clock`): ``run(deadline=...)`` cuts an LP's time limit to the time left.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
+import os
+import sys
+import time
 
 import numpy as np
 
+from advmilp.solvers.clock import solve_limit
 from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TIME_LIMIT, UNBOUNDED
 
 DUAL_SIMPLEX, PRIMAL_SIMPLEX = 1, 4   # HiGHS simplex_strategy values
+LONG_LP_S = 0.1                       # a solve this long makes the next one run cancellable
 
 _STATUS: dict | None = None
 
@@ -47,24 +70,76 @@ def status_of(model_status) -> str:
     return _STATUS.get(model_status, ERROR)
 
 
+@functools.cache
+def swallow_banner() -> None:
+    """Call before anything (PuLP) constructs a ``highspy.Highs``.  Constructs the process' first ``highspy.Highs`` (the one that prints the banner) with file
+    descriptor 1 on /dev/null; once per process."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+        try:   # anything HiGHS left in C's stdout buffer goes to /dev/null too
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError, TypeError):   # no C library to ask (Windows): nothing buffered to drop
+            pass
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
+def new_highs():
+    """A new ``highspy.Highs`` with output off; never prints HiGHS' banner."""
+    import highspy
+
+    swallow_banner()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def run_cancellable(h) -> None:
+    """``h.run()`` in HiGHS' solver thread, cancelled if Ctrl-C arrives: the KeyboardInterrupt is
+    re-raised once HiGHS has stopped (within a fraction of a second: HiGHS polls the interrupt
+    callback during simplex iterations and between MIP nodes)."""
+    h.HandleUserInterrupt = True        # registers the callbacks through which cancelSolve stops HiGHS
+    try:
+        try:
+            h.startSolve()
+            while not h.wait(0.05)[0]:
+                pass
+        except KeyboardInterrupt:       # also while starting: never leave HiGHS running at exit
+            h.cancelSolve()
+            while not h.wait(0.05)[0]:
+                pass
+            raise
+    finally:   # the callbacks cost a Python call per simplex iteration: off for the solves run directly
+        h.HandleUserInterrupt = False
+
+
 class HighsLP:
     """One HiGHS LP, re-solved warm after changes of bounds, coefficients, rows and objective.
 
     ``highs``: an already loaded ``highspy.Highs`` to adopt (its options are kept, except presolve
     when ``presolve`` is False); otherwise a new empty one with output off and ``threads``
-    threads.  ``presolve`` False turns HiGHS' presolve off, True leaves HiGHS' default."""
+    threads.  ``presolve`` False turns HiGHS' presolve off, True leaves HiGHS' default.  The first
+    solve, and every solve after one of `LONG_LP_S` or more, runs through `run_cancellable`."""
 
     def __init__(self, threads: int = 1, presolve: bool = False, highs=None):
         import highspy
 
         if highs is None:
-            highs = highspy.Highs()
-            highs.setOptionValue("output_flag", False)
+            highs = new_highs()
             highs.setOptionValue("threads", threads)
         if not presolve:
             highs.setOptionValue("presolve", "off")
         self.h = highs
         self.inf = highspy.kHighsInf
+        self.last_solve_s = math.inf          # the first solve runs cancellable
 
     @property
     def n_cols(self) -> int:
@@ -109,30 +184,38 @@ class HighsLP:
         n = len(cost)
         self.h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, dtype=np.float64))
 
-    def run(self, time_limit: float | None = None, primal: bool = False) -> tuple[str, float]:
+    def run(self, time_limit: float | None = None, primal: bool = False,
+            deadline: float | None = None) -> tuple[str, float]:
         """Solve from the current basis: (status, objective).  The objective is the optimum if
         ``optimal``, +inf if ``infeasible`` and −inf otherwise (nothing proven).  ``primal``: primal
         simplex (after an objective change the old basis stays primal feasible), else dual simplex
         (after bound changes it stays dual feasible).  ``time_limit`` (seconds, None: none) counts
-        from this call."""
+        from this call and is cut to the time left before ``deadline`` (`solvers.clock`)."""
+        time_limit = solve_limit(time_limit, deadline)
         if time_limit is None:
             self.h.setOptionValue("time_limit", self.inf)
         else:   # HiGHS' time_limit counts the object's run time summed over every run() so far
             self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit), 1e-3))
         self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX)
-        self.h.run()
+        start = time.perf_counter()
+        if self.last_solve_s >= LONG_LP_S:
+            run_cancellable(self.h)
+        else:
+            self.h.run()
+        self.last_solve_s = time.perf_counter() - start
         status = status_of(self.h.getModelStatus())
         if status == OPTIMAL:
             return status, float(self.h.getInfo().objective_function_value)
         return status, (math.inf if status == INFEASIBLE else -math.inf)
 
-    def minimize(self, cols: np.ndarray, vals: np.ndarray, time_limit: float | None = None) -> tuple[str, float]:
+    def minimize(self, cols: np.ndarray, vals: np.ndarray, time_limit: float | None = None,
+                 deadline: float | None = None) -> tuple[str, float]:
         """min vals · x[cols] (every other cost set to zero) by primal simplex from the current
         basis: `run`'s (status, objective)."""
         cost = np.zeros(self.n_cols)
         cost[np.asarray(cols)] = vals
         self.set_costs(cost)
-        return self.run(time_limit, primal=True)
+        return self.run(time_limit, primal=True, deadline=deadline)
 
     def values(self) -> np.ndarray:
         """Column values of the last solve."""

@@ -5,7 +5,9 @@ bypassed for HiGHS: it maps "time limit reached" to Optimal, raises KeyError on 
 statuses and has no warm start.  We let PuLP load the model into ``highspy.Highs``, pass a
 warm start with ``setSolution``, run, and read status, incumbent, dual bound, gap and nodes
 from HiGHS itself.  Objective and bound are returned in the model's own sense (PuLP negates
-a maximisation and drops the objective's constant; both are undone here).
+a maximisation and drops the objective's constant; both are undone here).  The HiGHS solve runs
+cancellable (`solvers.highs.run_cancellable`: Ctrl-C stops it within a fraction of a second), and a
+``deadline`` (`solvers.clock`) cuts its time limit to the time left.
 
 CBC, SCIP and Gurobi are reachable through PuLP when installed (``solver="cbc"`` ...), with
 status and incumbent from PuLP and, where the interface exposes them, bound and nodes.
@@ -24,7 +26,8 @@ import numpy as np
 import pulp
 
 from advmilp.errors import AdvmilpError
-from advmilp.solvers.highs import HighsLP, status_of
+from advmilp.solvers.clock import solve_limit
+from advmilp.solvers.highs import HighsLP, new_highs, run_cancellable, status_of, swallow_banner
 from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TIME_LIMIT, UNBOUNDED
 
 SOLVERS = ("highs", "cbc", "scip", "gurobi")
@@ -59,10 +62,7 @@ def gap_percent(objective: float, bound: float) -> float:
 @functools.lru_cache(maxsize=None)
 def solver_version(name: str = "highs") -> str:
     if name == "highs":
-        import highspy
-
-        h = highspy.Highs()
-        return f"HiGHS {h.version()}"
+        return f"HiGHS {new_highs().version()}"
     if name == "gurobi":
         try:
             import gurobipy
@@ -75,17 +75,26 @@ def solver_version(name: str = "highs") -> str:
 
 def solve(prob: pulp.LpProblem, solver: str = "highs", time_limit: float | None = None,
           gap_rel: float | None = None, threads: int = 1, warm_start: dict[str, float] | None = None,
-          options: dict | None = None, msg: bool = False) -> SolveResult:
-    """Solve ``prob``; never raises for solver-side failures (status ``error`` instead)."""
+          options: dict | None = None, msg: bool = False, deadline: float | None = None) -> SolveResult:
+    """Solve ``prob``; never raises for solver-side failures (status ``error`` instead).  The time limit
+    is ``time_limit`` cut to the time left before ``deadline``."""
     if solver not in SOLVERS:
         raise AdvmilpError(f"unknown solver {solver!r} (choose from {', '.join(SOLVERS)})")
     if solver == "highs":
-        return _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options or {}, msg)
-    return _solve_pulp(prob, solver, time_limit, gap_rel, threads, warm_start, msg)
+        return _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options or {}, msg, deadline)
+    return _solve_pulp(prob, solver, _limit(time_limit, deadline), gap_rel, threads, warm_start, msg)
 
 
-def _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options, msg) -> SolveResult:
-    api = pulp.HiGHS(msg=msg, timeLimit=time_limit, gapRel=gap_rel, threads=threads, **options)
+def _limit(time_limit: float | None, deadline: float | None) -> float | None:
+    """The solve's time limit now: ``time_limit`` cut to the time left (at least 10 ms: past the
+    deadline the solver stops at once with what the warm start gives)."""
+    limit = solve_limit(time_limit, deadline)
+    return None if limit is None else max(limit, 0.01)
+
+
+def _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options, msg, deadline) -> SolveResult:
+    swallow_banner()
+    api = pulp.HiGHS(msg=msg, gapRel=gap_rel, threads=threads, **options)
     version = solver_version("highs")
     start = time.perf_counter()
     try:
@@ -97,7 +106,9 @@ def _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options, msg) -
             idx = np.array([v.index for v in variables if v.name in warm_start], dtype=np.int32)
             val = np.array([warm_start[v.name] for v in variables if v.name in warm_start], dtype=np.float64)
             h.setSolution(len(idx), idx, val)
-        h.run()
+        limit = _limit(time_limit, deadline)   # set last: loading a large model into HiGHS takes time too
+        h.setOptionValue("time_limit", h.getRunTime() + limit if limit is not None else math.inf)
+        run_cancellable(h)
     except Exception as exc:  # solver-side failure becomes a result, not a crash
         return SolveResult(ERROR, math.nan, math.nan, 100.0, math.nan, time.perf_counter() - start,
                            None, "highs", version, f"{type(exc).__name__}: {exc}")
@@ -183,6 +194,7 @@ def relaxation_lp(prob: pulp.LpProblem) -> tuple[HighsLP, dict[str, int]]:
     """The LP relaxation of ``prob`` in HiGHS, to be solved, cut and re-solved warm, and the column
     of every variable (by name).  Rows added to it stay in that LP only; the caller adds what it
     keeps to the PuLP model.  HiGHS' presolve is left on its default, as PuLP configures it."""
+    swallow_banner()
     api = pulp.HiGHS(msg=False, mip=False, threads=1)
     api.createAndConfigureSolver(prob)
     api.buildSolverModel(prob)       # numbers the variables (v.index)
