@@ -14,6 +14,8 @@ the whole box [0,1]^784, which stabilises units (no binary) and shrinks every bi
 
 LP optima are widened by a tolerance before use, and every bound is intersected with the
 interval bound, so the result is sound and never looser than interval arithmetic over S_U.
+A ``deadline`` (`solvers.clock`) stops the LPs: the units not yet bounded by LP keep their interval
+bounds, which are valid, so bounds returned at the deadline are sound, only looser.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from advmilp.bounds.compute import Bounds, _widen
 from advmilp.nn.network import Network
 from advmilp.encode.activations import encoder_for
 from advmilp.encode.lp import LinearRows, encode_units, next_pre_map
+from advmilp.solvers.clock import expired
 from advmilp.solvers.highs import HighsLP
 from advmilp.spec.rows import OPTIMAL
 
@@ -54,13 +57,14 @@ def knapsack_bounds(W: np.ndarray, b: np.ndarray, x_bar: np.ndarray, radius: flo
 
 def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.ndarray | None = None,
                 x_ub: np.ndarray | None = None, use_lp: bool = True, base: Bounds | None = None,
-                lp_output: bool = False) -> Bounds:
+                lp_output: bool = False, deadline: float | None = None) -> Bounds:
     """Bounds of every pre-activation over S_U; ``base`` (e.g. box bounds) is intersected in.
 
     LPs are spent only where they can change the MILP: on hidden units that interval
     arithmetic leaves unstable (their bounds are the big-Ms and decide whether a binary is
-    needed), and on the linear output layer only if ``lp_output`` (the MILP's own relaxation
-    already implies LP bounds on a linear output, so they would only cost time).
+    needed), and on the output layer only if ``lp_output`` (the tight models read the logits, even
+    under a ReLU on the outputs, and their own relaxation already implies LP bounds on them, so
+    they would only cost time).  No LP is solved after ``deadline``.
     """
     t0 = time.perf_counter()
     n0 = network.n_inputs
@@ -77,6 +81,7 @@ def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.nda
         W1, b1 = network.layers[0].W, network.layers[0].b
         pre_map = (pm, np.hstack([W1, -W1]), W1 @ x_bar + b1)   # layer 1's pre-activations over p, m
     lo_a = up_a = None
+    K = len(network.layers)
     for k, layer in enumerate(network.layers):
         act = layer.act
         if k == 0:
@@ -85,15 +90,16 @@ def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.nda
             Wp, Wn = np.maximum(layer.W, 0), np.minimum(layer.W, 0)
             L = Wp @ lo_a + Wn @ up_a + layer.b
             U = Wp @ up_a + Wn @ lo_a + layer.b
-            if lp is not None and (lp_output or act.piecewise):
-                _tighten_by_lp(lp, *pre_map, L, U, act.piecewise)
+            output = k == K - 1
+            if lp is not None and (lp_output if output else act.piecewise):
+                _tighten_by_lp(lp, *pre_map, L, U, act.piecewise and not output, deadline)
         if base is not None:
             L, U = np.maximum(L, base.lower[k]), np.minimum(U, base.upper[k])
         U = np.maximum(U, L)
         lower.append(L)
         upper.append(U)
         lo_a, up_a = act.interval(L, U)
-        if lp is not None and k < len(network.layers) - 1:
+        if lp is not None and k < K - 1 and not expired(deadline):
             # the layer's convex relaxation from the encoder table, then the next layer's pre-activations
             rows = LinearRows(first_col=lp.n_cols)
             encoded = encode_units(rows, *pre_map, L, U, encoder_for(act), relaxed=True)
@@ -111,21 +117,23 @@ def _load(lp: HighsLP, rows: LinearRows) -> None:
 
 
 def _tighten_by_lp(lp: HighsLP, cols: np.ndarray, coef: np.ndarray, const: np.ndarray,
-                   L: np.ndarray, U: np.ndarray, piecewise: bool) -> None:
+                   L: np.ndarray, U: np.ndarray, piecewise: bool, deadline: float | None = None) -> None:
     """Shrink [L, U] (pre-activations ``coef @ x[cols] + const``) in place by the LP relaxation; upper
     side first — a unit whose LP maximum is ≤ 0 is stably inactive and its lower bound is never used.
     Only units that would cost a binary (``piecewise`` and unstable) are bounded, or all if not
-    ``piecewise`` (the output layer, when asked for)."""
+    ``piecewise`` (the output layer, when asked for).  Stops at ``deadline`` (the rest keep [L, U])."""
     for j in range(len(L)):
         if U[j] - L[j] <= 1e-9 or (piecewise and (U[j] <= 0 or L[j] >= 0)):
             continue
-        s_max, v_max = lp.minimize(cols, -coef[j])
+        if expired(deadline):
+            return
+        s_max, v_max = lp.minimize(cols, -coef[j], deadline=deadline)
         if s_max == OPTIMAL:
             vmax = -v_max + const[j]
             U[j] = min(U[j], vmax + _widen(vmax))
         if piecewise and U[j] <= 0:
             continue
-        s_min, v_min = lp.minimize(cols, coef[j])
+        s_min, v_min = lp.minimize(cols, coef[j], deadline=deadline)
         if s_min == OPTIMAL:
             vmin = v_min + const[j]
             L[j] = max(L[j], vmin - _widen(vmin))

@@ -13,7 +13,9 @@ methods
 
 Soundness: a MILP bound is HiGHS' proven *dual bound*, never its incumbent, widened by a
 tolerance for the solver's feasibility tolerances, and intersected with the interval bound
-(so a tighter method is never looser than ``basic``).
+(so a tighter method is never looser than ``basic``).  A ``deadline`` (`solvers.clock`) stops the
+solves: the units not reached keep their interval bounds (valid), ``params["incomplete"]`` says how
+many were bounded, and such bounds are never cached.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import pulp
 from advmilp import __version__
 from advmilp.errors import AdvmilpError
 from advmilp.nn.network import Network
+from advmilp.solvers.clock import expired
 
 METHODS = ("basic", "improved", "weak")
 CACHE_FORMAT = 1
@@ -47,8 +50,9 @@ class Bounds:
     upper: list[np.ndarray]
     method: str = "basic"
     params: dict = field(default_factory=dict)
-    time_s: float = 0.0
+    time_s: float = 0.0          # seconds their computation took (for cached bounds: when they were computed)
     network_hash: str = ""
+    cached: bool = False         # loaded from the cache: no time was spent on them in this run
 
     def stable_counts(self) -> list[tuple[int, int, int]]:
         """Per layer: (inactive U ≤ 0, active L ≥ 0, unstable)."""
@@ -100,15 +104,19 @@ def _bound_unit(args) -> tuple[int, float, float, int]:
     from advmilp.solvers.pulp import solve
     from advmilp.spec.rows import OPTIMAL
 
-    network, bounds, k, units, x_lb, x_ub, time_limit, gap_rel, threads = args
-    prob, pres = build_preactivation_model(network, bounds, k, x_lb=x_lb, x_ub=x_ub, name=f"bound_L{k}")
+    network, bounds, k, units, x_lb, x_ub, time_limit, gap_rel, threads, deadline = args
     out = []
+    if expired(deadline):
+        return out
+    prob, pres = build_preactivation_model(network, bounds, k, x_lb=x_lb, x_ub=x_ub, name=f"bound_L{k}")
     for j in units:
+        if expired(deadline):
+            break      # the units not reached keep their interval bounds
         L, U, capped = float(bounds.lower[k - 1][j]), float(bounds.upper[k - 1][j]), 0
         for sense in (pulp.LpMaximize, pulp.LpMinimize):
             prob.sense = sense
             prob.setObjective(pres[j])
-            res = solve(prob, time_limit=time_limit, gap_rel=gap_rel, threads=threads)
+            res = solve(prob, time_limit=time_limit, gap_rel=gap_rel, threads=threads, deadline=deadline)
             capped += res.status != OPTIMAL
             if not math.isfinite(res.bound):
                 continue  # nothing proven: keep the interval bound
@@ -125,12 +133,13 @@ def _bound_unit(args) -> tuple[int, float, float, int]:
 def tighten_bounds(network: Network, method: str = "improved", time_limit: float | None = None,
                    x_lb: np.ndarray | float = 0.0, x_ub: np.ndarray | float = 1.0,
                    gap_rel: float = 1e-4, threads: int = 1, workers: int = 1,
-                   progress: Callable[[str], None] | None = None) -> Bounds:
+                   progress: Callable[[str], None] | None = None, deadline: float | None = None) -> Bounds:
     """``improved`` / ``weak`` bounds: per unit, max and min of its pre-activation by MILP.
 
     ``time_limit`` caps each solve (weak: the thesis' 1 s; improved: None = exact, or a
     safety cap recorded in the parameters).  ``workers`` > 1 bounds a layer's units in
-    parallel processes (one single-threaded solve each).
+    parallel processes (one single-threaded solve each).  At ``deadline`` the solves stop and the
+    bounds so far are returned with ``params["incomplete"]`` (see the module docstring).
     """
     if method not in ("improved", "weak"):
         raise AdvmilpError(f"tighten_bounds needs method improved or weak, not {method!r}")
@@ -140,13 +149,13 @@ def tighten_bounds(network: Network, method: str = "improved", time_limit: float
     x_lb = np.broadcast_to(np.asarray(x_lb, dtype=np.float64), (network.n_inputs,))
     x_ub = np.broadcast_to(np.asarray(x_ub, dtype=np.float64), (network.n_inputs,))
     bounds = interval_bounds(network, x_lb, x_ub)  # exact for layer 1
-    capped_total = solves = 0
+    capped_total = solves = bounded = 0
     for k in range(2, len(network.layers) + 1):
         # re-propagate intervals from the tightened earlier layers
         bounds = interval_bounds(network, x_lb, x_ub, start=bounds)
         n_units = len(bounds.lower[k - 1])
         chunks = [list(range(n_units))[i::workers] for i in range(workers)] if workers > 1 else [list(range(n_units))]
-        jobs = [(network, bounds, k, c, x_lb, x_ub, time_limit, gap_rel, threads) for c in chunks if c]
+        jobs = [(network, bounds, k, c, x_lb, x_ub, time_limit, gap_rel, threads, deadline) for c in chunks if c]
         if len(jobs) > 1:
             from concurrent.futures import ProcessPoolExecutor
 
@@ -159,6 +168,7 @@ def tighten_bounds(network: Network, method: str = "improved", time_limit: float
             L[j], U[j] = lo, up
             capped_total += capped
             solves += 2
+            bounded += 1
         bounds.lower[k - 1], bounds.upper[k - 1] = L, U
         if progress:
             inactive, active, unstable = bounds.stable_counts()[k - 1]
@@ -168,12 +178,16 @@ def tighten_bounds(network: Network, method: str = "improved", time_limit: float
     bounds.params = {"time_limit": time_limit} if time_limit else {}
     if method == "improved" and time_limit:
         bounds.params["capped_solves"] = f"{capped_total}/{solves}"
+    to_bound = sum(network.sizes[2:])
+    if bounded < to_bound:
+        bounds.params["incomplete"] = f"{bounded}/{to_bound} units bounded before the deadline"
     bounds.time_s = time.perf_counter() - start
     return bounds
 
 
 def compute_bounds(network: Network, method: str = "basic", time_limit: float | None = None,
-                   progress: Callable[[str], None] | None = None, threads: int = 1, workers: int = 1) -> Bounds:
+                   progress: Callable[[str], None] | None = None, threads: int = 1, workers: int = 1,
+                   deadline: float | None = None) -> Bounds:
     if method not in METHODS:
         raise AdvmilpError(f"unknown bounds method {method!r} (choose from {', '.join(METHODS)})")
     if method == "basic":
@@ -182,7 +196,7 @@ def compute_bounds(network: Network, method: str = "basic", time_limit: float | 
         b.time_s = time.perf_counter() - t
         return b
     return tighten_bounds(network, method, time_limit=time_limit, progress=progress, threads=threads,
-                          workers=workers)
+                          workers=workers, deadline=deadline)
 
 
 # ---- cache -----------------------------------------------------------------------------------
@@ -281,7 +295,7 @@ def load_cached(path: Path, network: Network, method: str, params: dict) -> Boun
     if problems:
         raise AdvmilpError(f"{path}: bounds cache does not match ({', '.join(problems)})")
     return Bounds(lower, upper, method, dict(meta.get("params", {})), float(meta.get("time_s", 0.0)),
-                  meta["network_hash"])
+                  meta["network_hash"], cached=True)
 
 
 def find_cached(network: Network, method: str, time_limit: float | None = None,
@@ -321,13 +335,14 @@ def get_bounds(network: Network, method: str = "basic", time_limit: float | None
                cache_dir: str | os.PathLike | None = None, recompute: bool = False,
                progress: Callable[[str], None] | None = None,
                warn: Callable[[str], None] | None = None, cap: float | None = None,
-               workers: int = 1) -> tuple[Bounds, bool]:
+               workers: int = 1, deadline: float | None = None) -> tuple[Bounds, bool]:
     """Bounds from the cache (validated, `find_cached`) or computed and cached.  Returns (bounds, cache_hit).
 
     ``basic`` bounds are never cached: they take microseconds.  ``improved`` bounds are exact
     unless ``cap`` limits each solve; without a cap, a cached exact file is used, else a cached
     capped one (announced through ``warn``), else they are computed exactly.  Computed bounds are
-    written to ``cache_dir``, by default the user cache (`bounds_cache_dirs`).
+    written to ``cache_dir``, by default the user cache (`bounds_cache_dirs`) — unless ``deadline``
+    stopped their computation (``params["incomplete"]``: valid, but looser than the method's).
     """
     if method not in METHODS:
         raise AdvmilpError(f"unknown bounds method {method!r} (choose from {', '.join(METHODS)})")
@@ -340,6 +355,7 @@ def get_bounds(network: Network, method: str = "basic", time_limit: float | None
             return b, True
     time_limit = cap if method == "improved" else (time_limit or 1.0)
     write_dir, _ = bounds_cache_dirs(cache_dir)
-    bounds = compute_bounds(network, method, time_limit, progress=progress, workers=workers)
-    save_bounds(bounds, write_dir / f"{cache_key(network, method, time_limit)}.npz")
+    bounds = compute_bounds(network, method, time_limit, progress=progress, workers=workers, deadline=deadline)
+    if "incomplete" not in bounds.params:
+        save_bounds(bounds, write_dir / f"{cache_key(network, method, time_limit)}.npz")
     return bounds, False

@@ -23,14 +23,19 @@ import numpy as np
 
 from advmilp.bounds.compute import Bounds, _widen
 from advmilp.encode.milp import Formulation
+from advmilp.solvers.clock import expired
 from advmilp.solvers.pulp import relaxation_lp
 from advmilp.spec.rows import OPTIMAL
 
 
-def tighten_on_relaxation(form: Formulation, bounds: Bounds) -> tuple[Bounds, int]:
+def tighten_on_relaxation(form: Formulation, bounds: Bounds, deadline: float | None = None) -> tuple[Bounds, int]:
     """Bounds of the hidden units of ``form`` (built with ``bounds``) over its LP relaxation.
 
-    Returns the tightened bounds (never looser than ``bounds``) and the number of LPs solved."""
+    Returns the tightened bounds (never looser than ``bounds``) and the number of LPs solved.  At
+    ``deadline`` (`solvers.clock`) it stops: the units bounded so far keep their new bounds, the
+    others ``bounds`` — both valid, so the result is sound."""
+    if expired(deadline):
+        return bounds, 0
     lp, index = relaxation_lp(form.prob)
     lower = [np.array(v, dtype=np.float64) for v in bounds.lower]
     upper = [np.array(v, dtype=np.float64) for v in bounds.upper]
@@ -39,14 +44,16 @@ def tighten_on_relaxation(form: Formulation, bounds: Bounds) -> tuple[Bounds, in
         for j, u in enumerate(layer):
             if u.z is None or u.a is None or u.s is None:
                 continue                                 # stable: no binary, nothing to gain
+            if expired(deadline):
+                break
             cols = np.array([index[u.a.name], index[u.s.name]], dtype=np.int32)
-            st, neg_max = lp.minimize(cols, np.array([-1.0, 1.0]))     # − max (a − s)
+            st, neg_max = lp.minimize(cols, np.array([-1.0, 1.0]), deadline=deadline)     # − max (a − s)
             n_lps += 1
             if st == OPTIMAL:
                 upper[k][j] = min(upper[k][j], -neg_max + _widen(neg_max))
             if upper[k][j] <= 0:
                 continue                                 # stably inactive: the lower side is unused
-            st, low = lp.minimize(cols, np.array([1.0, -1.0]))
+            st, low = lp.minimize(cols, np.array([1.0, -1.0]), deadline=deadline)
             n_lps += 1
             if st == OPTIMAL:
                 lower[k][j] = max(lower[k][j], low - _widen(low))

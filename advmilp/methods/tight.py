@@ -6,6 +6,10 @@ tight  exact: heuristic incumbent U → bounds over the L1 ball S_U (`ball`) →
        known to contain an optimum, so a proven optimum is the thesis model's optimum.
        The models are solved by the branch-and-bound over ReLU phases (`advmilp.search.phase_bb`),
        with HiGHS' MILP as the fallback.  `TightPolicy` holds every measured choice.
+
+The time limit is one deadline for all of it (`advmilp.solvers.clock`): heuristic, ball bounds,
+relaxation tightening, phase search, MILP and verification share it, each stopping with what it
+has proven when it passes; the row is then ``time_limit`` with the best verified point so far.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from advmilp.heuristics.primal import find_adversarial
 from advmilp.spec.problems import ProblemSpec, SolverSettings
 from advmilp.spec.rows import OPTIMAL, TIME_LIMIT
 from advmilp.bounds.relaxation import tighten_on_relaxation
+from advmilp.solvers.clock import expired, time_left
 from advmilp.solvers.pulp import gap_percent, solver_version
 from advmilp.spec.verify import verify_witness
 
@@ -101,16 +106,18 @@ def unstable_count(bounds: Bounds, network: Network) -> int:
 
 
 def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, cap: float,
-                     cut_rounds: int, passes: int) -> Bounds:
+                     cut_rounds: int, passes: int, deadline: float | None = None) -> Bounds:
     """``bounds`` tightened over the feasible set of the tight MILP (criteria, Σ|δ| ≤ cap): build it,
     separate its ideal cuts, bound every unstable unit over that LP; repeat with the new bounds, at
-    most ``passes`` times."""
+    most ``passes`` times, none after ``deadline`` (what is tightened by then is kept: it is valid)."""
     t0 = time.perf_counter()
     for _ in range(passes):
+        if expired(deadline):
+            break
         form = build_model(network, bounds, spec, x_bar, label, name="relaxation", l1_cap=cap, split_distance=True)
-        add_ideal_cuts(form, cut_rounds)
+        add_ideal_cuts(form, cut_rounds, deadline=deadline)
         before = _unstable_widths(bounds, network)
-        bounds, _ = tighten_on_relaxation(form, bounds)
+        bounds, _ = tighten_on_relaxation(form, bounds, deadline)
         after = _unstable_widths(bounds, network)
         if after.size == before.size and after.sum() > 0.95 * before.sum():
             break
@@ -127,78 +134,96 @@ def tight_settings(bounds: Bounds, network: Network, policy: TightPolicy = DEFAU
 def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
               image_index, pool=None, policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult:
     """Heuristic → L1-ball bounds → phase search or warm-started MILP on the logits (restarted with
-    relaxation-tightened bounds if not solved quickly); time_s counts everything."""
+    relaxation-tightened bounds if not solved quickly); time_s counts everything, and everything ends
+    by ``settings.time_limit``."""
     t0 = time.perf_counter()
-    h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool)
+    h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool, deadline=t0 + settings.time_limit)
     return solve_from_incumbent(network, bounds, spec, settings, x_bar, label, image_index, h, t0, policy)
 
 
-def tight_heuristic(network: Network, x_bar, label, spec: ProblemSpec, time_limit: float, pool=None):
-    """The primal heuristic as the tight pipeline runs it: 2 % of the time limit (0.5-3 s), two pool starts."""
+def tight_heuristic(network: Network, x_bar, label, spec: ProblemSpec, time_limit: float, pool=None,
+                    deadline: float | None = None):
+    """The primal heuristic as the tight pipeline runs it: 2 % of the time limit (0.5-3 s), two pool
+    starts, nothing past the instance's ``deadline``."""
     return find_adversarial(network, x_bar, label, spec, pool=pool, n_pool=2,
-                            time_limit=min(3.0, max(0.5, 0.02 * time_limit)))
+                            time_limit=min(3.0, max(0.5, 0.02 * time_limit)), deadline=deadline)
 
 
 def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar,
                          label, image_index, h, t0: float, policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult:
     """The tight problem from the heuristic's result ``h`` (started at ``t0``) under ``policy``: the
     relaxation-tightened bounds before the first solve from ``policy.upfront_binaries`` binaries up,
-    else in a restart after ``policy.escalate_after_s``."""
+    else in a restart after ``policy.escalate_after_s``.  Everything ends by ``t0 + settings.time_limit``."""
     linear = spec.with_(output_relu=False)
+    deadline = t0 + settings.time_limit
     if not h.found:  # no incumbent: the plain model (on the logits) over the given bounds
-        res = run_instance(network, bounds, linear, replace(settings, time_limit=max(1.0, settings.time_limit - (time.perf_counter() - t0))),
-                           x_bar, label, image_index, split_distance=True, solver_options=policy.highs_options)
+        if expired(deadline):
+            res = _stopped(network, bounds, spec, settings, x_bar, label, image_index, None, "")
+        else:
+            res = run_instance(network, bounds, linear, settings, x_bar, label, image_index, split_distance=True,
+                               solver_options=policy.highs_options, deadline=deadline)
         res.row.update(method="tight", time_s=time.perf_counter() - t0, heuristic_l1=math.nan,
                        prep_time_s=h.time_s, problem=spec.describe())
         return res
-    deadline = t0 + settings.time_limit
     best_x, best_l1 = h.x, h.l1
     cap = incumbent_cap(best_l1)
-    bb = ball_bounds(network, x_bar, cap, base=bounds)
+    bb = ball_bounds(network, x_bar, cap, base=bounds, deadline=deadline)
     prep = h.time_s + bb.time_s
     options, rounds = tight_settings(bb, network, policy)
     escalate_after = 0.0 if unstable_count(bb, network) >= policy.upfront_binaries else policy.escalate_after_s
     note = ""
-    if rounds and escalate_after <= 0:
-        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes)
+    if rounds and escalate_after <= 0 and not expired(deadline):
+        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes, deadline)
         prep += tb.time_s - bb.time_s
         note = (f"bounds tightened on the LP relaxation before the solve "
                 f"({unstable_count(bb, network)} -> {unstable_count(tb, network)} binaries)")
         bb = tb
-    remaining = max(1.0, deadline - time.perf_counter())
-    if policy.phase_search:
-        res = run_phase_search(network, bb, spec, settings, x_bar, label, image_index, best_x, cap, remaining,
-                               policy)
+    if policy.phase_search and not expired(deadline):
+        res = run_phase_search(network, bb, spec, settings, x_bar, label, image_index, best_x, cap,
+                               time_left(deadline), policy)
         if res is not None:
             if note:
                 res.row["message"] = note
             return _finish(res, network, bounds, spec, x_bar, label, h, best_x, best_l1, prep, t0)
-    first_limit = min(remaining, escalate_after) if rounds and escalate_after > 0 else remaining
-    res = run_instance(network, bb, linear, replace(settings, time_limit=first_limit), x_bar, label, image_index,
+    if expired(deadline):   # no time left for a MILP: the best verified point so far
+        res = _stopped(network, bb, spec, settings, x_bar, label, image_index, best_x, note)
+        return _finish(res, network, bounds, spec, x_bar, label, h, best_x, best_l1, prep, t0)
+    escalating = rounds and escalate_after > 0
+    first_deadline = min(deadline, time.perf_counter() + escalate_after) if escalating else deadline
+    res = run_instance(network, bb, linear, settings, x_bar, label, image_index,
                        warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
-                       cut_rounds=rounds)
+                       cut_rounds=rounds, deadline=first_deadline)
     if note:
         res.row["message"] = (note + "; " + res.row["message"]).rstrip("; ")
-    if rounds and 0 < escalate_after < remaining and res.row["status"] == TIME_LIMIT \
-            and deadline - time.perf_counter() > 1.0:
+    if escalating and first_deadline < deadline and res.row["status"] == TIME_LIMIT \
+            and time_left(deadline) > 1.0:
         # not solved quickly: a hard instance.  Restart from the best point so far with bounds
         # tightened on the MILP's own relaxation (`relaxation_bounds`).
         nodes = res.row["nodes"] or 0
         if res.row["verified"] and res.witness is not None and res.row["l1"] < best_l1:
             best_x, best_l1 = res.witness, res.row["l1"]
             cap = incumbent_cap(best_l1)
-            bb = ball_bounds(network, x_bar, cap, base=bounds)
+            bb = ball_bounds(network, x_bar, cap, base=bounds, deadline=deadline)
             prep += bb.time_s
-        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes)
+        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes, deadline)
         prep += tb.time_s - bb.time_s
-        remaining = max(1.0, deadline - time.perf_counter())
-        res = run_instance(network, tb, linear, replace(settings, time_limit=remaining), x_bar, label, image_index,
+        res = run_instance(network, tb, linear, settings, x_bar, label, image_index,
                            warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
-                           cut_rounds=rounds)
+                           cut_rounds=rounds, deadline=deadline)
         res.row["nodes"] = (res.row["nodes"] or 0) + nodes
         res.row["message"] = (f"restarted after {escalate_after:g} s with bounds tightened on the LP relaxation; "
                               + res.row["message"]).rstrip("; ")
     return _finish(res, network, bounds, spec, x_bar, label, h, best_x, best_l1, prep, t0)
+
+
+def _stopped(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
+             image_index, x, note: str) -> InstanceResult:
+    """The row of an instance whose deadline passed before a solve could start: ``time_limit``, the
+    verified point ``x`` (None: none), no bound."""
+    res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", x, 0.0)
+    res.row.update(status=TIME_LIMIT, gap_pct=100.0, solver="none",
+                   message="; ".join(m for m in (note, "time limit reached before the solve") if m))
+    return res
 
 
 def _finish(res: InstanceResult, network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, h, best_x,

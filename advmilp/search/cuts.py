@@ -22,6 +22,7 @@ import numpy as np
 import pulp
 
 from advmilp.encode.milp import Formulation
+from advmilp.solvers.clock import expired
 from advmilp.solvers.pulp import relaxation_lp
 from advmilp.spec.rows import OPTIMAL
 
@@ -80,18 +81,19 @@ def cut_coefficients(w: np.ndarray, b: float, lo: np.ndarray, up: np.ndarray, in
     return -w[in_I], c_z, rhs
 
 
-def add_ideal_cuts(form: Formulation, rounds: int = 20, tol: float = 1e-6) -> int:
+def add_ideal_cuts(form: Formulation, rounds: int = 20, tol: float = 1e-6, deadline: float | None = None) -> int:
     """Separate ideal ReLU cuts at the LP relaxation of ``form`` (at most ``rounds`` rounds of at
-    most one cut per unit) and add them to ``form.prob``; returns how many were added."""
+    most one cut per unit) and add them to ``form.prob``; returns how many were added.  No round
+    starts after ``deadline`` (`solvers.clock`); the cuts found so far are kept (each is valid)."""
     units = unstable_units(form)
-    if not units:
+    if not units or expired(deadline):
         return 0
     lp, index = relaxation_lp(form.prob)
     cols = [np.array([index[v.name] for v in u.inputs], dtype=np.int32) for u in units]
     added = []
     for _ in range(rounds):
-        if lp.run()[0] != OPTIMAL:       # dual simplex: the basis stays dual feasible after added cuts
-            break
+        if expired(deadline) or lp.run(deadline=deadline)[0] != OPTIMAL:   # dual simplex: the basis stays
+            break                                                           # dual feasible after added cuts
         sol = lp.values()
         new = 0
         for u, c in zip(units, cols):
