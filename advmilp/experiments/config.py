@@ -1,13 +1,19 @@
 """Experiment configs: YAML → validated, frozen dataclasses.  The only reader of YAML.
 
-Every error is one line naming the file and the key.  Command-line flags override values
-through `apply_overrides`.
+Every error is one line naming the file and the key.  Every number is checked to be finite and
+in range (`RANGES`): a NaN time limit or a zero thread count would otherwise reach the solver and
+mean something else there ("no limit", "all cores").  A list entry given twice (a network, a method,
+a bounds method, an image index) is refused: it would run and count the same instance twice.
+Command-line flags override values through `apply_overrides`, which checks them the same way and
+names the flag.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,28 @@ BOUNDS_METHODS = ("basic", "improved", "weak")
 METHODS = tuple(REGISTRY)   # the method names, in the registry's order
 EXECUTORS = ("serial", "process", "dask")
 SOLVER_NAMES = ("highs", "cbc", "scip", "gurobi")
+# the config name becomes a folder name (results/<name>/) and part of log file names
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# the allowed range of every numeric key: (what the message says, the test)
+RANGES: dict[str, tuple[str, Any]] = {
+    "bounds_time_limit": ("> 0", lambda v: v > 0),
+    "workers": ("≥ 1 or auto", lambda v: v >= 1),
+    "solver.time_limit": ("> 0", lambda v: v > 0),
+    "solver.threads": ("≥ 1", lambda v: v >= 1),
+    "solver.gap_rel": ("≥ 0", lambda v: v >= 0),
+    "problem.ratio": ("≥ 1", lambda v: v >= 1),
+    "problem.epsilon": ("> 0", lambda v: v > 0),
+    "problem.factor": ("in (0, 1)", lambda v: 0 < v < 1),
+    "problem.l1_budget": ("> 0", lambda v: v > 0),
+    "problem.linf_cap": ("> 0", lambda v: v > 0),
+    "problem.margin": ("≥ 0", lambda v: v >= 0),
+    "problem.target": ("≥ 0", lambda v: v >= 0),
+    "problem.layer": ("≥ 1", lambda v: v >= 1),
+    "problem.unit": ("≥ 0", lambda v: v >= 0),
+    "images.count": ("≥ 1", lambda v: v >= 1),
+    "images.first": ("≥ 0", lambda v: v >= 0),
+    "images.indices entry": ("≥ 0", lambda v: v >= 0),
+}
 
 
 @dataclass(frozen=True)
@@ -69,11 +97,24 @@ def _check(value, kinds, where: str, src: str):
     return value
 
 
+def _in_range(value, where: str, src: str, shown: str | None = None):
+    """``value`` unchanged if it is finite and within `RANGES` for ``where``; else one line naming it
+    (as ``shown``, a command-line flag, when given; ``src`` empty: no file to name)."""
+    name = f"{src}: {shown or where}" if src else (shown or where)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, not {value!r}")
+    rule = RANGES.get(where)
+    if rule is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and not rule[1](value):
+        raise ConfigError(f"{name} must be {rule[0]}, not {value!r}")
+    return value
+
+
 def _section(cls, data, where: str, src: str, coerce: dict[str, tuple]) -> Any:
     if data is None:
         return cls()
     if not isinstance(data, dict):
-        raise ConfigError(f"{src}: {where} must be a mapping")
+        raise ConfigError(f"{src}: {where} must be a mapping of keys, not {type(data).__name__}")
     names = {f.name for f in fields(cls)}
     for key in data:
         if key not in names:
@@ -83,11 +124,12 @@ def _section(cls, data, where: str, src: str, coerce: dict[str, tuple]) -> Any:
         kinds = coerce.get(key)
         if kinds is not None and value is not None:
             _check(value, kinds, f"{where}.{key}", src)
-        kwargs[key] = value
+        kwargs[key] = _in_range(value, f"{where}.{key}", src)
     try:
         return cls(**kwargs)
-    except AdvmilpError as exc:
-        raise ConfigError(f"{src}: {where}: {exc}") from exc
+    except AdvmilpError as exc:   # a value the dataclass itself refuses; InvalidValue names its field
+        joined = f"{where}.{exc}" if getattr(exc, "field", None) else f"{where}: {exc}"
+        raise ConfigError(f"{src}: {joined}") from exc
 
 
 NUM = (int, float)
@@ -111,6 +153,8 @@ def _names(value, key: str, src: str, allowed: tuple[str, ...] | None) -> tuple[
         if allowed is not None and item not in allowed:
             raise ConfigError(f"{src}: unknown {key[:-1] if key.endswith('s') else key} '{item}' in '{key}' "
                               f"(choose from {', '.join(allowed)})")
+        if item in out:
+            raise ConfigError(f"{src}: '{item}' is listed twice in '{key}'")
         out.append(item)
     if not out:
         raise ConfigError(f"{src}: '{key}' is empty")
@@ -126,24 +170,38 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
     if "name" not in data:
         raise ConfigError(f"{src}: missing key 'name' (results go to results/<name>/)")
     name = _check(data["name"], (str,), "name", src)
-    if not name or "/" in name or name.startswith("."):
-        raise ConfigError(f"{src}: name {name!r} must be a plain directory name")
+    if not NAME_PATTERN.fullmatch(name):
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        raise ConfigError(f"{src}: name {shown!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                          f"starting with a letter or digit (it names the results folder)")
     networks = []
     for net in _names(data.get("networks", ["dnn1"]), "networks", src, None):
         if net.lower() not in ARCHITECTURES and not net.lower().endswith((".npz", ".onnx", ".keras", ".h5")):
             raise ConfigError(f"{src}: unknown network '{net}' in 'networks' "
                               f"(choose from {', '.join(ARCHITECTURES)}, or a .npz/.onnx/.keras file)")
-        networks.append(net.lower() if net.lower() in ARCHITECTURES else net)
+        entry = net.lower() if net.lower() in ARCHITECTURES else net
+        if entry in networks:
+            raise ConfigError(f"{src}: '{net}' is listed twice in 'networks'")
+        networks.append(entry)
     bounds = _names(data.get("bounds", ["improved"]), "bounds", src, BOUNDS_METHODS)
     methods = _names(data.get("methods", data.get("method", ["milp"])), "methods", src, METHODS)
-    btl = data.get("bounds_time_limit", 1.0)
-    _check(btl, NUM, "bounds_time_limit", src)
+    btl = _in_range(_check(data.get("bounds_time_limit", 1.0), NUM, "bounds_time_limit", src),
+                    "bounds_time_limit", src)
     problem = _section(ProblemSpec, data.get("problem"), "problem", src, PROBLEM_TYPES)
     if problem.kind not in ("targeted", "untargeted", "max-target"):
         raise ConfigError(f"{src}: problem.kind '{problem.kind}' cannot be run as a batch over images")
+    if not isinstance(data.get("images") or {}, dict):
+        raise ConfigError(f"{src}: images must be a mapping of keys (e.g. {{indices: [1, 2]}}), "
+                          f"not {type(data['images']).__name__}")
     images_data = dict(data.get("images") or {})
     if isinstance(images_data.get("indices"), list):
-        images_data["indices"] = tuple(_check(i, (int,), "images.indices entry", src) for i in images_data["indices"])
+        images_data["indices"] = tuple(_in_range(_check(i, (int,), "images.indices entry", src),
+                                                 "images.indices entry", src) for i in images_data["indices"])
+        twice = sorted({i for i in images_data["indices"] if images_data["indices"].count(i) > 1})
+        if twice:
+            raise ConfigError(f"{src}: images.indices lists {', '.join(map(str, twice))} more than once")
+        if not images_data["indices"]:
+            raise ConfigError(f"{src}: images.indices is empty")
         IMAGES_TYPES_LOCAL = dict(IMAGES_TYPES, indices=(tuple,))
     else:
         IMAGES_TYPES_LOCAL = IMAGES_TYPES
@@ -151,18 +209,12 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
                       IMAGES_TYPES_LOCAL)
     if images.split not in ("test", "train"):
         raise ConfigError(f"{src}: images.split must be test or train, not {images.split!r}")
-    if images.count < 1 or images.first < 0:
-        raise ConfigError(f"{src}: images.count must be ≥ 1 and images.first ≥ 0")
     solver = _section(SolverSettings, data.get("solver"), "solver", src, SOLVER_TYPES)
     if solver.name not in SOLVER_NAMES:
         raise ConfigError(f"{src}: unknown solver '{solver.name}' in 'solver.name' (choose from {', '.join(SOLVER_NAMES)})")
-    if solver.time_limit <= 0 or solver.threads < 1:
-        raise ConfigError(f"{src}: solver.time_limit must be > 0 and solver.threads ≥ 1")
     workers = data.get("workers", "auto")
     if workers != "auto":
-        _check(workers, (int,), "workers", src)
-        if workers < 1:
-            raise ConfigError(f"{src}: workers must be ≥ 1 or auto")
+        _in_range(_check(workers, (int,), "workers", src), "workers", src)
     executor = _check(data.get("executor", "process"), (str,), "executor", src)
     if executor not in EXECUTORS:
         raise ConfigError(f"{src}: unknown executor '{executor}' (choose from {', '.join(EXECUTORS)})")
@@ -198,7 +250,11 @@ def load_config(path: str | os.PathLike) -> Config:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start} cannot be decoded)") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -208,16 +264,25 @@ def load_config(path: str | os.PathLike) -> Config:
 
 def apply_overrides(config: Config, *, time_limit=None, workers=None, images=None, executor=None,
                     scheduler=None, threads=None, networks=None) -> Config:
-    """Command-line flags over config values (None means: keep the config's)."""
+    """Command-line flags over config values (None means: keep the config's), checked like the keys
+    they replace; a bad value is one line naming the flag."""
     solver = config.solver
     if time_limit is not None:
-        solver = dataclasses.replace(solver, time_limit=float(time_limit))
+        solver = dataclasses.replace(
+            solver, time_limit=_in_range(float(time_limit), "solver.time_limit", "", "--time-limit"))
     if threads is not None:
-        solver = dataclasses.replace(solver, threads=int(threads))
-    imgs = config.images if images is None else dataclasses.replace(config.images, count=int(images), indices=None)
+        solver = dataclasses.replace(solver, threads=_in_range(int(threads), "solver.threads", "", "--threads"))
+    imgs = config.images if images is None else dataclasses.replace(
+        config.images, count=_in_range(int(images), "images.count", "", "--images"), indices=None)
     changes: dict[str, Any] = {"solver": solver, "images": imgs}
-    if workers is not None:
-        changes["workers"] = workers if workers == "auto" else int(workers)
+    if workers == "auto":
+        changes["workers"] = "auto"
+    elif workers is not None:
+        try:
+            n_workers = int(workers)
+        except (TypeError, ValueError):
+            raise ConfigError(f"--workers must be a whole number ≥ 1 or auto, not {workers!r}") from None
+        changes["workers"] = _in_range(n_workers, "workers", "", "--workers")
     if executor is not None:
         if executor not in EXECUTORS:
             raise ConfigError(f"unknown executor '{executor}' (choose from {', '.join(EXECUTORS)})")

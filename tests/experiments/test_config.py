@@ -37,6 +37,36 @@ executor: serial
     assert c.n_workers == 2
 
 
+# issue 15: every numeric key finite and in range, duplicated entries refused, one line naming it
+CHECKED_VALUES = [
+    ("name: t\nsolver: {time_limit: .nan}\n", ["solver.time_limit", "finite"]),
+    ("name: t\nsolver: {time_limit: .inf}\n", ["solver.time_limit", "finite"]),
+    ("name: t\nsolver: {time_limit: 0}\n", ["solver.time_limit must be > 0"]),
+    ("name: t\nsolver: {time_limit: -1}\n", ["solver.time_limit must be > 0"]),
+    ("name: t\nsolver: {threads: 0}\n", ["solver.threads must be ≥ 1"]),
+    ("name: t\nsolver: {gap_rel: -5}\n", ["solver.gap_rel must be ≥ 0"]),
+    ("name: t\nproblem: {margin: -0.5}\n", ["problem.margin must be ≥ 0"]),
+    ("name: t\nproblem: {ratio: .nan}\n", ["problem.ratio", "finite"]),
+    ("name: t\nproblem: {epsilon: 0}\n", ["problem.epsilon must be > 0"]),
+    ("name: t\nproblem: {target: -1}\n", ["problem.target must be ≥ 0"]),
+    ("name: t\nworkers: 0\n", ["workers must be ≥ 1"]),
+    ("name: t\nworkers: -2\n", ["workers must be ≥ 1"]),
+    ("name: t\nworkers: abc\n", ["workers", "'abc'"]),
+    ("name: t\nbounds_time_limit: -1\n", ["bounds_time_limit must be > 0"]),
+    ("name: t\nbounds_time_limit: .nan\n", ["bounds_time_limit", "finite"]),
+    ("name: t\nimages: [1, 2]\n", ["images must be a mapping"]),
+    ("name: t\nimages: {first: -3}\n", ["images.first must be ≥ 0"]),
+    ("name: t\nimages: {indices: [-1]}\n", ["images.indices entry must be ≥ 0"]),
+    (f"name: {'x' * 300}\n", ["name 'xxx", "...'", "1-64"]),    # shortened in the message
+    ("name: 'a b'\n", ["name", "1-64"]),
+    ("name: -t\n", ["name"]),
+    ("name: t\nnetworks: [dnn1, DNN1]\n", ["'DNN1' is listed twice in 'networks'"]),
+    ("name: t\nmethods: [milp, milp]\n", ["'milp' is listed twice in 'methods'"]),
+    ("name: t\nbounds: [basic, basic]\n", ["'basic' is listed twice in 'bounds'"]),
+    ("name: t\nimages: {indices: [3, 1, 3]}\n", ["images.indices lists 3 more than once"]),
+]
+
+
 @pytest.mark.parametrize("text, words", [
     ("name: t\nfoo: 1\n", ["unknown key 'foo'"]),
     ("name: t\nproblem: {kind: targeted, ratoi: 1.2}\n", ["problem.ratoi"]),
@@ -44,14 +74,14 @@ executor: serial
     ("name: t\nbounds: [exact]\n", ["unknown bound", "exact"]),
     ("name: t\nsolver: {time_limit: fast}\n", ["solver.time_limit", "fast"]),
     ("name: t\nsolver: {threads: true}\n", ["solver.threads"]),
-    ("name: t\nsolver: {name: cplex}\n", ["unknown solver 'cplex'"]),
+    ("name: t\nsolver: {name: cplex}\n", ["solver.name", "cplex"]),
     ("name: t\nexecutor: mpi\n", ["unknown executor 'mpi'"]),
     ("name: t\nproblem: {kind: sideways}\n", ["unknown problem kind"]),
     ("networks: [dnn1]\n", ["missing key 'name'"]),
     ("name: t\nimages: {count: 0}\n", ["images.count"]),
     ("name: [unclosed\n", ["invalid YAML", "line"]),
     ("- just\n- a list\n", ["top level"]),
-])
+] + CHECKED_VALUES)
 def test_errors_name_the_key_and_the_file(tmp_path, text, words):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
@@ -107,3 +137,26 @@ def test_cdh_config_errors(tmp_path, text, words):
         load_config(path)
     for w in words:
         assert w in str(err.value)
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not a UTF-8 text file"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("flags, words", [
+    ({"time_limit": float("nan")}, "--time-limit must be a finite number"),
+    ({"time_limit": 0}, "--time-limit must be > 0"),
+    ({"time_limit": -1}, "--time-limit must be > 0"),
+    ({"threads": 0}, "--threads must be ≥ 1"),
+    ({"images": 0}, "--images must be ≥ 1"),
+    ({"images": -1}, "--images must be ≥ 1"),
+    ({"workers": "0"}, "--workers must be ≥ 1"),
+    ({"workers": "-2"}, "--workers must be ≥ 1"),
+    ({"workers": "abc"}, "--workers must be a whole number"),
+])
+def test_overrides_are_checked_and_name_the_flag(flags, words):
+    with pytest.raises(ConfigError, match=words):
+        apply_overrides(parse_config({"name": "t"}), **flags)
