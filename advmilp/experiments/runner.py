@@ -1,16 +1,21 @@
 """Batches: config → instances → executor → one verified CSV row per finished instance.
 
-Durability: the parent process is the only writer of ``results/<name>/instances.csv``; each
-row is appended as one complete line with a single ``write`` on an ``O_APPEND`` descriptor
-and fsync'ed, so a run killed at any moment loses at most the instances in flight.  A torn
-last line (a kill in the middle of a write) is cut off on the next start.  Re-running the
-same command skips every instance already recorded (``force`` reruns them all).
+Durability: the parent process is the only writer of ``results/<name>/`` and holds its lock for
+the whole batch (`advmilp.experiments.store`); each row is appended as one complete line and
+fsync'ed, so a run killed at any moment loses at most the instances in flight.  A torn last line
+(a kill in the middle of a write) is cut off on the next start.  Re-running the same command skips
+every instance already recorded; ``force`` reruns them all, each new row taking the place of the
+old one.  A result that cannot be stored (disk full) stops the batch with one line and is never
+recorded as an ``error`` row, so the rerun redoes it.
+
+Identity: an instance is keyed by the network's content hash, not its name, so two different
+networks with the same file stem (``A/twin.npz``, ``B/twin.npz``) are two networks; the name is
+kept for display.  Workers of the process pool die with the batch (`workers.init_worker`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import json
 import os
 import platform
@@ -25,18 +30,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from advmilp import __version__
 from advmilp.bounds.compute import Bounds, default_results_dir, get_bounds
 from advmilp.experiments.config import Config
-from advmilp.experiments.workers import limit_blas_threads
+from advmilp.experiments.store import (StorageError, append_row, cannot_write, locked_folder, read_done,
+                                       replace_row, row_key, save_array)
+from advmilp.experiments.workers import init_worker
 from advmilp.data.mnist import load_split
 from advmilp.errors import AdvmilpError, ConfigError
 from advmilp.methods.registry import MethodInputs, load_masks, load_pool, method_of, run_method
 from advmilp.nn.interchange import load_any
 from advmilp.nn.network import Network
-from advmilp.spec.rows import COLUMNS, ERROR, KEY_COLUMNS, is_solved, make_row
+from advmilp.spec.rows import ERROR, is_solved, make_row
+
+SCHEDULER_TIMEOUT_S = 5   # connecting to a Dask scheduler: an unreachable address fails this fast
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -54,7 +62,7 @@ class Instance:
     @property
     def slug(self) -> str:
         problem = re.sub(r"[^A-Za-z0-9.]+", "-", self.problem).strip("-")
-        return f"{self.network}_{self.method}_{self.bounds}_{problem}_{self.image_index}"
+        return f"{self.network}-{self.network_hash}_{self.method}_{self.bounds}_{problem}_{self.image_index}"
 
 
 def git_sha() -> str:
@@ -72,20 +80,25 @@ def git_sha() -> str:
 # ---- images and instances ------------------------------------------------------------------------
 def select_images(config: Config, networks: list[Network], split) -> list[int]:
     """The thesis' image set: the first `count` images from `first` that every network classifies
-    correctly (or exactly `indices`)."""
-    if config.images.indices is not None:
-        bad = [i for i in config.images.indices if not 0 <= i < len(split)]
+    correctly (or exactly `indices`).  Fewer than `count` is refused, never run silently."""
+    images, n = config.images, len(split)
+    if images.indices is not None:
+        bad = [i for i in images.indices if not 0 <= i < n]
         if bad:
-            raise ConfigError(f"{config.source}: images.indices out of range: {bad}")
-        return list(config.images.indices)
+            raise ConfigError(f"{config.source}: images.indices out of range (0..{n - 1}): {bad}")
+        return list(images.indices)
+    if images.first + images.count > n:
+        raise ConfigError(f"{config.source}: images.first {images.first} + images.count {images.count} runs past "
+                          f"the end of the {images.split} split ({n} images)")
     chosen = []
-    preds = [net.predict(split.images) for net in networks] if config.images.correctly_classified else []
-    for i in range(config.images.first, len(split)):
+    preds = [net.predict(split.images) for net in networks] if images.correctly_classified else []
+    for i in range(images.first, n):
         if all(p[i] == split.labels[i] for p in preds):
             chosen.append(i)
-            if len(chosen) == config.images.count:
-                break
-    return chosen
+            if len(chosen) == images.count:
+                return chosen
+    raise ConfigError(f"{config.source}: only {len(chosen)} of the {images.split} images from {images.first} on are "
+                      f"classified correctly by every network; images.count asks for {images.count}")
 
 
 def expand(config: Config, networks: list[Network], indices: list[int]) -> list[Instance]:
@@ -95,58 +108,13 @@ def expand(config: Config, networks: list[Network], indices: list[int]) -> list[
             for idx in indices for net in networks for bounds in config.bounds for method in config.methods]
 
 
-# ---- the CSV -----------------------------------------------------------------------------------------
-def repair_csv(path: Path) -> None:
-    """Cut a torn last line (no trailing newline) left by a kill in the middle of a write."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with open(path, "r+b") as fh:
-            fh.truncate(cut)
-
-
-def read_done(path: Path) -> set[tuple]:
-    repair_csv(path)
-    if not path.exists() or path.stat().st_size == 0:
-        return set()
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in KEY_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise AdvmilpError(f"{path}: not an advmilp results file (missing columns {', '.join(missing)})")
-        return {tuple(row[c] for c in KEY_COLUMNS) for row in reader}
-
-
-def _header(path: Path) -> list[str] | None:
-    """The columns of an existing results file (older versions may have fewer)."""
-    if not path.exists() or path.stat().st_size == 0:
-        return None
-    with open(path, newline="") as fh:
-        return next(csv.reader(fh), None)
-
-
-def append_row(path: Path, row: dict) -> None:
-    buf = io.StringIO()
-    columns = _header(path)
-    new = columns is None
-    columns = columns or COLUMNS
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    if new:
-        writer.writeheader()
-    writer.writerow({c: row.get(c, "") for c in columns})
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, buf.getvalue().encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # ---- running one task (in a worker) ----------------------------------------------------------------
 def run_task(task: dict) -> dict:
-    """Run one instance; every failure becomes an ``error`` row, never an exception."""
+    """Run one instance; a failure of the method becomes an ``error`` row, never an exception.
+
+    Storing the witness is outside that net: a `StorageError` (disk full) propagates and stops the
+    batch, since an ``error`` row would make resume skip an instance that was in fact solved.  The
+    row's key columns are the instance's, whatever the method wrote."""
     inst: Instance = task["instance"]
     try:
         method = method_of(inst.method)
@@ -154,24 +122,18 @@ def run_task(task: dict) -> dict:
                               masks=task.get("masks"), cdh_settings=(task.get("cdh") or {}).get(inst.method))
         result = run_method(inst.method, task["network"], task["bounds"], task["spec"], task["settings"],
                             task["x_bar"], task["label"], inst.image_index, inputs)
-        row = {**result.row, "method": inst.method, "problem": inst.problem, "git_sha": task["git_sha"]}
-        if result.witness is not None:
-            row["witness"] = _save_array(Path(task["witness_dir"]) / f"{inst.slug}.npy", result.witness)
-        if result.extra.get("perturbed_counts") is not None:
-            _save_array(Path(task["witness_dir"]) / f"{inst.slug}.counts.npy", result.extra["perturbed_counts"])
-        return row
+        row = make_row(**{**result.row, **asdict(inst), "git_sha": task["git_sha"]})
     except Exception as exc:  # a solver or model failure is a row, and the batch goes on
         return make_row(**asdict(inst), label=task["label"], status=ERROR, advmilp_version=__version__,
                         host=platform.node(), git_sha=task["git_sha"], started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         message=f"{type(exc).__name__}: {exc}",
                         verify_note=traceback.format_exc(limit=3).splitlines()[-1])
-
-
-def _save_array(target: Path, array: np.ndarray) -> str:
-    tmp = target.with_name(target.name + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, target)
-    return f"witnesses/{target.name}"
+    witnesses = Path(task["witness_dir"])
+    if result.witness is not None:
+        row["witness"] = save_array(witnesses / f"{inst.slug}.npy", result.witness)
+    if result.extra.get("perturbed_counts") is not None:
+        save_array(witnesses / f"{inst.slug}.counts.npy", result.extra["perturbed_counts"])
+    return row
 
 
 # ---- executors ----------------------------------------------------------------------------------------
@@ -179,7 +141,7 @@ def _run_process_pool(tasks, workers, on_row):
     pending = {t["instance"].key: t for t in tasks}
     attempts: dict[tuple, int] = {}
     while pending:
-        with ProcessPoolExecutor(max_workers=workers, initializer=limit_blas_threads) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(run_task, t): key for key, t in pending.items()}
             broken = False
             try:
@@ -203,9 +165,12 @@ def _run_process_pool(tasks, workers, on_row):
                     if broken:
                         break
             except BaseException:
-                for p in list(getattr(pool, "_processes", {}).values()):
+                procs = list(getattr(pool, "_processes", {}).values())
+                for p in procs:
                     p.terminate()
                 pool.shutdown(wait=False, cancel_futures=True)
+                for p in procs:   # forked workers share the folder's lock: gone before the batch returns
+                    p.join(timeout=10)
                 raise
 
 
@@ -214,28 +179,47 @@ def _run_serial(tasks, on_row):
         on_row(run_task(t))
 
 
-def _run_dask(tasks, workers, scheduler, on_row):
+@contextlib.contextmanager
+def _dask_client(config: Config):
+    """A client of ``config.scheduler`` (refused in one line if it does not answer within
+    `SCHEDULER_TIMEOUT_S`), or of a local cluster of ``config.n_workers`` processes."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError as exc:
         raise AdvmilpError("the dask executor needs: pip install 'advmilp[dask]'") from exc
     cluster = None
-    if scheduler:
-        client = Client(scheduler)
+    if config.scheduler:
+        try:
+            client = Client(config.scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, ValueError, TypeError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AdvmilpError(f"cannot reach the Dask scheduler at {config.scheduler}: {reason}") from None
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=config.n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
         client = Client(cluster)
     try:
-        futures = [client.submit(run_task, t, pure=False) for t in tasks]
-        for fut in as_completed(futures):
-            try:
-                on_row(fut.result())
-            except Exception as exc:
-                on_row(make_row(status=ERROR, message=f"dask: {type(exc).__name__}: {exc}"))
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_dask(tasks, client, on_row):
+    from dask.distributed import as_completed
+
+    futures = {client.submit(run_task, t, pure=False): t for t in tasks}
+    for fut in as_completed(futures):
+        try:
+            row = fut.result()
+        except StorageError:
+            raise
+        except Exception as exc:  # the worker was lost: the instance is an error row, the batch goes on
+            t = futures[fut]
+            row = make_row(**asdict(t["instance"]), label=t["label"], status=ERROR, git_sha=t["git_sha"],
+                           message=f"dask: {type(exc).__name__}: {exc}")
+        on_row(row)
 
 
 # ---- the batch -------------------------------------------------------------------------------------------
@@ -252,7 +236,10 @@ class BatchSummary:
 
 def prepare(config: Config, data_dir=None, models_dir=None, cache_dir=None,
             log: Callable[[str], None] = lambda m: None):
+    """The networks, the image split, the chosen image indices and the bounds, keyed by
+    (network hash, bounds method)."""
     networks = [load_any(n, models_dir) for n in config.networks]
+    _check_networks(config, networks)
     split = load_split(config.images.split, data_dir)
     indices = select_images(config, networks, split)
     bounds: dict[tuple[str, str], Bounds] = {}
@@ -260,10 +247,25 @@ def prepare(config: Config, data_dir=None, models_dir=None, cache_dir=None,
         for method in config.bounds:
             b, hit = get_bounds(net, method, config.bounds_time_limit, cache_dir,
                                 progress=lambda m, n=net.name: log(f"bounds {n}: {m}"), warn=log)
-            bounds[(net.name, method)] = b
+            bounds[(net.short_hash(), method)] = b
             log(f"bounds {net.name} {method}: {'cached' if hit else f'computed in {b.time_s:.1f} s'}, "
                 f"{b.n_unstable()} unstable hidden units")
     return networks, split, indices, bounds
+
+
+def _check_networks(config: Config, networks: list[Network]) -> None:
+    """Two entries with the same weights would run every instance twice; a target must be an output."""
+    seen: dict[str, str] = {}
+    for entry, net in zip(config.networks, networks):
+        h = net.short_hash()
+        if h in seen:
+            raise ConfigError(f"{config.source}: networks '{seen[h]}' and '{entry}' are the same network "
+                              f"(sha256 {h}); list it once")
+        seen[h] = entry
+        target = config.problem.target
+        if target is not None and not 0 <= target < net.sizes[-1]:
+            raise ConfigError(f"{config.source}: problem.target {target} is not an output of {entry} "
+                              f"(0..{net.sizes[-1] - 1})")
 
 
 def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, results_dir=None,
@@ -271,31 +273,55 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
               progress: bool | None = None) -> BatchSummary:
     start = time.perf_counter()
     out_dir = Path(results_dir or default_results_dir()) / config.name
-    (out_dir / "witnesses").mkdir(parents=True, exist_ok=True)
-    (out_dir / "logs").mkdir(exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(locked_folder(out_dir))
+        client = stack.enter_context(_dask_client(config)) if config.executor == "dask" else None
+        return _run_locked(config, out_dir, client, data_dir, models_dir, cache_dir, force, log, progress, start)
+
+
+def _open_log(out_dir: Path):
+    path = out_dir / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        fh = open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
+
+    def write(text: str) -> None:
+        try:
+            fh.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+            fh.flush()
+        except OSError as exc:
+            raise cannot_write(path, exc) from exc
+
+    return fh, write
+
+
+def _run_locked(config, out_dir, client, data_dir, models_dir, cache_dir, force, log, progress, start):
     csv_path = out_dir / "instances.csv"
-    logfile = open(out_dir / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log", "a")
+    logfile, log_line = _open_log(out_dir)
 
     def say(msg: str):
         log(msg)
-        logfile.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
-        logfile.flush()
+        log_line(msg)
 
     networks, split, indices, bounds = prepare(config, data_dir, models_dir, cache_dir, say)
-    (out_dir / "images.json").write_text(json.dumps({"split": config.images.split, "indices": indices}) + "\n")
+    try:
+        (out_dir / "images.json").write_text(json.dumps({"split": config.images.split, "indices": indices}) + "\n")
+    except OSError as exc:
+        raise cannot_write(out_dir / "images.json", exc) from exc
     instances = expand(config, networks, indices)
-    done = set() if force else read_done(csv_path)
-    todo = [i for i in instances if i.key not in done]
-    say(f"{config.name}: {len(instances)} instances, {len(instances) - len(todo)} already recorded, "
-        f"{len(todo)} to run on {config.executor} with {config.n_workers} worker(s)")
+    done = read_done(csv_path)
+    todo = instances if force else [i for i in instances if row_key(asdict(i)) not in done]
+    say(f"{config.name}: {len(instances)} instances, {len(instances) - len(todo)} already recorded"
+        f"{' (rerun: --force)' if force else ''}, {len(todo)} to run on {config.executor} with "
+        f"{config.n_workers} worker(s)")
     sha = git_sha()
     # the masks are computed (if absent) here, once, not by every worker
-    masks = load_masks(data_dir, results_dir) if config.cdh and any(c.needs_masks for c in config.cdh.values()) \
+    masks = load_masks(data_dir, out_dir.parent) if config.cdh and any(c.needs_masks for c in config.cdh.values()) \
         else None
-    nets = {n.name: n for n in networks}
-    settings = config.solver
-    tasks = [{"instance": inst, "network": nets[inst.network], "bounds": bounds[(inst.network, inst.bounds)],
-              "spec": config.problem, "settings": settings, "x_bar": split.images[inst.image_index],
+    nets = {n.short_hash(): n for n in networks}
+    tasks = [{"instance": inst, "network": nets[inst.network_hash], "bounds": bounds[(inst.network_hash, inst.bounds)],
+              "spec": config.problem, "settings": config.solver, "x_bar": split.images[inst.image_index],
               "label": int(split.labels[inst.image_index]), "git_sha": sha,
               "witness_dir": str(out_dir / "witnesses"), "data_dir": data_dir,
               "cdh": config.cdh, "masks": masks} for inst in todo]
@@ -307,17 +333,20 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
     counts = {"ran": 0, "solved": 0, "errors": 0}
 
     def on_row(row: dict):
-        append_row(csv_path, row)
+        key = row_key(row)
+        if key in done:
+            replace_row(csv_path, row)   # --force: the new row takes the old one's place
+        else:
+            append_row(csv_path, row)
+            done.add(key)
         counts["ran"] += 1
         counts["solved"] += is_solved(row)
         counts["errors"] += row.get("status") == ERROR
         bar.update(1)
         bar.set_postfix(solved=counts["solved"], errors=counts["errors"])
-        obj = row.get("objective")
-        logfile.write(f"{time.strftime('%H:%M:%S')} {row.get('network')} {row.get('bounds')} image "
-                      f"{row.get('image_index')}: {row.get('status')} obj {obj} verified {row.get('verified')} "
-                      f"time {row.get('time_s')} {row.get('message') or ''}\n")
-        logfile.flush()
+        log_line(f"{row.get('network')} {row.get('bounds')} image {row.get('image_index')}: {row.get('status')} "
+                 f"obj {row.get('objective')} verified {row.get('verified')} time {row.get('time_s')} "
+                 f"{row.get('message') or ''}")
 
     try:
         if config.executor == "serial" or (config.executor == "process" and config.n_workers == 1):
@@ -325,10 +354,12 @@ def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, re
         elif config.executor == "process":
             _run_process_pool(tasks, config.n_workers, on_row)
         else:
-            _run_dask(tasks, config.n_workers, config.scheduler, on_row)
+            _run_dask(tasks, client, on_row)
     finally:
         bar.close()
-        say(f"{config.name}: ran {counts['ran']}, solved {counts['solved']}, errors {counts['errors']}")
-        logfile.close()
+        with contextlib.suppress(StorageError):   # a full disk: the error that stopped the batch is reported
+            say(f"{config.name}: ran {counts['ran']}, solved {counts['solved']}, errors {counts['errors']}")
+        with contextlib.suppress(OSError):
+            logfile.close()
     return BatchSummary(out_dir, len(instances), len(instances) - len(todo), counts["ran"],
                         counts["solved"], counts["errors"], time.perf_counter() - start)

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
+import time
+
+PR_SET_PDEATHSIG = 1      # <linux/prctl.h>
+PARENT_POLL_S = 0.5       # the portable fallback's polling period
 
 
 def limit_blas_threads() -> None:
@@ -14,3 +21,37 @@ def limit_blas_threads() -> None:
     called first thing by the CLI and by each worker process; an explicit OPENBLAS_NUM_THREADS in the
     environment wins.  Importing advmilp as a library never changes the environment."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def init_worker(parent_pid: int) -> None:
+    """The initializer of every process-pool worker: one BLAS thread, and die with the parent.
+
+    A worker whose parent is killed (SIGKILL: no chance to shut the pool down) would otherwise run
+    on, solving for minutes and holding the batch's stdout open, so ``advmilp … | tee`` hangs.  On
+    Linux the kernel sends the worker SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere a daemon thread polls ``os.getppid()``.  Either way a parent that died before this
+    ran is caught by comparing the parent pid with the one the pool was created by."""
+    limit_blas_threads()
+    if not _ask_kernel_for_death_signal():
+        threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="advmilp-parent-watch",
+                         daemon=True).start()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _ask_kernel_for_death_signal() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)

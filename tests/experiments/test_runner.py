@@ -1,11 +1,8 @@
 """Batch runner: instance expansion, resume after a kill, error rows, executors, CLI."""
 
-import csv
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -14,10 +11,10 @@ from click.testing import CliRunner
 from advmilp.cli import main
 from advmilp.experiments.config import parse_config
 from advmilp.data.mnist import Split
-from advmilp.experiments.runner import append_row, expand, read_done, run_batch, select_images
-from advmilp.spec.rows import COLUMNS
+from advmilp.experiments.runner import expand, run_batch, select_images
 
-from tests.nets import REPO, mnist_dir, random_net
+from tests.experiments.batch import batch_command, need_mnist, rows_of, wait_for_rows
+from tests.nets import REPO
 
 
 class FakeNet:
@@ -48,57 +45,6 @@ def test_expand_is_image_major_and_complete():
     insts = expand(c, [FakeNet("a", []), FakeNet("b", [])], [7, 9])
     assert len(insts) == 2 * 2 * 2 and len({i.key for i in insts}) == 8
     assert [i.image_index for i in insts[:4]] == [7, 7, 7, 7]
-
-
-def test_append_and_torn_line_repair(tmp_path):
-    path = tmp_path / "instances.csv"
-    row = {"network": "a", "network_hash": "h", "method": "milp", "bounds": "basic", "problem": "p",
-           "image_index": 3, "status": "optimal"}
-    append_row(path, row)
-    append_row(path, {**row, "image_index": 4})
-    with open(path, "a") as fh:
-        fh.write("a,h,milp,basic,p,5,opt")   # a kill in the middle of a write
-    done = read_done(path)
-    assert done == {("a", "h", "milp", "basic", "p", "3"), ("a", "h", "milp", "basic", "p", "4")}
-    with open(path) as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == 2 and tuple(rows[0]) == COLUMNS     # the header is ResultRow's field order
-
-
-@pytest.fixture
-def tiny_models(tmp_path):
-    """A small random 784-6-5-10 network saved as a .npz 'architecture'."""
-    net = random_net([784, 6, 5, 10], seed=3, scale=3.0)
-    path = net.save(tmp_path / "models" / "tiny.npz", {"architecture": "tiny"})
-    return path
-
-
-def need_mnist():
-    if mnist_dir() is None:
-        pytest.skip("MNIST not found")
-    return mnist_dir()
-
-
-def batch_command(tmp_path, model, name, count, executor_lines):
-    """(cmd, env, csv path) of an `advmilp attack --config` subprocess on a tiny network."""
-    cfg = tmp_path / f"{name}.yaml"
-    cfg.write_text(f"name: {name}\nnetworks: ['{model}']\nbounds: [basic]\n"
-                   f"images: {{count: {count}, correctly_classified: false}}\nsolver: {{time_limit: 20}}\n"
-                   + executor_lines)
-    env = {**os.environ, "ADVMILP_DATA": str(need_mnist()), "ADVMILP_RESULTS": str(tmp_path / "res")}
-    cmd = [sys.executable, "-m", "advmilp", "attack", "--config", str(cfg)]
-    return cmd, env, tmp_path / "res" / name / "instances.csv"
-
-
-def wait_for_rows(csv_path, n, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline and not (csv_path.exists() and len(rows_of(csv_path)) >= n):
-        time.sleep(0.05)
-
-
-def rows_of(path):
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_batch_runs_and_resumes(tmp_path, tiny_models):
