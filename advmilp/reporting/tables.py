@@ -24,14 +24,15 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from advmilp.errors import AdvmilpError
 from advmilp.methods.registry import method_of
-from advmilp.spec.rows import as_bool, is_solved
+from advmilp.spec.rows import KEY_COLUMNS, as_bool, is_solved
 
 KEYS = ["network", "method", "bounds"]
 NUMERIC = ["objective", "bound", "gap_pct", "nodes", "time_s", "bounds_time_s", "l1", "linf"]
@@ -120,10 +121,19 @@ def thesis_tables() -> dict:
     return json.loads(_thesis_text())
 
 
-def load_rows(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def load_rows(paths: str | Path | Iterable[str | Path], warn: Callable[[str], None] = _stderr) -> pd.DataFrame:
     """Read ``<dir>/instances.csv`` (or a CSV path) for each path, tagged with a ``run`` column: the one
     reader of result files (tables, figures, benchmarks).  ``method`` defaults to milp and ``bounds``
-    to none (older files), ``verified`` is read with `advmilp.spec.rows.as_bool`."""
+    to none (older files), ``verified`` is read with `advmilp.spec.rows.as_bool`.
+
+    A file never counts an instance twice: if it holds several rows of one instance key (written by
+    an older version: ``--force`` appended, two runs wrote at once), the last one is kept and ``warn``
+    says so in one line.  Two different networks under one name (``A/twin.npz``, ``B/twin.npz``) are
+    shown as ``name@hash`` so that their rows never share a table cell."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     frames = []
@@ -140,10 +150,33 @@ def load_rows(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
         missing = sorted({"network", "status"} - set(f.columns))
         if missing:
             raise AdvmilpError(f"{csv} is not a result file: missing column(s) {', '.join(missing)}")
-        frames.append(f.assign(run=run))
+        frames.append(_last_per_key(f, csv, warn).assign(run=run))
     if not frames:
         raise AdvmilpError("no result directories given")
-    return _normalise(pd.concat(frames, ignore_index=True))
+    return _name_by_hash(_normalise(pd.concat(frames, ignore_index=True)))
+
+
+def _last_per_key(f: pd.DataFrame, csv: Path, warn: Callable[[str], None]) -> pd.DataFrame:
+    keys = [c for c in KEY_COLUMNS if c in f.columns]
+    if "image_index" not in keys:     # not an instance file (hand-made): nothing identifies a row
+        return f
+    dup = f.duplicated(keys, keep="last")
+    if dup.any():
+        n_keys = len(f[dup].drop_duplicates(keys))
+        warn(f"warning: {csv} holds {int(dup.sum())} extra row(s) for {n_keys} instance(s) recorded more than "
+             f"once; counting the last row of each")
+    return f[~dup]
+
+
+def _name_by_hash(df: pd.DataFrame) -> pd.DataFrame:
+    if "network_hash" not in df:
+        return df
+    hashes = df.dropna(subset=["network_hash"]).groupby("network")["network_hash"].nunique()
+    shared = set(hashes[hashes > 1].index)
+    if shared:
+        clash = df["network"].isin(shared) & df["network_hash"].notna()
+        df.loc[clash, "network"] = df.loc[clash, "network"] + "@" + df.loc[clash, "network_hash"].astype(str)
+    return df
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:

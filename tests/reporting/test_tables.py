@@ -268,3 +268,37 @@ def test_thesis_heuristic_rows_matched_by_variant_name(network, method, expected
         assert row is None
     else:
         assert (row["solved_pct"], row["obj"]) == expected
+
+
+# ---- issue 15: a result file never counts an instance twice -------------------------------------------
+DUPLICATED = """network,network_hash,method,bounds,problem,image_index,status,objective,bound,gap_pct,nodes,time_s,verified
+dnn1,h1,milp,basic,targeted,0,time_limit,9.0,8.0,11.0,10,300.0,True
+dnn1,h1,milp,basic,targeted,1,optimal,7.0,7.0,0.0,10,2.0,True
+dnn1,h1,milp,basic,targeted,0,optimal,8.0,8.0,0.0,10,2.0,True
+dnn1,h1,milp,basic,targeted,1,optimal,7.0,7.0,0.0,10,2.0,True
+"""
+
+
+def test_duplicate_instance_keys_keep_the_last_row_and_say_so(tmp_path, capsys):
+    (tmp_path / "instances.csv").write_text(DUPLICATED)
+    df = report.load_rows(tmp_path)
+    assert len(df) == 2 and df.sort_values("image_index")["status"].tolist() == ["optimal", "optimal"]
+    t = report.table2(df)
+    assert t["n"].tolist() == [2] and t["%solved"].tolist() == [100.0]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning:") and "2 extra row(s) for 2 instance(s)" in err[0]
+
+
+def test_no_warning_without_duplicates(tmp_path, capsys):
+    (tmp_path / "instances.csv").write_text("\n".join(DUPLICATED.splitlines()[:3]) + "\n")
+    assert len(report.load_rows(tmp_path)) == 2 and capsys.readouterr().err == ""
+
+
+def test_two_networks_with_one_name_get_two_cells(tmp_path):
+    (tmp_path / "instances.csv").write_text(
+        "network,network_hash,method,bounds,problem,image_index,status,objective,verified\n"
+        "twin,aaa,milp,basic,targeted,0,optimal,1.0,True\n"
+        "twin,bbb,milp,basic,targeted,0,time_limit,2.0,True\n"
+        "dnn1,h1,milp,basic,targeted,0,optimal,3.0,True\n")
+    t = report.table2(report.load_rows(tmp_path))
+    assert sorted(t["network"]) == ["dnn1", "twin@aaa", "twin@bbb"] and t["n"].tolist() == [1, 1, 1]
