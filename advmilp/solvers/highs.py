@@ -36,6 +36,7 @@ Three things every HiGHS object of advmilp shares, in one place here:
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import math
@@ -50,6 +51,7 @@ from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TI
 
 DUAL_SIMPLEX, PRIMAL_SIMPLEX = 1, 4   # HiGHS simplex_strategy values
 LONG_LP_S = 0.1                       # a solve this long makes the next one run cancellable
+STOP_GRACE_S = 1.0                    # after a Ctrl-C, how long a solve may take to stop before it is abandoned
 
 _STATUS: dict | None = None
 
@@ -104,21 +106,48 @@ def new_highs():
 
 def run_cancellable(h) -> None:
     """``h.run()`` in HiGHS' solver thread, cancelled if Ctrl-C arrives: the KeyboardInterrupt is
-    re-raised once HiGHS has stopped (within a fraction of a second: HiGHS polls the interrupt
-    callback during simplex iterations and between MIP nodes)."""
+    re-raised once HiGHS has stopped — within a fraction of a second where HiGHS polls its interrupt
+    callback (simplex iterations, the MIP's root and nodes).  Its sub-MIPs (primal heuristics at the
+    root) do not poll it and ran 30 s on after a Ctrl-C on DNN5's thesis model; after `STOP_GRACE_S`
+    the solve is abandoned (`_abandon`) and the KeyboardInterrupt re-raised all the same."""
     h.HandleUserInterrupt = True        # registers the callbacks through which cancelSolve stops HiGHS
     try:
-        try:
-            h.startSolve()
-            while not h.wait(0.05)[0]:
-                pass
-        except KeyboardInterrupt:       # also while starting: never leave HiGHS running at exit
-            h.cancelSolve()
-            while not h.wait(0.05)[0]:
-                pass
-            raise
-    finally:   # the callbacks cost a Python call per simplex iteration: off for the solves run directly
+        h.startSolve()
+        while not h.wait(0.05)[0]:
+            pass
+    except KeyboardInterrupt:           # also while starting: never leave HiGHS running unnoticed
+        h.cancelSolve()
+        give_up = time.perf_counter() + STOP_GRACE_S
+        while not h.wait(0.05)[0]:
+            if time.perf_counter() > give_up:
+                _abandon(h)
+                raise
         h.HandleUserInterrupt = False
+        raise
+    h.HandleUserInterrupt = False       # the callbacks cost a Python call per simplex iteration: off for
+    #                                     the solves run directly
+
+
+_ABANDONED: list = []    # solves still running after a Ctrl-C, kept alive until the process exits
+
+
+def _abandon(h) -> None:
+    """Leave a cancelled solve that has not stopped running in its thread.  A process that exits
+    normally while HiGHS runs in another thread aborts in C++ (``terminate called without an active
+    exception``, status 134), so once one is abandoned the process ends with ``os._exit(130)`` (the
+    status of a Ctrl-C) after Python's other exit handlers, its output flushed."""
+    if not _ABANDONED:
+        atexit.register(_exit_now)
+    _ABANDONED.append(h)
+
+
+def _exit_now() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # closed or broken: nothing more can be written anyway
+            pass
+    os._exit(130)
 
 
 class HighsLP:

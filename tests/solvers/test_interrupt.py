@@ -1,6 +1,8 @@
 """Ctrl-C stops a running HiGHS solve (issue 15): highspy's run() holds the main thread until HiGHS
 returns, so a SIGINT used to act only then (18-23 s measured); the MILP now runs cancellable and the
-KeyboardInterrupt is re-raised as soon as HiGHS stops.  And HiGHS' banner never reaches stdout.
+KeyboardInterrupt is re-raised as soon as HiGHS stops (or, in a sub-MIP that does not poll for it,
+after a grace second: the solve is abandoned and the process exits 130).  The Ctrl-C tests run in a
+subprocess: an abandoned solve ends its process.  And HiGHS' banner never reaches stdout.
 
 The waits asserted are generous (a loaded CI machine): before the change they were the solve's whole
 time limit (30 s, 60 s); the measured stop latencies are in benchmarks/RESULTS.md."""
@@ -9,40 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from advmilp.bounds.compute import compute_bounds
-from advmilp.encode.milp import build_model
-from advmilp.nn.network import load_network
-from advmilp.solvers.pulp import solve
-from advmilp.spec.problems import ProblemSpec
-
 from tests.nets import REPO, mnist_dir
 
 ADVMILP = [sys.executable, "-m", "advmilp"]
-
-
-def hard_milp(mnist_test):
-    """The thesis model of DNN5 image 1 with interval bounds: minutes for HiGHS."""
-    net = load_network("dnn5")
-    return build_model(net, compute_bounds(net, "basic"), ProblemSpec(), mnist_test.images[1],
-                       int(mnist_test.labels[1])).prob
-
-
-def test_a_sigint_during_a_milp_solve_raises_keyboard_interrupt_at_once(mnist_test):
-    prob = hard_milp(mnist_test)
-    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
-    start = time.perf_counter()
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            solve(prob, time_limit=30.0)
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - start < 10.0
 
 
 @pytest.mark.skipif(mnist_dir() is None, reason="MNIST not found (set ADVMILP_DATA)")
@@ -80,3 +55,27 @@ def test_attack_output_has_no_highs_banner():
                                         "--time-limit", "3"], cwd=REPO, env=env, capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
         assert run.stdout.startswith("network") and "Running HiGHS" not in run.stdout
+
+
+STUCK = """
+import os, signal, threading, time
+from advmilp.solvers import highs
+
+class Stuck:
+    '''A solve that never stops, as HiGHS in a sub-MIP that does not poll its interrupt callback.'''
+    HandleUserInterrupt = False
+    def startSolve(self): pass
+    def wait(self, timeout): time.sleep(timeout); return (False, None)
+    def cancelSolve(self): pass
+
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    highs.run_cancellable(Stuck())
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_a_solve_that_does_not_stop_is_abandoned_and_the_process_exits_130():
+    run = subprocess.run([sys.executable, "-c", STUCK], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.stdout == "interrupted\n" and run.returncode == 130, run.stderr
