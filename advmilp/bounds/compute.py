@@ -98,8 +98,9 @@ def _widen(value: float) -> float:
     return 1e-5 * max(1.0, abs(value))
 
 
-def _bound_unit(args) -> tuple[int, float, float, int]:
-    """Max and min of one unit's pre-activation (top level: runs in worker processes too)."""
+def _bound_unit(args) -> list[tuple[int, float, float, int, bool]]:
+    """Max and min of some units' pre-activations (top level: runs in worker processes too): per unit
+    (index, L, U, solves stopped by the time limit, both solves done without the deadline stopping them)."""
     from advmilp.encode.milp import build_preactivation_model
     from advmilp.solvers.pulp import solve
     from advmilp.spec.rows import OPTIMAL
@@ -112,12 +113,16 @@ def _bound_unit(args) -> tuple[int, float, float, int]:
     for j in units:
         if expired(deadline):
             break      # the units not reached keep their interval bounds
-        L, U, capped = float(bounds.lower[k - 1][j]), float(bounds.upper[k - 1][j]), 0
+        L, U, capped, done = float(bounds.lower[k - 1][j]), float(bounds.upper[k - 1][j]), 0, True
         for sense in (pulp.LpMaximize, pulp.LpMinimize):
+            if expired(deadline):
+                done = False
+                break  # the side not bounded keeps its interval bound
             prob.sense = sense
             prob.setObjective(pres[j])
             res = solve(prob, time_limit=time_limit, gap_rel=gap_rel, threads=threads, deadline=deadline)
             capped += res.status != OPTIMAL
+            done = done and (res.status == OPTIMAL or not expired(deadline))
             if not math.isfinite(res.bound):
                 continue  # nothing proven: keep the interval bound
             if sense == pulp.LpMaximize:
@@ -126,7 +131,7 @@ def _bound_unit(args) -> tuple[int, float, float, int]:
                 L = max(L, res.bound - _widen(res.bound))
         if L > U:  # cannot happen for sound bounds; guard against tolerance noise
             L = U = 0.5 * (L + U)
-        out.append((j, L, U, capped))
+        out.append((j, L, U, capped, done))
     return out
 
 
@@ -164,11 +169,11 @@ def tighten_bounds(network: Network, method: str = "improved", time_limit: float
         else:
             results = _bound_unit(jobs[0])
         L, U = bounds.lower[k - 1].copy(), bounds.upper[k - 1].copy()
-        for j, lo, up, capped in results:
+        for j, lo, up, capped, done in results:
             L[j], U[j] = lo, up
             capped_total += capped
             solves += 2
-            bounded += 1
+            bounded += done
         bounds.lower[k - 1], bounds.upper[k - 1] = L, U
         if progress:
             inactive, active, unstable = bounds.stable_counts()[k - 1]
