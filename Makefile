@@ -43,10 +43,10 @@ quick: install
 # The shipped caches: exact improved bounds where HiGHS finishes them (DNN1, DNN2), capped
 # solves elsewhere (recorded in the cache), and the thesis' weak bounds (1 s per solve).
 bounds: install
-	$(BIN)/advmilp bounds --arch dnn1,dnn2 --method improved --recompute
-	$(BIN)/advmilp bounds --arch dnn3,dnn4,dnn5 --method improved --cap 10 --recompute
-	$(BIN)/advmilp bounds --arch notebook --method improved --cap 2 --recompute
-	$(BIN)/advmilp bounds --arch all --method weak --time-limit 1 --recompute
+	$(BIN)/advmilp bounds --arch dnn1,dnn2 --method improved --recompute --cache-dir results/bounds
+	$(BIN)/advmilp bounds --arch dnn3,dnn4,dnn5 --method improved --cap 10 --recompute --cache-dir results/bounds
+	$(BIN)/advmilp bounds --arch notebook --method improved --cap 2 --recompute --cache-dir results/bounds
+	$(BIN)/advmilp bounds --arch all --method weak --time-limit 1 --recompute --cache-dir results/bounds
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -23,6 +23,7 @@ import yaml
 from advmilp.nn.architectures import ARCHITECTURES
 from advmilp.errors import AdvmilpError, ConfigError
 from advmilp.methods.registry import METHODS as REGISTRY
+from advmilp.methods.registry import check_supported
 from advmilp.spec.problems import ProblemSpec, SolverSettings
 
 BOUNDS_METHODS = ("basic", "improved", "weak")
@@ -240,6 +241,11 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
         methods = tuple(m for m in methods if m != "cdh") + tuple(cdh)
     elif data.get("cdh") is not None or data.get("cdh_variants") is not None:
         raise ConfigError(f"{src}: cdh settings given but 'cdh' is not in methods")
+    for m in methods:   # a method asked for a problem or solver it does not handle is refused up front
+        try:
+            check_supported(m, problem.kind, solver.name)
+        except AdvmilpError as exc:
+            raise ConfigError(f"{src}: {exc}") from None
     return Config(name=name, networks=tuple(networks), bounds=bounds, bounds_time_limit=float(btl),
                   methods=methods, problem=problem, images=images, solver=solver, workers=workers,
                   executor=executor, scheduler=scheduler, cdh=cdh, source=src)
