@@ -31,7 +31,7 @@ from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import search_phases
 from advmilp.heuristics.primal import find_adversarial
 from advmilp.spec.problems import ProblemSpec, SolverSettings
-from advmilp.spec.rows import OPTIMAL, TIME_LIMIT
+from advmilp.spec.rows import OPTIMAL, TIME_LIMIT, UNPROVEN
 from advmilp.bounds.relaxation import tighten_on_relaxation
 from advmilp.solvers.clock import expired, time_left
 from advmilp.solvers.pulp import gap_percent, solver_version
@@ -234,11 +234,18 @@ def _finish(res: InstanceResult, network: Network, bounds: Bounds, spec: Problem
     if not row["verified"] or not math.isfinite(row["objective"]) or row["l1"] > best_l1:
         # the solver's incumbent is no better than the best verified point so far: report that point
         check = verify_witness(network, best_x, spec, x_bar, label, spec.target_for(label))
-        keep_status = row["status"] if row["status"] in (OPTIMAL, TIME_LIMIT) else TIME_LIMIT
-        row.update(status=keep_status if row["verified"] else TIME_LIMIT, objective=check.l1, l1=check.l1,
+        gap = gap_percent(check.l1, row["bound"])
+        # still optimal if the verified point is within the gap tolerance of the solver's proven bound;
+        # a time limit stays one; anything else (an optimum that failed the exact check and a gap left
+        # open, a solver error) is not a time limit: UNPROVEN
+        gap_rel = row["gap_rel"] if row["gap_rel"] is not None else SolverSettings().gap_rel
+        if row["status"] == OPTIMAL and gap <= 100 * gap_rel:
+            status = OPTIMAL
+        else:
+            status = TIME_LIMIT if row["status"] == TIME_LIMIT else UNPROVEN
+        row.update(status=status, objective=check.l1, l1=check.l1, gap_pct=gap,
                    linf=check.linf, ratio=check.ratio, predicted=check.predicted, verified=True,
                    verify_note="heuristic incumbent" if best_x is h.x else "incumbent of the first solve")
-        row["gap_pct"] = gap_percent(check.l1, row["bound"])
         res = InstanceResult(row, check.x, res.extra)
     row.update(method="tight", bounds=bounds.method, time_s=total, heuristic_l1=h.l1,
                prep_time_s=prep, problem=spec.describe())

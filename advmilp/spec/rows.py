@@ -36,6 +36,9 @@ FOUND, NOT_FOUND = "found", "not_found"
 ERROR = "error"
 # the instance cannot be asked (its target is its label, or not an output): never solved
 INVALID = "invalid"
+# an exact method ended before its time limit with a verified point and a bound it could not close
+# (e.g. the solver's own optimum failed the exact forward-pass check): reported with its gap, not solved
+UNPROVEN = "unproven"
 # statuses that count as solved when the witness is verified: an exact method's proven optimum,
 # a heuristic's verified adversarial example
 SOLVED_STATUSES = (OPTIMAL, FOUND)

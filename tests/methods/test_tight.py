@@ -169,3 +169,29 @@ def test_cli_export_onnx_then_attack_the_file(tmp_path):
                              "0.02", "--images", "2", "--data-dir", str(data)])
     assert r.exit_code == 0, r.output
     assert len((tmp_path / "vnn" / "instances.csv").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("status, verified, bound, expected", [
+    ("optimal", False, 0.64, "optimal"),       # the solver's point failed the check, the verified one meets the bound
+    ("optimal", False, 0.50, "unproven"),      # ... but leaves a gap: not solved, and no time limit was reached
+    ("time_limit", True, 0.50, "time_limit"),  # a time limit stays one
+    ("error", False, float("nan"), "unproven"),
+])
+def test_a_fallback_to_the_best_verified_point_is_labelled_by_what_happened(identity_net, status, verified, bound,
+                                                                           expected):
+    """identity net, x̄ = (0.8, 0.2), target 1: x = (0.16, 0.2) is adversarial (0.2 ≥ 1.2·0.16) at L1 0.64."""
+    from types import SimpleNamespace
+
+    from advmilp.bounds.compute import interval_bounds
+    from advmilp.methods.result import InstanceResult
+    from advmilp.methods.tight import _finish
+    from advmilp.spec.rows import is_solved, make_row
+
+    spec, x_bar, best_x = ProblemSpec("targeted", target=1), np.array([0.8, 0.2]), np.array([0.16, 0.2])
+    row = make_row(network="identity", method="tight", status=status, verified=verified, objective=0.7, l1=0.7,
+                   bound=bound, gap_rel=1e-4)
+    h = SimpleNamespace(x=best_x, l1=0.64)
+    res = _finish(InstanceResult(row), identity_net, interval_bounds(identity_net), spec, x_bar, 0, h, best_x, 0.64,
+                  0.0, 0.0)
+    assert res.row["status"] == expected and res.row["verified"] and res.row["l1"] == pytest.approx(0.64)
+    assert is_solved(res.row) == (expected == "optimal")
