@@ -49,7 +49,7 @@ def points_in_ball(x_bar, radius, rng, n=4000):
     return pts[dist <= radius + 1e-12]
 
 
-def small_targeted_instance(seed: int):
+def small_targeted_instance(seed: int, net: Network | None = None):
     """A random 16-8-6-3 net, an input, its predicted label, a targeted spec to the next class, box
     bounds, the thesis-faithful model's result on it, and the rng (state after drawing the input)."""
     from types import SimpleNamespace
@@ -58,7 +58,7 @@ def small_targeted_instance(seed: int):
     from advmilp.bounds.compute import interval_bounds
     from advmilp.spec.problems import ProblemSpec
 
-    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
+    net = net if net is not None else random_net([16, 8, 6, 3], seed=seed, scale=2.5)
     rng = np.random.default_rng(seed)
     x_bar = rng.random(16)
     label = int(net.predict(x_bar))

@@ -36,6 +36,7 @@ import pulp
 
 from advmilp import __version__
 from advmilp.errors import AdvmilpError
+from advmilp.paths import default_dir
 from advmilp.nn.network import Network
 from advmilp.solvers.clock import expired
 
@@ -206,13 +207,8 @@ def compute_bounds(network: Network, method: str = "basic", time_limit: float | 
 
 # ---- cache -----------------------------------------------------------------------------------
 def default_results_dir() -> Path:
-    env = os.environ.get(RESULTS_ENV)
-    if env:
-        return Path(env).expanduser()
-    repo_results = Path(__file__).resolve().parents[2] / "results"
-    if repo_results.is_dir():
-        return repo_results
-    return Path.cwd() / "results"
+    """``ADVMILP_RESULTS``, else the repository's ``results/``, else ./results."""
+    return default_dir(RESULTS_ENV, "results")
 
 
 def shipped_bounds_dir() -> Path:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from advmilp.errors import NetworkError
+from advmilp.paths import default_dir
 from advmilp.nn.activations import Activation, make_activation
 
 MODELS_ENV = "ADVMILP_MODELS"
@@ -195,13 +196,7 @@ class Network:
 
 def default_models_dir() -> Path:
     """``ADVMILP_MODELS``, else the repository's ``models/`` beside the package, else ./models."""
-    env = os.environ.get(MODELS_ENV)
-    if env:
-        return Path(env).expanduser()
-    repo_models = Path(__file__).resolve().parents[2] / "models"
-    if repo_models.is_dir():
-        return repo_models
-    return Path.cwd() / "models"
+    return default_dir(MODELS_ENV, "models")
 
 
 def load_network(name_or_path: str, models_dir: str | os.PathLike | None = None) -> Network:

@@ -22,7 +22,7 @@ from advmilp.nn.activations import make_activation
 from advmilp.nn.network import Network
 from advmilp.search.phase_bb import search_phases
 from advmilp.spec.problems import ProblemSpec
-from tests.nets import REPO, mnist_dir, points_in_ball
+from tests.nets import REPO, mnist_dir, points_in_ball, small_targeted_instance
 
 
 def leaky_threshold_net(alpha: float) -> Network:
@@ -113,13 +113,8 @@ def test_leaky_bounds_contain_sampled_activations(seed):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_leaky_phase_search_equals_the_thesis_model(seed):
-    net = random_leaky_net([16, 8, 6, 3], seed)
-    rng = np.random.default_rng(seed)
-    x_bar = rng.random(16)
-    label = int(net.predict(x_bar))
-    spec = ProblemSpec("targeted", target=(label + 1) % 3)
-    box = interval_bounds(net)
-    plain = run_instance(net, box, spec, SolverSettings(time_limit=60), x_bar, label, 0)
+    inst = small_targeted_instance(seed, random_leaky_net([16, 8, 6, 3], seed))
+    net, x_bar, label, spec, box, plain = inst.net, inst.x_bar, inst.label, inst.spec, inst.box, inst.plain
     r = search_phases(net, box, spec.with_(output_relu=False), x_bar, label, np.zeros(16), np.ones(16), None)
     if plain.row["status"] == "infeasible":
         assert r.status == "infeasible"
