@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -292,10 +294,11 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
         click.echo("witness     none")
 
 
-def _instance_bounds(net, method, time_limit, cache_dir):
+def _instance_bounds(net, method, time_limit, cache_dir, deadline=None):
     """The bounds of a single instance.  ``method`` None: cached improved bounds, else basic at once
     (computing improved bounds of a network not seen before takes minutes to hours); computed bounds
-    show their progress on stderr."""
+    show their progress on stderr and stop at the instance's ``deadline`` (they count against its
+    time limit; bounds cut short stay valid and are not cached)."""
     from advmilp.bounds.compute import bounds_cache_dirs, find_cached, get_bounds
 
     def warn(m):
@@ -311,8 +314,15 @@ def _instance_bounds(net, method, time_limit, cache_dir):
     if method != "basic" and find_cached(net, method, time_limit, cache_dir, say=warn) is None:
         click.echo(f"bounds: computing {method} bounds of {net.name} (two MILPs per hidden unit, layer by layer; "
                    f"cached in {bounds_cache_dirs(cache_dir)[0]})", err=True)
-    return get_bounds(net, method, time_limit, cache_dir, warn=warn,
+    return get_bounds(net, method, time_limit, cache_dir, warn=warn, deadline=deadline,
                       progress=lambda m: click.echo(f"bounds: {m}", err=True))[0]
+
+
+def _within_limit(settings, deadline):
+    """The settings a method runs with after a bound pass: the time left of the instance's limit."""
+    from advmilp.solvers.clock import time_left
+
+    return dataclasses.replace(settings, time_limit=max(time_left(deadline), 0.5))
 
 
 def _given(ctx, name):
@@ -383,10 +393,13 @@ def attack(config_path, arch, model, method, image, spec, settings, bounds_metho
     spec.check_for(net.sizes, label)
     if int(net.predict(x_bar)) != label:
         click.echo(f"warning: {net.name} misclassifies test image {image} (label {label})", err=True)
-    b = _instance_bounds(net, bounds_method, bounds_time_limit, cache_dir)
+    deadline = time.perf_counter() + settings.time_limit
+    b = _instance_bounds(net, bounds_method, bounds_time_limit, cache_dir, deadline)
     click.echo(f"attacking {net.name} image {image} ({spec.describe()}) with {method}, {b.method} bounds, "
                f"time limit {settings.time_limit:g} s", err=True)
-    result = run_method(method, net, b, spec, settings, x_bar, label, image, load_inputs(method, data_dir))
+    result = run_method(method, net, b, spec, _within_limit(settings, deadline), x_bar, label, image,
+                        load_inputs(method, data_dir))
+    result.row["time_limit"] = settings.time_limit
     _print_result(net, b, result, label, image)
     if save_png and result.witness is not None:
         from advmilp.reporting.figures import save_adversarial
@@ -448,8 +461,9 @@ def feature(arch, model, layer, unit, objective, output_relu, settings, bounds_m
     spec = ProblemSpec("feature", layer=layer, unit=unit, output_relu=output_relu,
                        objective="hidden" if layer is not None else objective or "simple")
     spec.check_for(net.sizes)
-    b = _instance_bounds(net, bounds_method, bounds_time_limit, cache_dir)
-    result = run_instance(net, b, spec, settings)
+    deadline = time.perf_counter() + settings.time_limit
+    b = _instance_bounds(net, bounds_method, bounds_time_limit, cache_dir, deadline)
+    result = run_instance(net, b, spec, _within_limit(settings, deadline))
     _print_result(net, b, result)
     if save_png and result.witness is not None:
         from advmilp.reporting.figures import save_feature
