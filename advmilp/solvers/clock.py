@@ -16,11 +16,6 @@ import math
 import time
 
 
-def deadline_in(seconds: float | None) -> float | None:
-    """The deadline ``seconds`` from now (None: none)."""
-    return None if seconds is None or not math.isfinite(seconds) else time.perf_counter() + seconds
-
-
 def time_left(deadline: float | None) -> float:
     """Seconds until ``deadline`` (+inf without one; negative once it has passed)."""
     return math.inf if deadline is None else deadline - time.perf_counter()
