@@ -1,4 +1,5 @@
-"""``advmilp verify``: decide a VNN-LIB property on a network (holds / violated / unknown)."""
+"""``advmilp verify``: decide a VNN-LIB property on a network (holds / violated / unknown), or every
+instance of a VNN-COMP benchmark's ``instances.csv`` (``--instances``: a resumable batch)."""
 
 from __future__ import annotations
 
@@ -6,30 +7,70 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import MODEL, MODELS_DIR, Positive, _need_network, clean_errors, main
+from advmilp.cli.common import MODEL, MODELS_DIR, Positive, Workers, _need_network, clean_errors, main
+from advmilp.errors import AdvmilpError
+
+SINGLE_TIMEOUT = 120.0
 
 
 def write_counterexample(path: Path, x, y) -> None:
     """VNN-COMP's result format: ``sat`` then the assignment ``((X_0 v) ... (Y_0 v) ...)``."""
-    lines = ["sat", "("] + [f" (X_{i} {float(v)!r})" for i, v in enumerate(x)]
-    lines += [f" (Y_{j} {float(v)!r})" for j, v in enumerate(y)] + [")"]
-    path.write_text("\n".join(lines) + "\n")
+    from advmilp.experiments.verify_batch import format_counterexample
+
+    path.write_text(format_counterexample(x, y))
 
 
 @main.command()
 @click.option("--arch", default=None, help="Network name or model file.")
 @MODEL
-@click.option("--vnnlib", "vnnlib_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--vnnlib", "vnnlib_path", default=None, type=click.Path(dir_okay=False),
               help="The VNN-LIB specification (an input box and the output constraints of a violation).")
-@click.option("--timeout", default=120.0, type=Positive(), show_default=True, help="Seconds for the whole decision.")
+@click.option("--instances", "instances_csv", default=None, type=click.Path(dir_okay=False),
+              help="A VNN-COMP instances.csv (onnx,vnnlib,timeout per line, paths relative to its folder): "
+                   "decide every instance, one row each in --results-dir.")
+@click.option("--timeout", default=None, type=Positive(),
+              help=f"Seconds for the whole decision (default {SINGLE_TIMEOUT:g}); with --instances it replaces "
+                   "every timeout of the CSV.")
+@click.option("--timeout-scale", default=None, type=Positive(),
+              help="With --instances: multiply the CSV's timeouts by this factor.")
 @click.option("--counterexample", type=click.Path(dir_okay=False), default=None,
               help="Write a violated property's counterexample here (VNN-COMP format).")
+@click.option("--results-dir", type=click.Path(file_okay=False), default=None,
+              help="With --instances: the results folder (default results/<benchmark folder name>, "
+                   "under $ADVMILP_RESULTS if set).")
+@click.option("--force", is_flag=True, help="With --instances: redo the instances already recorded.")
+@click.option("--workers", default=1, type=Workers(), show_default=True,
+              help="With --instances: instances decided at once (auto: one per core).")
+@click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default=None,
+              help="With --instances: where instances run (default: serial for 1 worker, else process).")
+@click.option("--scheduler", default=None, help="With --executor dask: a scheduler address (default: a local cluster).")
 @MODELS_DIR
 @clean_errors
-def verify(arch, model, vnnlib_path, timeout, counterexample, models_dir):
+def verify(arch, model, vnnlib_path, instances_csv, timeout, timeout_scale, counterexample, results_dir, force,
+           workers, executor, scheduler, models_dir):
     """Decide a VNN-LIB property: 'holds' (no input in the box violates it: proven by bounds or by the
     exact MILP), 'violated' (a counterexample, checked by a float64 and a float32 forward pass) or
-    'unknown' (not settled within --timeout).  A wrong answer is never given for speed."""
+    'unknown' (not settled within --timeout).  A wrong answer is never given for speed.
+
+    With --instances, decide every instance of a VNN-COMP benchmark and write one row per instance
+    (resumable: a rerun skips the recorded ones); 'advmilp report <results dir>' scores them."""
+    if instances_csv:
+        given = [o for o, v in (("--vnnlib", vnnlib_path), ("--arch", arch), ("--model", model),
+                                ("--counterexample", counterexample)) if v]
+        if given:
+            raise AdvmilpError(f"{given[0]} does not go with --instances (the CSV names the networks and "
+                               "specifications; counterexamples are written beside the results)")
+        return _batch(instances_csv, timeout, timeout_scale, results_dir, force, workers, executor, scheduler)
+    given = [o for o, v in (("--timeout-scale", timeout_scale), ("--results-dir", results_dir), ("--force", force),
+                            ("--executor", executor), ("--scheduler", scheduler), ("--workers", workers != 1)) if v]
+    if given:
+        raise AdvmilpError(f"{given[0]} needs --instances")
+    if not vnnlib_path:
+        raise AdvmilpError("give --vnnlib SPEC (with --arch NAME or --model FILE), or --instances instances.csv")
+    _single(arch, model, vnnlib_path, timeout or SINGLE_TIMEOUT, counterexample, models_dir)
+
+
+def _single(arch, model, vnnlib_path, timeout, counterexample, models_dir):
     from advmilp.methods.verify import VIOLATED, verify_property
     from advmilp.nn.interchange import load_any
     from advmilp.spec.vnnlib import read_vnnlib
@@ -53,3 +94,19 @@ def verify(arch, model, vnnlib_path, timeout, counterexample, models_dir):
         click.echo(f"how         {r.how}")
     else:
         click.echo(f"how         {r.how}")
+
+
+def _batch(instances_csv, timeout, timeout_scale, results_dir, force, workers, executor, scheduler):
+    import os
+
+    from advmilp.bounds.compute import default_results_dir
+    from advmilp.experiments.verify_batch import (BatchOptions, TimeoutPolicy, default_name, print_summary,
+                                                  read_instances, run_verify_batch)
+
+    n_workers = (os.cpu_count() or 1) if workers == "auto" else int(workers)
+    options = BatchOptions(TimeoutPolicy(timeout, timeout_scale), executor or ("serial" if n_workers == 1 else "process"),
+                           n_workers, scheduler, force)
+    read_instances(instances_csv)   # a malformed CSV is refused before the results folder is made
+    out_dir = Path(results_dir) if results_dir else default_results_dir() / default_name(instances_csv)
+    summary = run_verify_batch(instances_csv, out_dir, options, log=lambda m: click.echo(m, err=True))
+    print_summary(summary)

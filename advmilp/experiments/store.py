@@ -72,9 +72,9 @@ def locked_folder(out_dir: Path) -> Iterator[Path]:
 
 
 # ---- instances.csv -----------------------------------------------------------------------------------
-def row_key(row) -> tuple[str, ...]:
+def row_key(row, key_columns=KEY_COLUMNS) -> tuple[str, ...]:
     """A row's instance key as the CSV stores it (strings; an empty cell for None)."""
-    return tuple("" if row.get(c) is None else str(row.get(c)) for c in KEY_COLUMNS)
+    return tuple("" if row.get(c) is None else str(row.get(c)) for c in key_columns)
 
 
 def repair_csv(path: Path) -> None:
@@ -87,17 +87,17 @@ def repair_csv(path: Path) -> None:
             fh.truncate(data.rfind(b"\n") + 1)
 
 
-def read_done(path: Path) -> set[tuple]:
+def read_done(path: Path, key_columns=KEY_COLUMNS) -> set[tuple]:
     """The instance keys recorded in ``path`` (after cutting a torn last line)."""
     repair_csv(path)
     if not path.exists() or path.stat().st_size == 0:
         return set()
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in KEY_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in key_columns if c not in (reader.fieldnames or [])]
         if missing:
             raise AdvmilpError(f"{path}: not an advmilp results file (missing columns {', '.join(missing)})")
-        return {row_key(row) for row in reader}
+        return {row_key(row, key_columns) for row in reader}
 
 
 def _header(path: Path) -> list[str] | None:
@@ -125,10 +125,10 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def append_row(path: Path, row: dict) -> None:
-    """Append one row (the header first into a new file); on failure the file is left as it was."""
+def append_row(path: Path, row: dict, new_columns=COLUMNS) -> None:
+    """Append one row (the header ``new_columns`` first into a new file); on failure the file is left as it was."""
     columns = _header(path)
-    data = _csv_text(columns or COLUMNS, [row], header=columns is None)
+    data = _csv_text(columns or new_columns, [row], header=columns is None)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -145,13 +145,13 @@ def append_row(path: Path, row: dict) -> None:
         os.close(fd)
 
 
-def replace_row(path: Path, row: dict) -> None:
+def replace_row(path: Path, row: dict, key_columns=KEY_COLUMNS) -> None:
     """Write ``row`` in place of every recorded row with its key: a new file renamed over the old."""
-    key = row_key(row)
+    key = row_key(row, key_columns)
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         columns = list(reader.fieldnames or COLUMNS)
-        kept = [r for r in reader if row_key(r) != key]
+        kept = [r for r in reader if row_key(r, key_columns) != key]
     _replace_file(path, _csv_text(columns, kept + [row], header=True))
 
 
