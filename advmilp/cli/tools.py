@@ -41,6 +41,12 @@ def report(runs, gap1_run, out, force):
     refuse_shipped([out_dir], force)
     click.echo(write_report(df, out_dir, g))
     click.echo(f"written: {out_dir}/table{{2,3,4}}.{{md,csv,tex}}")
+    from advmilp.reporting.robustness import robustness_report
+
+    robust = robustness_report(df, out_dir)
+    if robust:
+        click.echo("\n" + robust)
+        click.echo(f"written: {out_dir}/robustness.{{md,csv}}")
 
 
 # ---- interchange and heuristics' data ----------------------------------------------------------
@@ -132,7 +138,11 @@ def figures(run_dir, thesis, out, image, time_limit, force, data_dir, models_dir
     folder = Path(out) if out else default_results_dir() / "figures"
     refuse_shipped(([run_out] if run_dir else []) + ([folder] if thesis else []), force)
     if run_dir:
+        from advmilp.reporting.robustness import save_robustness
+        from advmilp.reporting.tables import load_rows
+
         paths += make_run_figures(run_dir, run_out, data_dir)
+        paths += save_robustness(run_out / "robustness.png", load_rows(run_dir), title=Path(run_dir).name)
     if thesis:
         p, objectives = make_feature_figures(folder, models_dir, time_limit)
         paths += p
