@@ -6,6 +6,21 @@ mean something else there ("no limit", "all cores").  A list entry given twice (
 a bounds method, an image index) is refused: it would run and count the same instance twice.
 Command-line flags override values through `apply_overrides`, which checks them the same way and
 names the flag.
+
+Files named in a config (network files, ``images.indices_file``) may use ``${VAR}`` or
+``${VAR:-default}`` (the environment variable, else the default; unset without a default is one line);
+a relative path is taken relative to the config file's folder, so a config works from any checkout
+and any working directory (``configs/fj_replication.yaml`` finds ``../shared/external`` as
+``${ADVMILP_EXTERNAL:-../../shared/external}``).
+
+``images.indices_file`` takes the image list from a CSV file (lines starting with ``#`` are
+comments, the first other line names the columns): ``column`` holds the test image indices,
+``match`` keeps only the rows whose columns equal the given values — a value, or a mapping from
+network name (as in the rows' ``network`` column, e.g. the file stem) to the value for that
+network, so each network gets its own list — and ``label_column``, if given, must agree with the
+MNIST label.  With ``correctly_classified`` (the default) every network must classify each of
+its images correctly, else the batch is refused naming the rows; ``count`` keeps the first
+``count`` rows per network.
 """
 
 from __future__ import annotations
@@ -57,10 +72,15 @@ RANGES: dict[str, tuple[str, Any]] = {
 @dataclass(frozen=True)
 class ImagesConfig:
     split: str = "test"
-    count: int = 100
+    count: int | None = 100                  # None (indices_file without count): every row
     first: int = 0
     correctly_classified: bool = True
     indices: tuple[int, ...] | None = None   # explicit list overrides count/first
+    # the image list from a CSV file, per network (module docstring); count (None: all) caps each list
+    indices_file: str | None = None
+    column: str | None = None
+    match: tuple[tuple[str, Any], ...] = ()  # (column, value) or (column, ((network name, value), ...))
+    label_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +158,10 @@ PROBLEM_TYPES = {"kind": (str,), "ratio": NUM, "target": (int,), "target_offset"
                  "factor": NUM, "l1_budget": NUM, "linf_cap": NUM, "layer": (int,), "unit": (int,),
                  "objective": (str,), "output_relu": (bool,), "margin": NUM}
 IMAGES_TYPES = {"split": (str,), "count": (int,), "first": (int,), "correctly_classified": (bool,),
-                "indices": (list,)}
+                "indices": (list,), "indices_file": (str,), "column": (str,), "match": (tuple,),
+                "label_column": (str,)}
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+MODEL_SUFFIXES = (".npz", ".onnx", ".keras", ".h5")
 SOLVER_TYPES = {"name": (str,), "time_limit": NUM, "threads": (int,), "gap_rel": NUM}
 TOP_KEYS = {"name", "networks", "bounds", "bounds_time_limit", "methods", "method", "problem", "images",
             "solver", "workers", "executor", "scheduler", "cdh", "cdh_variants"}
@@ -162,7 +185,85 @@ def _names(value, key: str, src: str, allowed: tuple[str, ...] | None) -> tuple[
     return tuple(out)
 
 
-def parse_config(data: Any, src: str = "<config>") -> Config:
+def expand_path(value: str, where: str, src: str, base: Path | None) -> str:
+    """``value`` with ``${VAR}`` / ``${VAR:-default}`` replaced from the environment, then, if
+    relative, taken relative to ``base`` (the config's folder; None: the working directory)."""
+    def sub(m: re.Match) -> str:
+        env = os.environ.get(m.group(1))
+        if env:
+            return env
+        if m.group(2) is not None:
+            return m.group(2)
+        raise ConfigError(f"{src}: {where} uses ${{{m.group(1)}}}, which is not set "
+                          f"(export {m.group(1)}=<folder>, or write ${{{m.group(1)}:-<default>}})")
+
+    out = ENV_REF.sub(sub, value)
+    if "${" in out:
+        raise ConfigError(f"{src}: {where} {value!r}: write variables as ${{NAME}} or ${{NAME:-default}}")
+    path = Path(out).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return os.path.normpath(path)
+
+
+def read_index_file(path: str | os.PathLike, src: str = "<config>") -> tuple[list[str], list[dict[str, str]]]:
+    """The columns and rows of an image index CSV (``#`` lines are comments); one line if unreadable."""
+    import csv
+
+    path = Path(path)
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+    except FileNotFoundError:
+        raise ConfigError(f"{src}: images.indices_file {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{src}: images.indices_file {path}: cannot read it ({exc})") from None
+    if not lines:
+        raise ConfigError(f"{src}: images.indices_file {path}: no header line (only comments or empty)")
+    reader = csv.DictReader(lines)
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+    return columns, rows
+
+
+def _images_file(images: dict, src: str, base: Path | None) -> dict:
+    """``images`` with ``indices_file`` expanded and checked against the file's columns."""
+    given = [k for k in ("indices", "first") if k in images]
+    if given:
+        raise ConfigError(f"{src}: images.indices_file gives the image list; drop images.{given[0]}")
+    path = expand_path(_check(images["indices_file"], (str,), "images.indices_file", src), "images.indices_file",
+                       src, base)
+    columns, rows = read_index_file(path, src)
+    if "column" not in images:
+        raise ConfigError(f"{src}: images.indices_file needs images.column, the column of image indices "
+                          f"(columns: {', '.join(columns)})")
+    match = images.get("match") or {}
+    if not isinstance(match, dict):
+        raise ConfigError(f"{src}: images.match must map columns to a value or to {{network: value}}")
+    pairs = []
+    for col, value in match.items():
+        if isinstance(value, dict):
+            if not value:
+                raise ConfigError(f"{src}: images.match.{col} is an empty mapping")
+            for k, v in value.items():
+                _check(v, (str, int), f"images.match.{col}.{k}", src)
+            pairs.append((str(col), tuple((str(k), str(v)) for k, v in value.items())))
+        else:
+            _check(value, (str, int), f"images.match.{col}", src)
+            pairs.append((str(col), str(value)))
+    for key, col in [("column", images["column"]), ("label_column", images.get("label_column"))] + \
+            [("match", c) for c, _ in pairs]:
+        if col is not None and col not in columns:
+            raise ConfigError(f"{src}: images.{key}: no column {col!r} in {path} (columns: {', '.join(columns)})")
+    bad = next((r for r in rows if not re.fullmatch(r"\d+", r.get(images["column"], ""))), None)
+    if bad is not None:
+        raise ConfigError(f"{src}: images.indices_file {path}: {images['column']} {bad.get(images['column'])!r} "
+                          f"is not an image index")
+    return {**images, "indices_file": path, "match": tuple(pairs)}
+
+
+def parse_config(data: Any, src: str = "<config>", base: Path | None = None) -> Config:
+    """``base``: the folder relative paths in the config are taken from (`load_config`: the
+    config's own folder; None: the working directory)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{src}: the top level must be a mapping of keys")
     for key in data:
@@ -177,7 +278,9 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
                           f"starting with a letter or digit (it names the results folder)")
     networks = []
     for net in _names(data.get("networks", ["dnn1"]), "networks", src, None):
-        if net.lower() not in ARCHITECTURES and not net.lower().endswith((".npz", ".onnx", ".keras", ".h5")):
+        if net.lower() not in ARCHITECTURES and net.lower().endswith(MODEL_SUFFIXES):
+            net = expand_path(net, f"networks entry {net!r}", src, base)
+        if net.lower() not in ARCHITECTURES and not net.lower().endswith(MODEL_SUFFIXES):
             raise ConfigError(f"{src}: unknown network '{net}' in 'networks' "
                               f"(choose from {', '.join(ARCHITECTURES)}, or a .npz/.onnx/.keras file)")
         entry = net.lower() if net.lower() in ARCHITECTURES else net
@@ -195,6 +298,11 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
         raise ConfigError(f"{src}: images must be a mapping of keys (e.g. {{indices: [1, 2]}}), "
                           f"not {type(data['images']).__name__}")
     images_data = dict(data.get("images") or {})
+    file_keys = [k for k in ("column", "match", "label_column") if k in images_data]
+    if "indices_file" in images_data:
+        images_data = _images_file(images_data, src, base)
+    elif file_keys:
+        raise ConfigError(f"{src}: images.{file_keys[0]} applies only with images.indices_file")
     if isinstance(images_data.get("indices"), list):
         images_data["indices"] = tuple(_in_range(_check(i, (int,), "images.indices entry", src),
                                                  "images.indices entry", src) for i in images_data["indices"])
@@ -208,6 +316,8 @@ def parse_config(data: Any, src: str = "<config>") -> Config:
         IMAGES_TYPES_LOCAL = IMAGES_TYPES
     images = _section(ImagesConfig, images_data if data.get("images") is not None else None, "images", src,
                       IMAGES_TYPES_LOCAL)
+    if images.indices_file is not None and "count" not in images_data:
+        images = dataclasses.replace(images, count=None)   # every row of the file
     if images.split not in ("test", "train"):
         raise ConfigError(f"{src}: images.split must be test or train, not {images.split!r}")
     solver = _section(SolverSettings, data.get("solver"), "solver", src, SOLVER_TYPES)
@@ -265,7 +375,7 @@ def load_config(path: str | os.PathLike) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: invalid YAML{where} ({getattr(exc, 'problem', exc)})") from exc
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), base=path.resolve().parent)
 
 
 def apply_overrides(config: Config, *, time_limit=None, workers=None, images=None, executor=None,

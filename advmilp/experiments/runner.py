@@ -32,7 +32,7 @@ from typing import Callable
 
 from advmilp import __version__
 from advmilp.bounds.compute import Bounds, default_results_dir, get_bounds
-from advmilp.experiments.config import Config
+from advmilp.experiments.config import Config, read_index_file
 from advmilp.experiments.store import (StorageError, append_row, cannot_write, locked_folder, read_done,
                                        replace_row, row_key, save_array)
 from advmilp.experiments.workers import init_worker
@@ -101,11 +101,69 @@ def select_images(config: Config, networks: list[Network], split) -> list[int]:
                       f"classified correctly by every network; images.count asks for {images.count}")
 
 
-def expand(config: Config, networks: list[Network], indices: list[int]) -> list[Instance]:
-    """Image-major order, so a partial run already covers every cell of the table."""
+def file_images(config: Config, net: Network, split) -> list[int]:
+    """``net``'s images from ``images.indices_file``: the rows ``match`` keeps, in file order, the first
+    ``count`` of them; refused in one line if a row's label disagrees with the split's, or (with
+    ``correctly_classified``) if ``net`` misclassifies a row's image, naming those rows."""
+    images, src = config.images, config.source
+    _, rows = read_index_file(images.indices_file, src)
+    for col, value in images.match:
+        if isinstance(value, tuple):
+            per_net = dict(value)
+            if net.name not in per_net:
+                raise ConfigError(f"{src}: images.match.{col} has no entry for network {net.name!r} "
+                                  f"(it has: {', '.join(per_net)})")
+            value = per_net[net.name]
+        rows = [r for r in rows if r[col] == value]
+    rows = rows[:images.count] if images.count is not None else rows
+    where = f"{src}: images.indices_file {images.indices_file}"
+    if not rows:
+        raise ConfigError(f"{where}: no rows for network {net.name!r}")
+    indices = [int(r[images.column]) for r in rows]
+    bad = sorted({i for i in indices if not 0 <= i < len(split)})
+    if bad:
+        raise ConfigError(f"{where}: {images.column} out of range (0..{len(split) - 1}) for {net.name}: {bad[:5]}")
+    twice = sorted({i for i in indices if indices.count(i) > 1})
+    if twice:
+        raise ConfigError(f"{where}: image {twice[0]} is listed twice for {net.name}")
+
+    def refuse(what: str, wrong: list[str]) -> None:
+        more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
+        raise ConfigError(f"{where}: {len(wrong)} row(s) for {net.name} {what}: {'; '.join(wrong[:5])}{more}")
+
+    if images.label_column is not None:
+        wrong = [f"image {i} ({images.label_column} {r[images.label_column]}, MNIST label {split.labels[i]})"
+                 for i, r in zip(indices, rows) if r[images.label_column] != str(int(split.labels[i]))]
+        if wrong:
+            refuse("disagree with the MNIST labels", wrong)
+    if images.correctly_classified:
+        preds = net.predict(split.images[indices])
+        wrong = [f"image {i} (label {split.labels[i]}, predicted {p})"
+                 for i, p in zip(indices, preds) if p != split.labels[i]]
+        if wrong:
+            refuse("are not classified correctly by our forward pass", wrong)
+    return indices
+
+
+def images_per_network(config: Config, networks: list[Network], split) -> dict[str, list[int]]:
+    """Each network's image list (keyed by its hash): its own rows of ``images.indices_file``, else the
+    common `select_images` list."""
+    if config.images.indices_file is not None:
+        return {net.short_hash(): file_images(config, net, split) for net in networks}
+    common = select_images(config, networks, split)
+    return {net.short_hash(): common for net in networks}
+
+
+def expand(config: Config, networks: list[Network], indices: list[int] | dict[str, list[int]]) -> list[Instance]:
+    """Image-major order, so a partial run already covers every cell of the table.  ``indices``: one
+    list for every network, or each network's own list by its hash (the k-th image of every network,
+    then the (k+1)-th)."""
     problem = config.problem.describe()
-    return [Instance(net.name, net.short_hash(), method, bounds, problem, idx)
-            for idx in indices for net in networks for bounds in config.bounds for method in config.methods]
+    lists = indices if isinstance(indices, dict) else {net.short_hash(): indices for net in networks}
+    depth = max((len(v) for v in lists.values()), default=0)
+    return [Instance(net.name, net.short_hash(), method, bounds, problem, lists[net.short_hash()][k])
+            for k in range(depth) for net in networks if k < len(lists[net.short_hash()])
+            for bounds in config.bounds for method in config.methods]
 
 
 # ---- running one task (in a worker) ----------------------------------------------------------------
@@ -236,12 +294,12 @@ class BatchSummary:
 
 def prepare(config: Config, data_dir=None, models_dir=None, cache_dir=None,
             log: Callable[[str], None] = lambda m: None):
-    """The networks, the image split, the chosen image indices and the bounds, keyed by
-    (network hash, bounds method)."""
+    """The networks, the image split, each network's image indices (by network hash) and the bounds,
+    keyed by (network hash, bounds method)."""
     networks = [load_any(n, models_dir) for n in config.networks]
     _check_networks(config, networks)
     split = load_split(config.images.split, data_dir)
-    indices = select_images(config, networks, split)
+    indices = images_per_network(config, networks, split)
     bounds: dict[tuple[str, str], Bounds] = {}
     for net in networks:
         for method in config.bounds:
@@ -306,7 +364,10 @@ def _run_locked(config, out_dir, client, data_dir, models_dir, cache_dir, force,
 
     networks, split, indices, bounds = prepare(config, data_dir, models_dir, cache_dir, say)
     try:
-        (out_dir / "images.json").write_text(json.dumps({"split": config.images.split, "indices": indices}) + "\n")
+        lists = list(indices.values())
+        shown = lists[0] if all(v == lists[0] for v in lists) else \
+            {net.name: indices[net.short_hash()] for net in networks}   # per network: {name: indices}
+        (out_dir / "images.json").write_text(json.dumps({"split": config.images.split, "indices": shown}) + "\n")
     except OSError as exc:
         raise cannot_write(out_dir / "images.json", exc) from exc
     instances = expand(config, networks, indices)
