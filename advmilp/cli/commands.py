@@ -51,7 +51,8 @@ def data_download(data_dir, force):
 
 # ---- networks -----------------------------------------------------------------------------
 @main.command()
-@click.option("--arch", required=True, help="dnn1..dnn5, notebook, or all.")
+@click.option("--arch", required=True, help="dnn1..dnn5, notebook, or all; or a tree ensemble "
+              "(scikit-learn): tree-d<depth>, forest-d<depth>-n<trees>, gbt-d<depth>-n<stages>, a comma list.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the architecture's epochs.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -65,6 +66,10 @@ def train(arch, epochs, seed, out, threads, force, data_dir):
 
     The shipped weights (models/*.npz and .json, tracked by git) are never overwritten without
     --force: give --out DIR (then --models-dir DIR to use them), or set $ADVMILP_MODELS."""
+    if arch.lower().split("-")[0] in ("tree", "forest", "gbt"):   # scikit-learn tree ensembles (advmilp.cli.trees)
+        from advmilp.cli.trees import train_trees
+
+        return train_trees(arch, seed, out, threads, force, data_dir, epochs)
     from advmilp.nn.architectures import ARCHITECTURES
     from advmilp.data.mnist import load_split
     from advmilp.nn.network import default_models_dir
@@ -379,6 +384,10 @@ def attack(config_path, arch, model, method, image, spec, settings, bounds_metho
         return _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir)
     if not (arch or model):
         raise AdvmilpError("give --arch or --model (one instance) or --config (a batch)")
+    if str(model or arch).lower().endswith(".json"):   # a tree ensemble (advmilp.cli.trees)
+        from advmilp.cli.trees import attack_trees
+
+        return attack_trees(ctx, model or arch, image, spec, settings, save_png, data_dir, models_dir)
     from advmilp.data.mnist import load_split
     from advmilp.methods.registry import check_supported, default_method, load_inputs, run_method
     from advmilp.nn.interchange import load_any

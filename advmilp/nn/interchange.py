@@ -297,7 +297,7 @@ def load_onnx(path: str | os.PathLike) -> Network:
 
 
 def load_any(path_or_name: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Network:
-    """Dispatch by suffix: .npz, .onnx, .keras/.h5; anything else is a shipped network name."""
+    """Dispatch by suffix: .npz, .onnx, .keras/.h5, .json (a tree ensemble); anything else is a shipped network name."""
     path = Path(path_or_name)
     suffix = path.suffix.lower()
     if suffix == ".npz":
@@ -308,6 +308,10 @@ def load_any(path_or_name: str | os.PathLike, models_dir: str | os.PathLike | No
         return load_onnx(path)
     if suffix in (".keras", ".h5"):
         return load_keras(path)
+    if suffix == ".json":   # a tree ensemble (advmilp.nn.trees): metadata .json beside its arrays
+        from advmilp.nn.trees import TreeEnsemble
+
+        return TreeEnsemble.load(path)
     return load_network(str(path_or_name), models_dir)
 
 
