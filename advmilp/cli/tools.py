@@ -115,6 +115,11 @@ def masks(out, data_dir):
 @click.option("--results", "run_dir", type=click.Path(file_okay=False), default=None,
               help="A results/<name> run: cactus plot, gallery, perturbation counts, MILP-vs-CDH comparison.")
 @click.option("--thesis", is_flag=True, help="Solve and draw thesis Figs. 2, 3 and 4.")
+@click.option("--gallery", is_flag=True, help="The most ideal digits of --arch: per output k, the input maximising "
+                                              "output k minus the others (10 exact solves, one figure).")
+@click.option("--arch", default=None, help="--gallery: network name or model file.")
+@click.option("--near-image", type=click.IntRange(min=0), default=None, help="--gallery: not supported (refused).")
+@click.option("--l1-budget", type=Positive(), default=None, help="--gallery: not supported (refused).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default <run>/figures, or results/figures with --thesis).")
 @click.option("--image", type=click.IntRange(min=0), default=0, show_default=True, help="Test image of Fig. 4.")
@@ -123,7 +128,8 @@ def masks(out, data_dir):
 @DATA_DIR
 @MODELS_DIR
 @clean_errors
-def figures(run_dir, thesis, out, image, time_limit, force, data_dir, models_dir):
+def figures(run_dir, thesis, gallery, arch, near_image, l1_budget, out, image, time_limit, force, data_dir,
+            models_dir):
     """Figures, PNG + PDF: from a results run and/or the thesis' feature and adversarial figures.
 
     The figures shipped with advmilp (tracked by git: results/figures/, results/<run>/figures/) are
@@ -131,12 +137,25 @@ def figures(run_dir, thesis, out, image, time_limit, force, data_dir, models_dir
     from advmilp.bounds.compute import default_results_dir
     from advmilp.reporting.thesis_figures import make_adversarial_figure, make_feature_figures, make_run_figures
 
-    if not (run_dir or thesis):
-        raise AdvmilpError("give --results results/<name> and/or --thesis")
+    if not (run_dir or thesis or gallery):
+        raise AdvmilpError("give --results results/<name>, --thesis and/or --gallery --arch NAME")
+    if near_image is not None or l1_budget is not None:
+        raise AdvmilpError("--near-image/--l1-budget are not supported: the feature problem maximises over the whole "
+                           "box [0,1]^784 and has no distance constraint")
+    if gallery and not arch:
+        raise AdvmilpError("--gallery needs --arch NAME (or a model file)")
+    if arch and not gallery:
+        raise AdvmilpError("--arch is for --gallery")
     paths = []
     run_out = Path(out) if out else Path(run_dir or ".") / "figures"
     folder = Path(out) if out else default_results_dir() / "figures"
-    refuse_shipped(([run_out] if run_dir else []) + ([folder] if thesis else []), force)
+    net = None
+    if gallery:
+        from advmilp.nn.interchange import load_any
+
+        net = load_any(arch, models_dir)
+    refuse_shipped(([run_out] if run_dir else []) + ([folder] if thesis else [])
+                   + ([folder / f"ideal_digits_{net.name}.{ext}" for ext in ("png", "pdf", "npy")] if net else []), force)
     if run_dir:
         from advmilp.reporting.robustness import save_robustness
         from advmilp.reporting.tables import load_rows
@@ -148,5 +167,9 @@ def figures(run_dir, thesis, out, image, time_limit, force, data_dir, models_dir
         paths += p
         p, _ = make_adversarial_figure(folder, image, data_dir, time_limit, models_dir)
         paths += p
+    if net is not None:
+        from advmilp.reporting.gallery import make_digit_gallery
+
+        paths += make_digit_gallery(net, folder, time_limit)
     for p in paths:
         click.echo(f"figure  {p}")

@@ -338,3 +338,26 @@ def save_comparison(path: str | os.PathLike, rows, ncols: int = 2, title: str = 
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path, also_pdf)
+
+
+def save_digit_gallery(path: str | os.PathLike, images: list, titles: list[str], suptitle: str = "",
+                       ncols: int = 5, also_pdf: bool = False) -> list[Path]:
+    """One gray 0..1 panel per image (None: an empty panel), ``ncols`` per row, each with its title:
+    the "most ideal digits" (one input per output unit)."""
+    if not images:
+        raise ValueError("save_digit_gallery: no images")
+    ncols = max(1, min(int(ncols), len(images)))
+    nrows = -(-len(images) // ncols)
+    fig = _figure(ncols * (PANEL_INCHES * 0.8 + 0.2), nrows * (PANEL_INCHES * 0.8 + 0.5) + 0.3)
+    axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        if i >= len(images) or images[i] is None:
+            ax.axis("off")
+            if i < len(titles):
+                ax.set_title(titles[i], fontsize=8)
+            continue
+        _show_image(ax, _as_image(images[i], "x"), titles[i] if i < len(titles) else "")
+        ax.title.set_fontsize(8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    return _save(fig, path, also_pdf)
