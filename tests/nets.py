@@ -76,3 +76,12 @@ def dense_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     starts = np.concatenate([[0], np.cumsum(mask.sum(axis=1))[:-1]]).astype(np.int32)
     rows, cols = np.nonzero(mask)
     return starts, cols.astype(np.int32), A[rows, cols]
+
+
+def targeted_problem(net: Network, spec, x_bar, label: int, x_lb, x_ub, cap: float | None = None):
+    """The phase search's problem for a targeted spec (its one conjunction, `search.problems.distance_problem`)."""
+    from advmilp.search.problems import distance_problem
+    from advmilp.spec.problems import criteria
+
+    (criterion,) = criteria(spec, label, net.n_outputs)
+    return distance_problem(net, spec, np.asarray(x_bar, np.float64), label, x_lb, x_ub, criterion, cap)

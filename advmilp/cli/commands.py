@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import sys
 import time
 from pathlib import Path
@@ -287,8 +288,12 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
         click.echo(f"objective   {row['objective']:.6g}   bound {row['bound']:.6g}   gap {row['gap_pct']:.2f} %")
         prep = row.get("prep_time_s")
         nodes = "?" if row["nodes"] is None else f"{row['nodes']}"
+        heuristic = row.get("heuristic_l1")
+        prep_text = ("" if not prep else
+                     f", {prep:.2f} s heuristic + ball bounds (heuristic L1 {heuristic:.6g})"
+                     if isinstance(heuristic, float) and math.isfinite(heuristic) else f", {prep:.2f} s ball bounds")
         click.echo(f"effort      {nodes} nodes, {row['time_s']:.2f} s in all, {row['build_time_s']:.2f} s build"
-                   + (f", {prep:.2f} s heuristic + ball bounds (heuristic L1 {row['heuristic_l1']:.6g})" if prep else ""))
+                   + prep_text)
     if result.witness is not None:
         v = "yes (float64 and float32)" if row["verified"] else f"NO ({row['verify_note']})"
         click.echo(f"verified    {v}")

@@ -32,7 +32,7 @@ from advmilp.encode.milp import input_box
 from advmilp.nn.network import Network
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP
 from advmilp.solvers.clock import expired
-from advmilp.spec.problems import ProblemSpec
+from advmilp.spec.problems import Criterion, ProblemSpec, criteria
 from advmilp.spec.rows import OPTIMAL
 from advmilp.spec.verify import verify_witness
 
@@ -71,32 +71,29 @@ def affine_maps(network: Network, pattern: list[np.ndarray]) -> list[tuple[np.nd
     return maps
 
 
-def _margin(network: Network, x: np.ndarray, spec: ProblemSpec, target: int) -> tuple[float, int, bool]:
-    """(margin of the criterion, best other output j, whether the ratio term is the binding one)."""
-    y = network.forward(x)
-    others = np.delete(np.arange(len(y)), target)
-    j = int(others[np.argmax(y[others])])
-    by_ratio, by_eps = y[target] - spec.ratio * y[j], y[target] - spec.epsilon
-    return float(min(by_ratio, by_eps)), j, bool(by_ratio < by_eps)
+def _margin(network: Network, x: np.ndarray, criterion: Criterion) -> tuple[float, int]:
+    """(margin of the criterion, min over its rows of G y − h; the binding row)."""
+    slack = criterion.G @ network.forward(x) - criterion.h
+    r = int(np.argmin(slack))
+    return float(slack[r]), r
 
 
-def greedy_start(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target: int,
+def greedy_start(network: Network, x_bar: np.ndarray, criterion: Criterion, margin: float,
                  x_lb: np.ndarray, x_ub: np.ndarray, deadline: float | None = None) -> np.ndarray | None:
-    """Full pixel flips, largest margin gain first, until the point is adversarial (None if none is
-    reached, or not before ``deadline``: on a large network hundreds of flips take seconds)."""
+    """Full pixel flips, largest margin gain first, until the criterion holds by more than ``margin``
+    (None if that is not reached, or not before ``deadline``: on a large network hundreds of flips
+    take seconds)."""
     x = x_bar.copy()
     free = np.ones(len(x), dtype=bool)
     for _ in range(len(x)):
         if expired(deadline):
             return None
-        m, j, ratio_binds = _margin(network, x, spec, target)
-        if m > spec.margin:
+        m, r = _margin(network, x, criterion)
+        if m > margin:
             return x
-        c = np.zeros(network.n_outputs)      # the margin's gradient, one vector-Jacobian product (the
-        c[target] = 1.0                       # region's full affine map took 0.15 s a step on ERAN 6x100)
-        if ratio_binds:
-            c[j] -= spec.ratio
-        g = network.input_gradient(x, c)
+        # the binding row's gradient, one vector-Jacobian product (the region's full affine map took
+        # 0.15 s a step on ERAN 6x100)
+        g = network.input_gradient(x, criterion.G[r])
         up, down = x_ub - x, x - x_lb
         gain = np.where(g > 0, g * up, -g * down)
         gain[~free] = -np.inf
@@ -125,12 +122,11 @@ def _pool_outputs(network: Network, pool: np.ndarray) -> np.ndarray:
     return y
 
 
-def pool_starts(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target: int, pool: np.ndarray,
+def pool_starts(network: Network, x_bar: np.ndarray, criterion: Criterion, margin: float, pool: np.ndarray,
                 x_lb: np.ndarray, x_ub: np.ndarray, n_candidates: int = 5) -> list[np.ndarray]:
     """Bisection from x̄ towards the nearest pool images that already meet the criterion."""
     y = _pool_outputs(network, pool)
-    others = np.delete(y, target, axis=1)
-    ok = (y[:, target] - spec.ratio * others.max(axis=1) > spec.margin) & (y[:, target] > spec.epsilon + spec.margin)
+    ok = criterion.slack(y) > margin
     cands = pool[ok]
     if len(cands) == 0:
         return []
@@ -139,11 +135,11 @@ def pool_starts(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target: 
     starts = []
     for c in cands[order]:
         lo_t, hi_t = 0.0, 1.0
-        if _margin(network, c, spec, target)[0] <= spec.margin:
+        if _margin(network, c, criterion)[0] <= margin:
             continue
         for _ in range(30):
             mid = 0.5 * (lo_t + hi_t)
-            if _margin(network, x_bar + mid * (c - x_bar), spec, target)[0] > spec.margin:
+            if _margin(network, x_bar + mid * (c - x_bar), criterion)[0] > margin:
                 hi_t = mid
             else:
                 lo_t = mid
@@ -151,17 +147,15 @@ def pool_starts(network: Network, x_bar: np.ndarray, spec: ProblemSpec, target: 
     return starts
 
 
-def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec: ProblemSpec, target: int,
+def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, lp: PhaseLP,
                        x_lb: np.ndarray, x_ub: np.ndarray, max_rounds: int = 50, max_flips: int = 12,
-                       tol: float = 1e-6, deadline: float = np.inf, lp: PhaseLP | None = None) -> tuple[np.ndarray, int, int]:
+                       tol: float = 1e-6, deadline: float = np.inf) -> tuple[np.ndarray, int, int]:
     """Region LP at x, then neighbouring regions through binding phase constraints.
 
     The region LPs are one persistent `phase_bb.PhaseLP` with every unit's phase fixed: moving to a
     neighbouring region changes bounds only, and each LP restarts from the current region's
     optimal basis (measured on DNN1: ~0.5 ms per region LP against ~4 ms for a region LP built
-    from scratch)."""
-    if lp is None:
-        lp = region_lp_model(network, spec, x_bar, target, x_lb, x_ub)
+    from scratch); ``lp`` is `region_lp_model`'s."""
     lps = 1
     best, best_basis = _solve_region(lp, hidden_pattern(network, x), x_lb, x_ub, deadline)
     if best is None:
@@ -207,11 +201,12 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, spec:
     return best, lps, rounds
 
 
-def region_lp_model(network: Network, spec: ProblemSpec, x_bar: np.ndarray, target: int, x_lb: np.ndarray,
+def region_lp_model(network: Network, criterion: Criterion, margin: float, x_bar: np.ndarray, x_lb: np.ndarray,
                     x_ub: np.ndarray) -> PhaseLP:
-    """The warm LP the region LPs of one image are solved on (box bounds: with every phase fixed
-    they constrain nothing)."""
-    return PhaseLP(network, interval_bounds(network, x_lb, x_ub), spec, x_bar, target, x_lb, x_ub, None)
+    """The warm LP the region LPs of one image are solved on: minimal Σ|x − x̄| with ``criterion``
+    (+ ``margin``); box bounds (with every phase fixed they constrain nothing)."""
+    return PhaseLP(network, interval_bounds(network, x_lb, x_ub), x_bar, x_lb, x_ub, criterion.G,
+                   criterion.h + margin, None)
 
 
 def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub: np.ndarray,
@@ -226,37 +221,51 @@ def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub
 
 def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: ProblemSpec,
                      pool: np.ndarray | None = None, starts: tuple[str, ...] = ("greedy", "pool"),
-                     time_limit: float = 10.0, n_pool: int = 5, deadline: float | None = None) -> PrimalResult:
+                     time_limit: float = 10.0, n_pool: int = 5, deadline: float | None = None,
+                     max_winners: int = 3) -> PrimalResult:
     """The best verified adversarial point found from every start (``x`` None if none).  After
     ``time_limit`` no further start is improved once a point is known; nothing runs past ``deadline``
-    (the instance's, `solvers.clock`), point or not."""
+    (the instance's, `solvers.clock`), point or not.  An untargeted problem is tried towards the
+    ``max_winners`` classes with the largest logits at x̄ (its criterion is one conjunction per class)."""
     t0 = time.perf_counter()
     hard = math.inf if deadline is None else deadline
     soft = min(t0 + time_limit, hard)
     target = spec.target_for(label)
     x_bar = np.asarray(x_bar, dtype=np.float64)
     x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
-    initial: list[tuple[str, np.ndarray]] = []
-    if "greedy" in starts:
-        g = greedy_start(network, x_bar, spec, target, x_lb, x_ub, deadline=deadline)
-        if g is not None:
-            initial.append(("greedy", g))
-    if "pool" in starts and pool is not None and time.perf_counter() <= hard:
-        initial += [("pool", s) for s in pool_starts(network, x_bar, spec, target, pool, x_lb, x_ub, n_pool)]
+    conj = criteria(spec, label, network.n_outputs)
+    if len(conj) > 1:
+        y = network.forward(x_bar)
+        conj = sorted(conj, key=lambda c: -y[c.winner])[:max_winners]
     best, best_l1, best_start, lps, rounds = None, np.inf, "", 0, 0
-    lp = region_lp_model(network, spec, x_bar, target, x_lb, x_ub) if initial and time.perf_counter() <= hard else None
-    for name, x0 in initial:
+    for n_done, criterion in enumerate(conj):
         now = time.perf_counter()
-        if now > soft and best is not None:
+        if now > hard or (now > soft and best is not None):
             break
-        x = x0
-        if lp is not None and now <= hard:    # past it, the starts themselves are still checked (a forward pass each)
-            x, n_lps, n_rounds = improve_by_regions(network, x0, x_bar, spec, target, x_lb, x_ub, deadline=soft, lp=lp)
-            lps += n_lps
-            rounds += n_rounds
-        for point in (x, x0):
-            check = verify_witness(network, point, spec, x_bar, label, target, x_lb, x_ub)
-            if check.verified and check.l1 < best_l1:
-                best, best_l1, best_start = check.x, check.l1, name
+        # each conjunction gets an equal share of what is left of the soft limit
+        share = now + (soft - now) / (len(conj) - n_done)
+        initial: list[tuple[str, np.ndarray]] = []
+        if "greedy" in starts:
+            g = greedy_start(network, x_bar, criterion, spec.margin, x_lb, x_ub, deadline=deadline)
+            if g is not None:
+                initial.append(("greedy", g))
+        if "pool" in starts and pool is not None and time.perf_counter() <= hard:
+            initial += [("pool", s) for s in pool_starts(network, x_bar, criterion, spec.margin, pool, x_lb, x_ub,
+                                                         n_pool)]
+        lp = (region_lp_model(network, criterion, spec.margin, x_bar, x_lb, x_ub)
+              if initial and time.perf_counter() <= hard else None)
+        for name, x0 in initial:
+            now = time.perf_counter()
+            if now > share and best is not None:
                 break
+            x = x0
+            if lp is not None and now <= hard:    # past it, the starts themselves are still checked (a forward pass each)
+                x, n_lps, n_rounds = improve_by_regions(network, x0, x_bar, lp, x_lb, x_ub, deadline=share)
+                lps += n_lps
+                rounds += n_rounds
+            for point in (x, x0):
+                check = verify_witness(network, point, spec, x_bar, label, target, x_lb, x_ub)
+                if check.verified and check.l1 < best_l1:
+                    best, best_l1, best_start = check.x, check.l1, name
+                    break
     return PrimalResult(best, float(best_l1), best is not None, time.perf_counter() - t0, lps, best_start, rounds)

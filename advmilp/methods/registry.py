@@ -96,9 +96,9 @@ def _cdh(network, bounds, spec, settings, x_bar, label, image_index, inputs: Met
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("milp", exact=True, needs_pool=False, needs_masks=False, problems=None, run=_milp, solvers=None,
            summary="the thesis model"),
-    Method("tight", exact=True, needs_pool=True, needs_masks=False, problems=("targeted",), run=_tight,
+    Method("tight", exact=True, needs_pool=True, needs_masks=False, problems=("targeted", "untargeted", "max-target"), run=_tight,
            summary="heuristic + L1-ball bounds + MILP (exact, fast)"),
-    Method("fast", exact=False, needs_pool=True, needs_masks=False, problems=("targeted",), run=_fast,
+    Method("fast", exact=False, needs_pool=True, needs_masks=False, problems=("targeted", "untargeted"), run=_fast,
            summary="the primal heuristic alone"),
     Method("cdh", exact=False, needs_pool=False, needs_masks=True, problems=("targeted",), run=_cdh,
            summary="the thesis' local search"),

@@ -28,10 +28,12 @@ from advmilp.search.cuts import add_ideal_cuts
 from advmilp.encode.milp import build_model, input_box
 from advmilp.nn.network import Network
 from advmilp.search.options import SearchOptions
-from advmilp.search.phase_bb import search_phases
+from advmilp.search.disjunction import search_disjunction
+from advmilp.search.phase_bb import PhaseSearchResult, search_phases
+from advmilp.search.problems import distance_problem, output_problem
 from advmilp.heuristics.primal import find_adversarial
-from advmilp.spec.problems import ProblemSpec, SolverSettings
-from advmilp.spec.rows import OPTIMAL, TIME_LIMIT, UNPROVEN
+from advmilp.spec.problems import ProblemSpec, SolverSettings, criteria
+from advmilp.spec.rows import INFEASIBLE, OPTIMAL, TIME_LIMIT, UNPROVEN
 from advmilp.bounds.relaxation import tighten_on_relaxation
 from advmilp.solvers.clock import expired, time_left
 from advmilp.solvers.pulp import gap_percent, solver_version
@@ -137,6 +139,8 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     relaxation-tightened bounds if not solved quickly); time_s counts everything, and everything ends
     by ``settings.time_limit``."""
     t0 = time.perf_counter()
+    if spec.kind == "max-target":
+        return run_max_target(network, bounds, spec, settings, x_bar, label, image_index, t0, policy)
     h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool, deadline=t0 + settings.time_limit)
     return solve_from_incumbent(network, bounds, spec, settings, x_bar, label, image_index, h, t0, policy)
 
@@ -156,7 +160,14 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
     else in a restart after ``policy.escalate_after_s``.  Everything ends by ``t0 + settings.time_limit``."""
     linear = spec.with_(output_relu=False)
     deadline = t0 + settings.time_limit
-    if not h.found:  # no incumbent: the plain model (on the logits) over the given bounds
+    if not h.found:  # no incumbent: the phase search, else the plain model (on the logits), over the given bounds
+        if policy.phase_search and not expired(deadline):
+            res = run_phase_search(network, bounds, spec, settings, x_bar, label, image_index, None, None,
+                                   time_left(deadline), policy)
+            if res is not None:
+                res.row.update(method="tight", time_s=time.perf_counter() - t0, heuristic_l1=math.nan,
+                               prep_time_s=h.time_s, problem=spec.describe(), bounds=bounds.method)
+                return res
         if expired(deadline):
             res = _stopped(network, bounds, spec, settings, x_bar, label, image_index, None, "")
         else:
@@ -252,16 +263,38 @@ def _finish(res: InstanceResult, network: Network, bounds: Bounds, spec: Problem
     return res
 
 
+def _search(network: Network, bounds: Bounds, problems, x0, options: SearchOptions) -> PhaseSearchResult:
+    """One conjunction: the phase search; several (a disjunctive criterion): the least of their optima."""
+    if len(problems) == 1:
+        return search_phases(network, bounds, problems[0], x0, options)
+    return search_disjunction(network, bounds, problems, x0, options)
+
+
+def _search_options(network: Network, bounds: Bounds, settings: SolverSettings, time_limit: float,
+                    policy: TightPolicy) -> SearchOptions:
+    rounds = policy.phase_cut_rounds if unstable_count(bounds, network) > policy.small_milp_binaries else 0
+    return SearchOptions(time_limit=time_limit, cut_rounds=rounds,
+                         gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4)
+
+
 def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
-                     image_index, x0, cap: float, time_limit: float,
+                     image_index, x0, cap: float | None, time_limit: float,
                      policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult | None:
     """The tight problem (logits criteria, Σ|δ| ≤ cap) by branch-and-bound over ReLU phases from the
-    verified point ``x0``; None if the search could not settle it (the caller then runs the MILP)."""
+    verified point ``x0`` — one search per conjunction of the criterion (`spec.problems.criteria`);
+    None if the search could not settle it (the caller then runs the MILP)."""
     x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
-    rounds = policy.phase_cut_rounds if unstable_count(bounds, network) > policy.small_milp_binaries else 0
-    r = search_phases(network, bounds, spec.with_(output_relu=False), x_bar, label, x_lb, x_ub, cap, x0,
-                      options=SearchOptions(time_limit=time_limit, cut_rounds=rounds,
-                                            gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4))
+    linear = spec.with_(output_relu=False)
+    x_bar = np.asarray(x_bar, dtype=np.float64)
+    problems = [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c, cap)
+                for c in criteria(linear, label, network.n_outputs)]
+    r = _search(network, bounds, problems, x0, _search_options(network, bounds, settings, time_limit, policy))
+    if r.status == INFEASIBLE and cap is None:   # no point at all: the problem is infeasible
+        res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", None, r.time_s)
+        res.row.update(status=INFEASIBLE, nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts,
+                       solver="advmilp-phase-bb",
+                       solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
+        return res
     if r.status not in (OPTIMAL, TIME_LIMIT) or r.x is None:
         return None
     res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s)
@@ -270,6 +303,43 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
     res.row.update(status=r.status, bound=r.bound, gap_pct=gap_percent(res.row["objective"], r.bound),
                    nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
                    solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
+    return res
+
+
+def run_max_target(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
+                   image_index, t0: float, policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult:
+    """Max-target (maximise output ``spec.target`` with Σ|δ| ≤ l1_budget and the misclassification
+    criterion): bounds over the L1 ball of the budget (`ball`), then one phase search per winning
+    class (`search.disjunction`); the thesis-style MILP if the search cannot settle it."""
+    deadline = t0 + settings.time_limit
+    x_bar = np.asarray(x_bar, dtype=np.float64)
+    linear = spec.with_(output_relu=False)
+    x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
+    bb = ball_bounds(network, x_bar, spec.l1_budget, base=bounds, deadline=deadline)
+    problems = [output_problem(network, linear, x_bar, label, x_lb, x_ub, c)
+                for c in criteria(linear, label, network.n_outputs)]
+    r = _search(network, bb, problems, None, _search_options(network, bb, settings, time_left(deadline), policy))
+    if r.status in (OPTIMAL, TIME_LIMIT, INFEASIBLE) and (r.x is not None or r.status == INFEASIBLE):
+        res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s)
+        if r.x is None or res.row["verified"]:
+            relu = (lambda v: max(v, 0.0)) if spec.output_relu else (lambda v: v)
+            objective = relu(-r.objective) if r.x is not None else math.nan
+            bound = relu(-r.bound) if math.isfinite(r.bound) else (math.nan if r.bound > 0 else math.inf)
+            res.row.update(status=r.status, objective=objective, bound=bound,
+                           gap_pct=gap_percent(objective, bound) if r.x is not None else math.nan,
+                           nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
+                           solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs",
+                           bounds=bounds.method, time_s=time.perf_counter() - t0, prep_time_s=bb.time_s,
+                           problem=spec.describe())
+            return res
+    if expired(deadline):
+        res = _stopped(network, bb, spec, settings, x_bar, label, image_index, r.x, "")
+    else:
+        res = run_instance(network, bb, spec, settings, x_bar, label, image_index, deadline=deadline,
+                           solver_options=policy.highs_options)
+        res.row["message"] = ("the phase search could not settle it; " + res.row["message"]).rstrip("; ")
+    res.row.update(method="tight", bounds=bounds.method, time_s=time.perf_counter() - t0, prep_time_s=bb.time_s,
+                   problem=spec.describe())
     return res
 
 

@@ -44,21 +44,22 @@ from advmilp.encode.lp import NONE, EncodedLayer, LinearRows, encode_units, next
 from advmilp.nn.activations import make_activation
 from advmilp.nn.network import Network
 from advmilp.search.options import SearchOptions
+from advmilp.search.problems import DISTANCE, LPObjective, PhaseProblem
 from advmilp.solvers.highs import HighsLP
-from advmilp.spec.problems import ProblemSpec, targeted_criterion
 from advmilp.spec.rows import INFEASIBLE, LIMIT, OPTIMAL, TIME_LIMIT
-from advmilp.spec.verify import verify_witness
 
 ACTIVE, INACTIVE, FREE = 1, -1, 0
 LINEAR = make_activation("linear")
 UNKNOWN = "unknown"    # the search's status when a node could not be settled
+FOUND = "found"        # stopped at a point with value ≤ the problem's stop_at
 
 
 @dataclass
 class PhaseSearchResult:
-    status: str                 # optimal | time_limit | limit (max_nodes) | infeasible (no point within the cap) | unknown
+    status: str                 # optimal | time_limit | limit (max_nodes) | infeasible (no point within the cap
+    #                             and below the cutoff) | unknown | found (a point reached stop_at)
     x: np.ndarray | None        # best verified point (None if none)
-    objective: float            # its L1 distance (nan if none)
+    objective: float            # its value, problem.evaluate's (nan if none)
     bound: float                # proven lower bound on the optimum (inf if the cap excludes every point)
     nodes: int
     lps: int
@@ -68,15 +69,17 @@ class PhaseSearchResult:
 
 
 class PhaseLP:
-    """The persistent node LP (see module docstring), built from the encoder table (`encode.lp`)."""
+    """The persistent node LP (see module docstring), built from the encoder table (`encode.lp`):
+    rows ``G @ y >= h`` on the logits, Σ|x − x̄| ≤ cap, and the objective ``objective``."""
 
-    def __init__(self, network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, target: int,
-                 x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None):
+    def __init__(self, network: Network, bounds: Bounds, x_bar: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray,
+                 G: np.ndarray, h: np.ndarray, cap: float | None, objective: LPObjective = DISTANCE):
         self.x_bar = x_bar
         up, down = x_ub - x_bar, x_bar - x_lb
         self.P, self.M = np.flatnonzero(up > 0), np.flatnonzero(down > 0)
         rows = LinearRows()
-        pm = rows.add_cols(np.zeros(len(self.P) + len(self.M)), np.concatenate([up[self.P], down[self.M]]), cost=1.0)
+        pm = rows.add_cols(np.zeros(len(self.P) + len(self.M)), np.concatenate([up[self.P], down[self.M]]),
+                           cost=1.0 if objective.l1 else 0.0)
         W1, b1 = network.layers[0].W, network.layers[0].b
         cols, coef, const = pm, np.hstack([W1[:, self.P], -W1[:, self.M]]), W1 @ x_bar + b1
         K = len(network.layers)
@@ -88,11 +91,18 @@ class PhaseLP:
             cols, coef, const = next_pre_map(layer, network.layers[k + 1].W, network.layers[k + 1].b)
         # the criteria read the logits (a ReLU on the outputs changes nothing once y_d ≥ ε > 0)
         self.out = encode_units(rows, cols, coef, const, bounds.lower[K - 1], bounds.upper[K - 1], encoder_for(LINEAR))
-        G, h = targeted_criterion(spec, target, network.n_outputs)
         logits = self.out.cols["y"]
-        for g, rhs in zip(G, h):
+        for g, rhs in zip(np.atleast_2d(G), np.atleast_1d(h)):
             nz = np.flatnonzero(g)
-            rows.add_row(logits[nz], g[nz], rhs + spec.margin, math.inf)
+            rows.add_row(logits[nz], g[nz], float(rhs), math.inf)
+        if objective.c is not None:
+            for j in np.flatnonzero(objective.c):
+                rows.cost[logits[j]] += float(objective.c[j])
+        if objective.A is not None:     # t ≥ A_r y − b_r for every row r; minimise t
+            t = rows.add_cols(np.array([-math.inf]), np.array([math.inf]), cost=1.0)
+            for a, rhs in zip(np.atleast_2d(objective.A), np.atleast_1d(objective.b)):
+                nz = np.flatnonzero(a)
+                rows.add_row(np.concatenate([logits[nz], t]), np.concatenate([a[nz], [-1.0]]), -math.inf, float(rhs))
         self.cap_row = rows.add_row(pm, np.ones(len(pm)), -math.inf, float(cap) if cap is not None else math.inf)
         self.cost = np.array(rows.cost)
         self.lp = HighsLP()
@@ -234,25 +244,36 @@ class Node:
     basis: object = field(default=None, compare=False)   # the parent's optimal basis (None: keep the LP's)
 
 
-def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np.ndarray, label: int,
-                  x_lb: np.ndarray, x_ub: np.ndarray, cap: float | None, incumbent: np.ndarray | None = None,
-                  options: SearchOptions = SearchOptions()) -> PhaseSearchResult:
-    """Minimise Σ|x − x̄| over the targeted-adversarial points in [x_lb, x_ub] with Σ|x − x̄| ≤ cap, by
-    best-bound branch-and-bound over ReLU phases, diving on one child of every branched node (the
-    child on the side of the unit's LP pre-activation); ``incumbent``, if it verifies, is the first
-    best point.  Options: time limit, gap, node limit, root cut rounds and branching rule."""
+def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incumbent: np.ndarray | None = None,
+                  options: SearchOptions = SearchOptions(), cutoff: float = math.inf) -> PhaseSearchResult:
+    """Minimise ``problem``'s objective over its points (`search.problems`) by best-bound
+    branch-and-bound over ReLU phases, diving on one child of every branched node (the child on the
+    side of the unit's LP pre-activation).  ``incumbent``, if ``problem.evaluate`` accepts it, is the
+    first best point; ``cutoff`` is a value known to be attained elsewhere (another disjunct's point):
+    only better points are sought.  A point with value ≤ ``problem.stop_at`` ends the search (status
+    ``found``).  Options: time limit, gap, node limit, root cut rounds and branching rule."""
     t0 = time.perf_counter()
     deadline = t0 + options.time_limit
-    target = spec.target_for(label)
-    x_bar = np.asarray(x_bar, dtype=np.float64)
-    lp = PhaseLP(network, bounds, spec, x_bar, target, x_lb, x_ub, cap)
-    best_x, best = None, math.inf
-    if incumbent is not None:
-        chk = verify_witness(network, incumbent, spec, x_bar, label, target, x_lb, x_ub)
-        if chk.verified:
-            best_x, best = chk.x, chk.l1
-            if cap is None or best < cap:
+    x_lb, x_ub = problem.x_lb, problem.x_ub
+    distance = problem.objective is DISTANCE or (problem.objective.l1 and problem.objective.c is None
+                                                 and problem.objective.A is None)
+    lp = PhaseLP(network, bounds, np.asarray(problem.x_bar, dtype=np.float64), x_lb, x_ub, problem.G, problem.h,
+                 problem.cap, problem.objective)
+    best_x, best = None, cutoff
+
+    def offer(x) -> bool:
+        """Make x the incumbent if it verifies and is better; True if it did."""
+        nonlocal best_x, best
+        ok, value, xc = problem.evaluate(x)
+        if ok and value < best:
+            best_x, best = xc, value
+            if distance and (problem.cap is None or best < problem.cap):
                 lp.set_cap(best)
+            return True
+        return False
+
+    if incumbent is not None:
+        offer(incumbent)
     root = lp.root_phases()
     binaries = int((root == FREE).sum())
     heap: list[Node] = []
@@ -267,6 +288,11 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
 
     node: Node | None = Node(-math.inf, next(counter), root, 0)     # the node solved next
     while node is not None or heap:
+        if best_x is not None and best <= problem.stop_at:
+            if node is not None:
+                heapq.heappush(heap, node)
+            status = FOUND
+            break
         if node is None:                   # best bound first
             node = heapq.heappop(heap)
             if node.bound >= prune_level():
@@ -309,16 +335,14 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
         if col is None:
             j, go_active = int(np.flatnonzero(ph == FREE)[0]), True
         else:
-            chk = verify_witness(network, lp.point(col, x_lb, x_ub), spec, x_bar, label, target, x_lb, x_ub)
-            if chk.verified and chk.l1 < best:
-                best_x, best = chk.x, chk.l1
-                lp.set_cap(best)
+            point = lp.point(col, x_lb, x_ub)
+            offer(point)
             y, viol = lp.pre_and_violation(col, ph)
             tol = 1e-9 * max(1.0, float(np.abs(y).max(initial=0.0)))
             j = options.branching.select(lp, viol, tol, lp.Lf, lp.Uf)
             if viol[j] <= tol:
                 # every unit on its ReLU: the LP point is a network point with objective obj
-                if not (chk.verified and chk.l1 <= obj + 1e-6 * max(1.0, obj)):
+                if not (best_x is not None and best <= obj + 1e-6 * max(1.0, abs(obj))):
                     unresolved = min(unresolved, obj)
                 continue
             go_active = y[j] > 0
@@ -335,7 +359,7 @@ def search_phases(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar: np
     bound = min(best, min((n.bound for n in heap), default=math.inf), unresolved, pruned)
     if status == OPTIMAL and bound < prune_level():
         status = UNKNOWN    # a node could not be settled (LP not solved, or its point failed the check)
-    if status == OPTIMAL and not math.isfinite(best):
+    if status == OPTIMAL and best_x is None:
         status = INFEASIBLE
-    return PhaseSearchResult(status, best_x, best if math.isfinite(best) else math.nan, bound, nodes, lps,
+    return PhaseSearchResult(status, best_x, best if best_x is not None else math.nan, bound, nodes, lps,
                              time.perf_counter() - t0, binaries, lp.n_cuts)

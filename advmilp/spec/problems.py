@@ -183,6 +183,45 @@ def targeted_criterion(spec: ProblemSpec, target: int, n_outputs: int) -> tuple[
 
 
 @dataclass(frozen=True)
+class Criterion:
+    """One conjunction of linear rows ``G @ y >= h`` on the logits y that makes a point a solution:
+    the targeted criterion, or one class ``winner`` of the untargeted (misclassification) criterion,
+    which is the disjunction of one such conjunction per class other than the label."""
+
+    winner: int            # the output that wins under this conjunction
+    G: np.ndarray
+    h: np.ndarray
+
+    def slack(self, y: np.ndarray) -> np.ndarray:
+        """min over rows of G y − h (≥ 0 iff the conjunction holds), for one output vector or a batch."""
+        return (np.atleast_2d(y) @ self.G.T - self.h).min(axis=1) if np.ndim(y) > 1 else float((self.G @ y - self.h).min())
+
+
+def misclassification_criterion(spec: ProblemSpec, label: int, winner: int, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Output ``winner`` beats the label the notebook's way, as ``G @ y >= h`` on the logits:
+    ``factor·y_w − y_label ≥ 0`` and ``y_w ≥ epsilon``.  Given y_w ≥ ε > 0 this is exactly
+    relu(y_label) ≤ factor·relu(y_w) (the ReLU'd outputs' criterion, `spec.verify`)."""
+    if winner == label or not 0 <= winner < n_outputs:
+        raise AdvmilpError(f"winner {winner} must be an output other than the label {label}")
+    G = np.zeros((2, n_outputs))
+    G[0, winner], G[0, label] = spec.factor, -1.0
+    G[1, winner] = 1.0
+    return G, np.array([0.0, spec.epsilon])
+
+
+def criteria(spec: ProblemSpec, label: int, n_outputs: int) -> list[Criterion]:
+    """The criterion of a distance problem as a disjunction of conjunctions (`Criterion`): one for
+    ``targeted``; one per output other than the label for ``untargeted`` and ``max-target``."""
+    if spec.kind == "targeted":
+        t = spec.target_for(label)
+        return [Criterion(t, *targeted_criterion(spec, t, n_outputs))]
+    if spec.kind in ("untargeted", "max-target"):
+        return [Criterion(j, *misclassification_criterion(spec, label, j, n_outputs))
+                for j in range(n_outputs) if j != label]
+    raise AdvmilpError(f"a {spec.kind} problem has no output criterion")
+
+
+@dataclass(frozen=True)
 class SolverSettings:
     """How an instance is solved (the ``solver:`` block of a config)."""
 

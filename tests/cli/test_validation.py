@@ -40,10 +40,8 @@ REFUSED = [
     (["feature", "--arch", "dnn1", "--unit", "10"], "--unit must be 0..9"),
     (["feature", "--arch", "dnn1", "--layer", "1", "--objective", "diff"], "--objective is for an output unit"),
     # never substitute: a method that does not solve the problem, or does not use the solver
-    (["attack", "--arch", "dnn1", "--method", "tight", "--problem", "untargeted"],
-     "method tight does not solve untargeted problems (methods that do: milp)"),
     (["attack", "--arch", "dnn1", "--method", "fast", "--problem", "max-target", "--target", "3"],
-     "method fast does not solve max-target problems (methods that do: milp)"),
+     "method fast does not solve max-target problems (methods that do: milp, tight)"),
     (["attack", "--arch", "dnn1", "--method", "cdh", "--problem", "untargeted"], "method cdh does not solve untargeted"),
     (["attack", "--arch", "dnn1", "--solver", "gurobi"], "method tight runs on highs only, not solver gurobi"),
     (["attack", "--arch", "dnn1", "--method", "fast", "--solver", "scip"], "method fast runs on highs only"),

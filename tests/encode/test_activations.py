@@ -22,7 +22,7 @@ from advmilp.nn.activations import make_activation
 from advmilp.nn.network import Network
 from advmilp.search.phase_bb import search_phases
 from advmilp.spec.problems import ProblemSpec
-from tests.nets import REPO, mnist_dir, points_in_ball, small_targeted_instance
+from tests.nets import REPO, mnist_dir, points_in_ball, small_targeted_instance, targeted_problem
 
 
 def leaky_threshold_net(alpha: float) -> Network:
@@ -85,8 +85,8 @@ def test_leaky_threshold_net_minimal_l1_by_hand(alpha, optimum):
         return
     assert res.row["status"] == "optimal" and res.row["verified"]
     assert res.row["objective"] == pytest.approx(optimum, abs=1e-6)
-    r = search_phases(net, interval_bounds(net), spec.with_(output_relu=False), x_bar, 0,
-                      np.zeros(2), np.ones(2), None)
+    r = search_phases(net, interval_bounds(net),
+                      targeted_problem(net, spec.with_(output_relu=False), x_bar, 0, np.zeros(2), np.ones(2)))
     assert r.status == "optimal" and r.objective == pytest.approx(optimum, abs=1e-6)
 
 
@@ -115,7 +115,7 @@ def test_leaky_bounds_contain_sampled_activations(seed):
 def test_leaky_phase_search_equals_the_thesis_model(seed):
     inst = small_targeted_instance(seed, random_leaky_net([16, 8, 6, 3], seed))
     net, x_bar, label, spec, box, plain = inst.net, inst.x_bar, inst.label, inst.spec, inst.box, inst.plain
-    r = search_phases(net, box, spec.with_(output_relu=False), x_bar, label, np.zeros(16), np.ones(16), None)
+    r = search_phases(net, box, targeted_problem(net, spec.with_(output_relu=False), x_bar, label, np.zeros(16), np.ones(16)))
     if plain.row["status"] == "infeasible":
         assert r.status == "infeasible"
         return

@@ -168,7 +168,7 @@ def test_overrides_are_checked_and_name_the_flag(flags, words):
 
 
 def test_a_method_asked_for_a_problem_it_does_not_solve_is_refused_up_front():
-    with pytest.raises(ConfigError, match="method tight does not solve untargeted problems"):
-        parse_config({"name": "x", "networks": ["dnn1"], "methods": ["tight"], "problem": {"kind": "untargeted"}})
+    with pytest.raises(ConfigError, match="method cdh does not solve untargeted problems"):
+        parse_config({"name": "x", "networks": ["dnn1"], "methods": ["cdh"], "problem": {"kind": "untargeted"}})
     with pytest.raises(ConfigError, match="method fast runs on highs only"):
         parse_config({"name": "x", "networks": ["dnn1"], "methods": ["fast"], "solver": {"name": "cbc"}})

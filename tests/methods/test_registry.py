@@ -18,7 +18,8 @@ def test_entries_and_their_needs():
     assert {n for n, m in METHODS.items() if m.exact} == {"milp", "tight"}
     assert {n for n, m in METHODS.items() if m.needs_pool} == {"tight", "fast"}
     assert {n for n, m in METHODS.items() if m.needs_masks} == {"cdh"}
-    assert METHODS["milp"].supports("feature") and not METHODS["tight"].supports("untargeted")
+    assert METHODS["milp"].supports("feature") and not METHODS["tight"].supports("feature")
+    assert METHODS["tight"].supports("untargeted") and METHODS["tight"].supports("max-target")
     assert method_of("cdh-guided-065-r75") is METHODS["cdh"]
     with pytest.raises(AdvmilpError, match="unknown method 'warp'"):
         method_of("warp")
@@ -45,11 +46,14 @@ def test_dispatch_and_no_silent_fallback(identity_net):
     from advmilp.bounds.compute import interval_bounds
 
     box = interval_bounds(identity_net)
-    # untargeted is not a tight problem: refused, naming the methods that solve it (never run by milp)
-    with pytest.raises(AdvmilpError, match=r"tight does not solve untargeted problems \(methods that do: milp\)"):
-        run_method("tight", identity_net, box, ProblemSpec("untargeted"), settings, x_bar, 0, 0)
-    res = run_method("milp", identity_net, box, ProblemSpec("untargeted"), settings, x_bar, 0, 0)
-    assert res.row["status"] == "optimal" and res.row["objective"] == pytest.approx(0.61 + 1e-4, abs=1e-6)
+    # a feature problem is not a tight one: refused, naming the methods that solve it (never run by milp)
+    feature = ProblemSpec("feature", objective="simple", unit=0)
+    with pytest.raises(AdvmilpError, match=r"tight does not solve feature problems \(methods that do: milp\)"):
+        run_method("tight", identity_net, box, feature, settings, x_bar, 0, 0)
+    # untargeted: the thesis model and the phase search through their entries, the hand optimum
+    for name in ("milp", "tight"):
+        res = run_method(name, identity_net, box, ProblemSpec("untargeted"), settings, x_bar, 0, 0, MethodInputs())
+        assert res.row["status"] == "optimal" and res.row["objective"] == pytest.approx(0.61 + 1e-4, abs=1e-6), name
     # targeted: each method through its entry (hand optimum (0.76 + m) / 1.2, see tests/encode/test_milp.py)
     spec = ProblemSpec("targeted", target=1)
     for name in ("milp", "tight", "fast"):

@@ -133,9 +133,11 @@ def test_tight_equals_thesis_model_on_dnn1(image, mnist_test, monkeypatch):
     # a poor incumbent (the greedy start without its region LPs): a wider ball, the same optimum
     import advmilp.methods.tight as pipeline
     from advmilp.heuristics.primal import PrimalResult, greedy_start
+    from advmilp.spec.problems import criteria
 
     def poor_start(network, x_bar, label, spec, **kw):
-        g = greedy_start(network, x_bar, spec, spec.target_for(label), np.zeros(784), np.ones(784))
+        (criterion,) = criteria(spec, label, network.n_outputs)
+        g = greedy_start(network, x_bar, criterion, spec.margin, np.zeros(784), np.ones(784))
         return PrimalResult(g, float(np.abs(g - x_bar).sum()), True, 0.0, 0, "greedy", 0)
 
     monkeypatch.setattr(pipeline, "find_adversarial", poor_start)

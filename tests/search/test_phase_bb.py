@@ -10,9 +10,9 @@ from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP, search_phases
 from advmilp.heuristics.primal import affine_maps, hidden_pattern
 from advmilp.solvers.highs import HighsLP
-from advmilp.spec.problems import ProblemSpec
+from advmilp.spec.problems import ProblemSpec, targeted_criterion
 
-from tests.nets import dense_rows, random_net, small_targeted_instance
+from tests.nets import dense_rows, random_net, small_targeted_instance, targeted_problem
 
 
 def test_threshold_net_by_hand(threshold_net):
@@ -25,16 +25,17 @@ def test_threshold_net_by_hand(threshold_net):
     box = interval_bounds(threshold_net)
     lo, up = np.zeros(2), np.ones(2)
     m = spec.margin
-    r = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=None)
+    r = search_phases(threshold_net, box, targeted_problem(threshold_net, spec, x_bar, 0, lo, up))
     assert r.status == "optimal" and r.binaries == 1
     assert r.objective == pytest.approx(0.45 + m / 4, abs=1e-9)
     assert r.bound == pytest.approx(r.objective, abs=1e-9)
     assert r.x == pytest.approx([0.65 + m / 4, 0.3], abs=1e-9)
-    root = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=None, options=SearchOptions(max_nodes=1))
+    root = search_phases(threshold_net, box, targeted_problem(threshold_net, spec, x_bar, 0, lo, up),
+                         options=SearchOptions(max_nodes=1))
     assert root.status == "limit" and root.x is None
     assert root.bound == pytest.approx(0.1 + m / 2, abs=1e-9)
     # a cap below the optimum leaves no point: infeasible, nothing found
-    none = search_phases(threshold_net, box, spec, x_bar, 0, lo, up, cap=0.4)
+    none = search_phases(threshold_net, box, targeted_problem(threshold_net, spec, x_bar, 0, lo, up, cap=0.4))
     assert none.status == "infeasible" and none.x is None
 
 
@@ -105,7 +106,8 @@ def test_region_solve_equals_dense_region_lp(seed):
         if target == label:
             continue
         spec = ProblemSpec("targeted", target=target)   # x's region is a candidate
-        lp = PhaseLP(net, interval_bounds(net), spec, x_bar, target, lo, up, None)
+        G, h = targeted_criterion(spec, target, net.n_outputs)
+        lp = PhaseLP(net, interval_bounds(net), x_bar, lo, up, G, h + spec.margin, None)
         pattern = hidden_pattern(net, x)
         ref = region_lp(net, pattern, x_bar, spec, target, lo, up)
         lp.set_phases(np.where(np.concatenate(pattern), ACTIVE, INACTIVE).astype(np.int8))
@@ -126,7 +128,7 @@ def test_search_equals_thesis_model_and_bounds_are_valid(seed):
     net, rng, x_bar, label, spec, box, plain = (inst.net, inst.rng, inst.x_bar, inst.label, inst.spec, inst.box,
                                                 inst.plain)
     lo, up = input_box(spec, 16, x_bar)
-    r = search_phases(net, box, spec.with_(output_relu=False), x_bar, label, lo, up, cap=None)
+    r = search_phases(net, box, targeted_problem(net, spec.with_(output_relu=False), x_bar, label, lo, up))
     if plain.row["status"] == "infeasible":
         assert r.status == "infeasible"
         return
@@ -137,15 +139,16 @@ def test_search_equals_thesis_model_and_bounds_are_valid(seed):
     # from the optimum as incumbent with its cap, and cold: the same optimum, proven, with and
     # without root cuts
     for options in (SearchOptions(), SearchOptions(cut_rounds=5)):
-        again = search_phases(net, box, spec, x_bar, label, lo, up, opt * 1.01 + 1e-6, r.x, options)
+        again = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up, opt * 1.01 + 1e-6), r.x, options)
         assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), options
-        cold = search_phases(net, box, spec, x_bar, label, lo, up, None, options=options)
+        cold = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up), options=options)
         assert cold.status == "optimal" and cold.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), options
         assert cold.bound <= opt * (1 + 1e-6) + 1e-9
         assert (cold.cuts > 0) == bool(options.cut_rounds)   # the cuts are exercised (and valid)
     # stopped early, the bound is still a bound on the optimum
     for k in (1, 2, 3, 5):
-        early = search_phases(net, box, spec, x_bar, label, lo, up, cap=None, options=SearchOptions(max_nodes=k))
+        early = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up),
+                              options=SearchOptions(max_nodes=k))
         assert early.bound <= opt * (1 + 1e-6) + 1e-9
         if early.x is not None:
             assert early.objective >= opt * (1 - 1e-6) - 1e-9

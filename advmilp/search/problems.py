@@ -1,0 +1,82 @@
+"""What one phase search solves: a `PhaseProblem` (the data of one conjunctive problem over a box).
+
+The phase search (`phase_bb.search_phases`) minimises an `LPObjective` over the points x of a box
+[x_lb, x_ub] whose logits y meet the rows ``G @ y >= h`` (one conjunction: a `spec.problems.Criterion`
+with the model's margin added), optionally with Σ|x − x̄| ≤ cap.  Its candidates are judged by the
+problem's own ``evaluate``, never by the LP: ``evaluate(x) -> (ok, value, x)`` re-checks a point with
+forward passes (float64 and float32) and gives the objective's exact value there.
+
+The problem kinds are entries here, not branches in the search:
+
+distance   min Σ|x − x̄|                       targeted / untargeted (one search per winning class)
+output     min −y_t  with Σ|x − x̄| ≤ budget   max-target (maximise one logit under an L1 budget)
+violation  min max_r (A_r y − b_r)             VNN-LIB: a disjunct is violated iff the value is ≤ 0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from advmilp.nn.network import Network
+from advmilp.spec.problems import Criterion, ProblemSpec
+from advmilp.spec.verify import verify_witness
+
+
+@dataclass(frozen=True)
+class LPObjective:
+    """What the node LPs minimise: Σ|x − x̄| (``l1``), plus ``c·y`` on the logits, plus the largest
+    slack max_r (A_r y − b_r) (a free column t with A y − t ≤ b, minimised)."""
+
+    l1: bool = True
+    c: np.ndarray | None = None
+    A: np.ndarray | None = None
+    b: np.ndarray | None = None
+
+
+DISTANCE = LPObjective()
+
+
+@dataclass(frozen=True)
+class PhaseProblem:
+    x_bar: np.ndarray                   # the reference point (the image); the LP's columns are x − x̄
+    x_lb: np.ndarray
+    x_ub: np.ndarray
+    G: np.ndarray                       # rows G y ≥ h on the logits (margins included)
+    h: np.ndarray
+    evaluate: Callable[[np.ndarray], tuple[bool, float, np.ndarray]] = field(repr=False)
+    objective: LPObjective = DISTANCE
+    cap: float | None = None            # Σ|x − x̄| ≤ cap
+    stop_at: float = -math.inf          # a verified point with value ≤ this settles the question: stop
+
+
+def distance_problem(network: Network, spec: ProblemSpec, x_bar: np.ndarray, label: int, x_lb: np.ndarray,
+                     x_ub: np.ndarray, criterion: Criterion, cap: float | None = None) -> PhaseProblem:
+    """Minimal Σ|x − x̄| with ``criterion`` imposed (plus the spec's margin); a candidate counts if it
+    meets the *spec's* criterion exactly (`spec.verify`: for untargeted, any winning class)."""
+    target = spec.target_for(label)
+
+    def evaluate(x):
+        chk = verify_witness(network, x, spec, x_bar, label, target, x_lb, x_ub)
+        return chk.verified, chk.l1, chk.x
+
+    return PhaseProblem(x_bar, x_lb, x_ub, criterion.G, criterion.h + spec.margin, evaluate, DISTANCE, cap)
+
+
+def output_problem(network: Network, spec: ProblemSpec, x_bar: np.ndarray, label: int, x_lb: np.ndarray,
+                   x_ub: np.ndarray, criterion: Criterion) -> PhaseProblem:
+    """Max-target: maximise the logit of ``spec.target`` (minimise −y_t) with ``criterion`` and
+    Σ|x − x̄| ≤ l1_budget − margin; a candidate counts if it meets the spec exactly (criterion and budget)."""
+    t = spec.target
+    c = np.zeros(network.n_outputs)
+    c[t] = -1.0
+
+    def evaluate(x):
+        chk = verify_witness(network, x, spec, x_bar, label, t, x_lb, x_ub)
+        return chk.verified, -float(network.forward(chk.x)[t]), chk.x
+
+    return PhaseProblem(x_bar, x_lb, x_ub, criterion.G, criterion.h + spec.margin, evaluate,
+                        LPObjective(l1=False, c=c), spec.l1_budget - spec.margin)

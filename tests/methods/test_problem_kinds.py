@@ -1,0 +1,110 @@
+"""Untargeted and max-target problems on the fast engine (`tight`: heuristic, ball bounds, one phase
+search per winning class) equal the thesis-style MILP: by hand on 2-unit networks, and on random
+16-8-6-3 networks against the thesis model (`milp`)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from advmilp.bounds.compute import interval_bounds
+from advmilp.encode.milp import input_box
+from advmilp.methods.milp import run_instance
+from advmilp.methods.registry import MethodInputs, run_method
+from advmilp.search.disjunction import search_disjunction
+from advmilp.search.options import SearchOptions
+from advmilp.search.problems import distance_problem, output_problem
+from advmilp.spec.problems import ProblemSpec, SolverSettings, criteria
+
+from tests.nets import random_net
+
+SETTINGS = SolverSettings(time_limit=60)
+
+
+def test_max_target_by_hand(identity_net):
+    # y = x, x̄ = (.8, .2), label 0.  Maximise y1 with Σ|δ| ≤ .7 − m and y0 ≤ .95·y1 − m, y1 ≥ ε + m:
+    # all the budget on x1 (x1 = .9 − m) meets .8 ≤ .95·(.9 − m) − m, so the optimum is .9 − m.
+    x_bar = np.array([0.8, 0.2])
+    spec = ProblemSpec("max-target", target=1, l1_budget=0.7)
+    box = interval_bounds(identity_net)
+    for name in ("milp", "tight"):
+        res = run_method(name, identity_net, box, spec, SETTINGS, x_bar, 0, 0, MethodInputs())
+        assert res.row["status"] == "optimal" and res.solved, name
+        assert res.row["objective"] == pytest.approx(0.9 - spec.margin, abs=1e-6), name
+        assert res.row["l1"] <= 0.7
+
+
+def test_max_target_without_a_misclassified_point_is_infeasible(identity_net):
+    # the least distance to misclassify x̄ = (.8, .2) is .61 + m (see test_registry): a budget of .5 has none
+    spec = ProblemSpec("max-target", target=1, l1_budget=0.5)
+    res = run_method("tight", identity_net, interval_bounds(identity_net), spec, SETTINGS, np.array([0.8, 0.2]), 0, 0,
+                     MethodInputs())
+    assert res.row["status"] == "infeasible" and not res.solved and res.witness is None
+
+
+def _instance(seed):
+    net = random_net([16, 8, 6, 3], seed=seed, scale=2.5)
+    x_bar = np.random.default_rng(seed).random(16)
+    return net, x_bar, int(net.predict(x_bar))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_untargeted_equals_the_thesis_model(seed):
+    net, x_bar, label = _instance(seed)
+    spec = ProblemSpec("untargeted")
+    box = interval_bounds(net)
+    plain = run_instance(net, box, spec, SETTINGS, x_bar, label, 0)
+    fast = run_method("tight", net, box, spec, SETTINGS, x_bar, label, 0, MethodInputs())
+    assert fast.row["solver"] in ("advmilp-phase-bb", "highs") and fast.row["problem"] == spec.describe()
+    if plain.row["status"] == "infeasible":
+        assert fast.row["status"] in ("infeasible", "not_found") and not fast.solved
+        return
+    assert plain.row["status"] == fast.row["status"] == "optimal" and fast.solved
+    assert fast.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+    assert fast.row["predicted"] != label
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_max_target_equals_the_thesis_model(seed):
+    net, x_bar, label = _instance(seed)
+    spec = ProblemSpec("max-target", target=(label + 1) % 3, l1_budget=2.0)
+    box = interval_bounds(net)
+    plain = run_instance(net, box, spec, SETTINGS, x_bar, label, 0)
+    fast = run_method("tight", net, box, spec, SETTINGS, x_bar, label, 0, MethodInputs())
+    assert plain.row["status"] == fast.row["status"], (plain.row["message"], fast.row["message"])
+    if plain.row["status"] == "optimal":
+        assert fast.solved and fast.row["l1"] <= 2.0
+        assert fast.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+        y = net.forward(fast.witness)
+        assert max(y[spec.target], 0.0) == pytest.approx(fast.row["objective"], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_disjunction_bounds_are_valid_when_stopped_early(seed):
+    """Under node limits the disjunctive search's bound never exceeds the optimum (untargeted)."""
+    net, x_bar, label = _instance(seed)
+    spec = ProblemSpec("untargeted", output_relu=False)
+    box = interval_bounds(net)
+    lo, up = input_box(spec, 16, x_bar)
+    problems = [distance_problem(net, spec, x_bar, label, lo, up, c) for c in criteria(spec, label, 3)]
+    full = search_disjunction(net, box, problems)
+    if full.status == "infeasible":
+        return
+    assert full.status == "optimal"
+    for k in (1, 2, 4):
+        early = search_disjunction(net, box, problems, options=SearchOptions(max_nodes=k))
+        assert early.bound <= full.objective * (1 + 1e-6) + 1e-9
+        if early.x is not None:
+            assert early.objective >= full.objective * (1 - 1e-6) - 1e-9
+
+
+def test_output_problem_counts_only_points_within_the_budget(identity_net):
+    spec = ProblemSpec("max-target", target=1, l1_budget=0.7, output_relu=False)
+    x_bar = np.array([0.8, 0.2])
+    (criterion,) = criteria(spec, 0, 2)
+    problem = output_problem(identity_net, spec, x_bar, 0, np.zeros(2), np.ones(2), criterion)
+    ok, value, _ = problem.evaluate(np.array([0.8, 1.0]))      # misclassified, but Σ|δ| = .8 > .7
+    assert not ok
+    ok, value, _ = problem.evaluate(np.array([0.8, 0.89]))     # Σ|δ| = .69, .8 ≤ .95·.89
+    assert ok and value == pytest.approx(-0.89)
+    assert math.isinf(problem.stop_at)
