@@ -393,17 +393,18 @@ def attack(config_path, arch, model, method, image, spec, settings, bounds_metho
         from advmilp.cli.trees import attack_trees
 
         return attack_trees(ctx, model or arch, image, spec, settings, save_png, data_dir, models_dir)
-    from advmilp.data.mnist import load_split
+    from advmilp.data.mnist import load_split, split_size
     from advmilp.methods.registry import check_supported, default_method, load_inputs, run_method
     from advmilp.nn.interchange import load_any
 
     method = method or default_method(spec.kind)
     check_supported(method, spec.kind, settings.name)
     net = load_any(model or arch, models_dir)
-    test = load_split("test", data_dir)
-    if not 0 <= image < len(test):
-        raise AdvmilpError(f"image index {image} out of range (0..{len(test) - 1})")
-    x_bar, label = test.images[image], int(test.labels[image])
+    n_test = split_size("test", data_dir)
+    if not 0 <= image < n_test:
+        raise AdvmilpError(f"image index {image} out of range (0..{n_test - 1})")
+    test = load_split("test", data_dir, rows=slice(image, image + 1))  # the one image attacked
+    x_bar, label = test.images[0], int(test.labels[0])
     spec.check_for(net.sizes, label)
     if int(net.predict(x_bar)) != label:
         click.echo(f"warning: {net.name} misclassifies test image {image} (label {label})", err=True)

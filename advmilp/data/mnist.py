@@ -4,6 +4,11 @@ The directory is, in order: an explicit argument (``--data-dir``), the environme
 variable ``ADVMILP_DATA``, or a per-user cache directory (``$XDG_CACHE_HOME/advmilp/mnist``,
 default ``~/.cache/advmilp/mnist``).  Every file is checked against the md5 of its
 *decompressed* bytes, so a gzip wrapper that differs from the original does not matter.
+
+Decoding is paid once: a verified file's pixels are kept as a ``.npy`` in a user cache folder
+(`decoded_cache_dir`: ``$ADVMILP_MNIST_CACHE``, else ``$XDG_CACHE_HOME/advmilp/mnist-decoded``), named
+by the md5 of the IDX bytes, and read back (memory-mapped) only for the very file that was verified
+(same path, size, mtime, ctime and inode); any other file is decompressed and checked again.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ import numpy as np
 from advmilp.errors import DataError
 
 ENV_VAR = "ADVMILP_DATA"
+CACHE_ENV = "ADVMILP_MNIST_CACHE"  # folder of decoded arrays; "off" disables the cache
 
 # md5 of the decompressed IDX bytes (identical to the published originals).
 FILES: dict[str, tuple[str, str]] = {
@@ -112,18 +117,90 @@ def parse_idx(raw: bytes, path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
+def decoded_cache_dir() -> Path | None:
+    """The folder of decoded, verified IDX arrays: ``$ADVMILP_MNIST_CACHE`` (``off``: no cache), else
+    ``$XDG_CACHE_HOME/advmilp/mnist-decoded`` (``~/.cache/advmilp/mnist-decoded``)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return None if env == "off" else Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "advmilp" / "mnist-decoded"
+
+
+def _cache_paths(cache: Path, path: Path, stem: str, md5: str) -> tuple[Path, Path]:
+    """(the decoded array, the stamp saying that this very file was verified to hold it).
+
+    The array is named by the md5 of its IDX bytes; the stamp by the source's path, size, mtime, ctime
+    and inode, so a file rewritten, replaced or touched in any way is decompressed and checked again."""
+    st = path.stat()
+    ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+    source = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    return cache / f"{stem}-{md5}.npy", cache / f"{stem}-{md5}.{source}.verified"
+
+
+def _expected_count(key: str) -> int:
+    return SPLIT_SIZES[key.split("_")[0]]
+
+
+def _read_array(array: Path, key: str) -> np.ndarray | None:
+    """The cached array (memory-mapped, read-only), or None if it is missing or not a whole one."""
+    try:
+        arr = np.asarray(np.load(array, mmap_mode="r", allow_pickle=False))
+    except (OSError, ValueError, EOFError):
+        return None
+    if arr.dtype != np.uint8 or arr.ndim < 1 or arr.shape[0] != _expected_count(key):
+        return None
+    return arr
+
+
+def _write_cached(array: Path, stamp: Path, arr: np.ndarray, key: str) -> None:
+    """Write the array (a temporary file renamed: it appears whole or not at all), then the stamp; two
+    processes may do this at once.  A cache folder that cannot be written is skipped."""
+    tmp = None
+    try:
+        array.parent.mkdir(parents=True, exist_ok=True)
+        if _read_array(array, key) is None:
+            fd, name = tempfile.mkstemp(dir=array.parent, prefix=".tmp-", suffix=".npy")
+            tmp = Path(name)
+            with os.fdopen(fd, "wb") as out:
+                np.save(out, np.ascontiguousarray(arr), allow_pickle=False)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o644 & ~umask)
+            os.replace(tmp, array)
+            tmp = None
+        stamp.touch()  # empty: it exists or not
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
 def load_raw(data_dir: Path, key: str, verify: bool = True) -> np.ndarray:
+    """The uint8 array of one IDX file (read-only).  A file verified before is read from the decoded
+    cache (`decoded_cache_dir`); otherwise it is decompressed, checked and, once verified, cached."""
     stem, md5 = FILES[key]
     path = _find_file(data_dir, stem)
+    cache = decoded_cache_dir()
+    if cache is not None:
+        array, stamp = _cache_paths(cache, path, stem, md5)
+        arr = _read_array(array, key) if stamp.is_file() else None
+        if arr is not None:
+            return arr
     raw = read_bytes(path)
     if verify:
         verify_md5(path, raw, md5)
-    return parse_idx(raw, path)
+    arr = parse_idx(raw, path)
+    if verify and cache is not None:
+        _write_cached(array, stamp, arr, key)
+    return arr
 
 
 def load_split(split: str = "test", data_dir: str | os.PathLike | None = None,
-               verify: bool = True) -> Split:
-    """Load one split ('train' or 'test') as float64 pixels in [0, 1], flattened to 784."""
+               verify: bool = True, rows: slice | None = None) -> Split:
+    """Load one split ('train' or 'test') as float64 pixels in [0, 1], flattened to 784; only the
+    images ``rows`` (a slice) if given — the same values as ``load_split(split)`` has at those rows."""
     if split not in SPLIT_SIZES:
         raise DataError(f"unknown split {split!r} (choose train or test)")
     root = resolve_data_dir(data_dir)
@@ -131,8 +208,18 @@ def load_split(split: str = "test", data_dir: str | os.PathLike | None = None,
     labels = load_raw(root, f"{split}_labels", verify)
     if len(images) != len(labels):
         raise DataError(f"{root}: {split} images ({len(images)}) and labels ({len(labels)}) differ in count")
-    x = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    if rows is not None:
+        images, labels = images[rows], labels[rows]
+    x = images.reshape(len(images), -1).astype(np.float64)
+    x /= 255.0
     return Split(images=x, labels=labels.astype(np.int64))
+
+
+def split_size(split: str = "test", data_dir: str | os.PathLike | None = None) -> int:
+    """How many images the split holds (its label file, verified)."""
+    if split not in SPLIT_SIZES:
+        raise DataError(f"unknown split {split!r} (choose train or test)")
+    return len(load_raw(resolve_data_dir(data_dir), f"{split}_labels"))
 
 
 def check(data_dir: str | os.PathLike | None = None) -> list[dict]:
@@ -169,7 +256,10 @@ def download(data_dir: str | os.PathLike | None = None, mirrors: tuple[str, ...]
     """
     root = resolve_data_dir(data_dir)
     root.mkdir(parents=True, exist_ok=True)
-    opener = opener or (lambda url: urllib.request.urlopen(url, timeout=60))
+    if opener is None:
+        import urllib.request  # 25 ms of imports that only a download needs
+
+        opener = lambda url: urllib.request.urlopen(url, timeout=60)  # noqa: E731
     for key, (stem, md5) in FILES.items():
         target = root / (stem + ".gz")
         if not force:

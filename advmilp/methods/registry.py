@@ -170,7 +170,7 @@ def load_pool(data_dir: str | os.PathLike | None = None) -> "np.ndarray":
     if key not in _POOLS:
         from advmilp.data.mnist import load_split
 
-        _POOLS[key] = load_split("train", data_dir).images[:POOL_SIZE]
+        _POOLS[key] = load_split("train", data_dir, rows=slice(0, POOL_SIZE)).images
     return _POOLS[key]
 
 

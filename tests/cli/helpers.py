@@ -21,8 +21,12 @@ def need_mnist() -> Path:
 
 def cli_env(tmp_path: Path, **extra) -> dict:
     """The environment of a fresh user: results, caches and home inside ``tmp_path``."""
+    from advmilp.data.mnist import CACHE_ENV, decoded_cache_dir
+
     env = {**os.environ, "HOME": str(tmp_path / "home"), "ADVMILP_RESULTS": str(tmp_path / "results"),
-           "XDG_CACHE_HOME": str(tmp_path / "home" / ".cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+           "XDG_CACHE_HOME": str(tmp_path / "home" / ".cache"), "PYTHONDONTWRITEBYTECODE": "1",
+           # the decoded MNIST (55 MB, read-only, verified) is shared, not rewritten for every test
+           CACHE_ENV: str(decoded_cache_dir() or "off")}
     root = mnist_dir()
     if root is not None:
         env["ADVMILP_DATA"] = str(root)
