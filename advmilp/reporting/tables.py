@@ -32,6 +32,7 @@ import pandas as pd
 
 from advmilp.errors import AdvmilpError
 from advmilp.methods.registry import method_of
+from advmilp.reporting.replication import replication_report
 from advmilp.spec.rows import KEY_COLUMNS, as_bool, is_solved
 
 KEYS = ["network", "method", "bounds"]
@@ -346,7 +347,8 @@ def footer(df: pd.DataFrame) -> str:
 
 
 def write_report(df: pd.DataFrame, out_dir: str | Path, df_gap1: pd.DataFrame | None = None) -> str:
-    """Write table{2,3,4}.{md,csv,tex} into ``out_dir``; return the plain-text report.
+    """Write table{2,3,4}.{md,csv,tex} into ``out_dir`` (and replication.{md,csv} for rows of the CPLEX
+    replication's networks, `advmilp.reporting.replication`); return the plain-text report.
 
     ``df_gap1`` (optional) holds a run stopped at 1 % gap, used for Table 3 and the
     gap ≤ 1 % half of Table 4 as in the thesis; without it both come from ``df``.
@@ -371,4 +373,5 @@ def write_report(df: pd.DataFrame, out_dir: str | Path, df_gap1: pd.DataFrame | 
         comment = "% " + f"{TITLES[name]}\n{foot}".replace("\n", "\n% ")
         (out / f"{name}.tex").write_text(f"{comment}\n{to_latex(t)}", encoding="utf-8")
         parts.append(f"{TITLES[name]}\n\n{render_text(t)}")
-    return "\n".join(parts) + "\n" + foot + "\n"
+    beside = replication_report(exact, out)   # rows of the CPLEX replication's networks, beside its figures
+    return "\n".join(parts) + "\n" + foot + "\n" + (f"\n{beside}" if beside else "")
