@@ -153,6 +153,14 @@ def _read_array(array: Path, key: str) -> np.ndarray | None:
     return arr
 
 
+def _publish(tmp: Path, target: Path) -> None:
+    """Rename a finished temporary file to ``target``, readable as the umask allows (not mkstemp's 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o644 & ~umask)
+    os.replace(tmp, target)
+
+
 def _write_cached(array: Path, stamp: Path, arr: np.ndarray, key: str) -> None:
     """Write the array (a temporary file renamed: it appears whole or not at all), then the stamp; two
     processes may do this at once.  A cache folder that cannot be written is skipped."""
@@ -164,10 +172,7 @@ def _write_cached(array: Path, stamp: Path, arr: np.ndarray, key: str) -> None:
             tmp = Path(name)
             with os.fdopen(fd, "wb") as out:
                 np.save(out, np.ascontiguousarray(arr), allow_pickle=False)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o644 & ~umask)
-            os.replace(tmp, array)
+            _publish(tmp, array)
             tmp = None
         stamp.touch()  # empty: it exists or not
     except OSError:
@@ -282,10 +287,7 @@ def download(data_dir: str | os.PathLike | None = None, mirrors: tuple[str, ...]
                     verify_md5(Path(url), read_bytes(tmp), md5)
                 except DataError as exc:  # name the URL, not the temporary file
                     raise DataError(str(exc).replace(str(tmp), "downloaded file")) from exc
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp, 0o644 & ~umask)
-                os.replace(tmp, target)
+                _publish(tmp, target)
                 log(f"{target}: downloaded from {url}, checksum OK")
                 break
             except (OSError, DataError, ValueError) as exc:
