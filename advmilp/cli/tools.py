@@ -20,14 +20,29 @@ from advmilp.errors import AdvmilpError
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Report directory (default: <run>/report for one run, results/report for several).")
 @click.option("--force", is_flag=True, help="Replace a shipped report (files tracked by git in this checkout).")
+@click.option("--published", type=click.Path(file_okay=False), default=None,
+              help="For a 'verify --instances' run: the folder of the published VNN-COMP results "
+                   "(default: the benchmark's own folder).")
 @clean_errors
-def report(runs, gap1_run, out, force):
-    """Thesis-style tables (%solved, %gap, nodes, time) from result runs, thesis figures beside ours.
+def report(runs, gap1_run, out, force, published):
+    """Thesis-style tables (%solved, %gap, nodes, time) from result runs, thesis figures beside ours;
+    for a 'verify --instances' run, the VNN-COMP score beside the published tools'.
 
     The reports shipped with advmilp (tracked by git, e.g. results/core10/report/) are never rewritten
     without --force: give --out DIR to write a report of a shipped run elsewhere."""
     from advmilp.bounds.compute import default_results_dir
     from advmilp.reporting.tables import load_rows, write_report
+    from advmilp.reporting.vnncomp import is_verify_run, write_vnncomp_report
+
+    if any(is_verify_run(r) for r in runs):
+        if len(runs) != 1 or gap1_run:
+            raise AdvmilpError("a 'verify --instances' run is reported alone (one folder, no --gap1-run)")
+        out_dir = Path(out) if out else Path(runs[0]) / "report"
+        refuse_shipped([out_dir], force)
+        click.echo(write_vnncomp_report(runs[0], out_dir, published))
+        return
+    if published:
+        raise AdvmilpError("--published is for a 'verify --instances' run (a folder with verify.csv)")
 
     if not runs:
         root = default_results_dir()

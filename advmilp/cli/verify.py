@@ -100,7 +100,7 @@ def _batch(instances_csv, timeout, timeout_scale, results_dir, force, workers, e
     import os
 
     from advmilp.bounds.compute import default_results_dir
-    from advmilp.experiments.verify_batch import (BatchOptions, TimeoutPolicy, default_name, print_summary,
+    from advmilp.experiments.verify_batch import (BatchOptions, TimeoutPolicy, default_name, summary_text,
                                                   read_instances, run_verify_batch)
 
     n_workers = (os.cpu_count() or 1) if workers == "auto" else int(workers)
@@ -109,4 +109,4 @@ def _batch(instances_csv, timeout, timeout_scale, results_dir, force, workers, e
     read_instances(instances_csv)   # a malformed CSV is refused before the results folder is made
     out_dir = Path(results_dir) if results_dir else default_results_dir() / default_name(instances_csv)
     summary = run_verify_batch(instances_csv, out_dir, options, log=lambda m: click.echo(m, err=True))
-    print_summary(summary)
+    click.echo(summary_text(summary))

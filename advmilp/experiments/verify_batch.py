@@ -17,10 +17,10 @@ import contextlib
 import csv
 import functools
 import hashlib
+import json
 import math
 import os
 import platform
-import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -35,6 +35,7 @@ from advmilp.experiments.store import StorageError, append_row, cannot_write, lo
 from advmilp.experiments.workers import init_worker
 
 RESULTS_FILE = "verify.csv"
+BENCHMARK_FILE = "benchmark.json"
 CEX_DIR = "counterexamples"
 ERROR = "error"
 EXECUTORS = ("serial", "process", "dask")
@@ -269,6 +270,7 @@ def run_verify_batch(csv_path: str | os.PathLike, out_dir: str | os.PathLike, op
     out = Path(out_dir)
     with locked_folder(out):
         results = out / RESULTS_FILE
+        _record_benchmark(out, csv_path)
         done = read_done(results, KEY)
         todo = instances if options.force else [i for i in instances if i.key not in done]
         other = _recorded_with_other_timeout(results, instances, todo, options.timeouts)
@@ -311,6 +313,23 @@ def run_verify_batch(csv_path: str | os.PathLike, out_dir: str | os.PathLike, op
                          other, time.perf_counter() - start)
 
 
+def _record_benchmark(out: Path, csv_path) -> None:
+    """``benchmark.json``: where the instances came from (the report looks for published results there)."""
+    target = out / BENCHMARK_FILE
+    try:
+        target.write_text(json.dumps({"instances": str(Path(csv_path).resolve())}) + "\n")
+    except OSError as exc:
+        raise cannot_write(target, exc) from exc
+
+
+def benchmark_folder(run_dir) -> Path | None:
+    """The folder of the instances.csv a results folder was made from, if recorded and still there."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        folder = Path(json.loads((Path(run_dir) / BENCHMARK_FILE).read_text())["instances"]).parent
+        return folder if folder.is_dir() else None
+    return None
+
+
 def _recorded_with_other_timeout(results: Path, instances, todo, policy: TimeoutPolicy) -> int:
     if not results.exists():
         return 0
@@ -338,8 +357,8 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
         raise AdvmilpError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def print_summary(s: VerifySummary, out=sys.stdout) -> None:
+def summary_text(s: VerifySummary) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items())) or "nothing new"
-    print(f"ran {s.ran} of {s.total} ({s.skipped} already recorded): {counts}"
-          + (f"; {s.lost} lost to a crashed worker" if s.lost else "") + f"; {s.wall_s:.1f} s", file=out)
-    print(f"results: {s.out_dir / RESULTS_FILE}", file=out)
+    return (f"ran {s.ran} of {s.total} ({s.skipped} already recorded): {counts}"
+            + (f"; {s.lost} lost to a crashed worker" if s.lost else "") + f"; {s.wall_s:.1f} s\n"
+            f"results: {s.out_dir / RESULTS_FILE}")

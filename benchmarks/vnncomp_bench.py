@@ -1,0 +1,200 @@
+"""advmilp on VNN-COMP's MNIST fully-connected benchmarks, scored the VNN-COMP 2021 way beside the published tools.
+
+Quick mode (the default): VNN-COMP 2021 ``mnistfc``, mnist-net_256x2, props 0-4 at eps 0.03, 30 s each.
+Full mode (``--full``): the whole 2021 set at its published timeouts (120 s / 300 s), then the 2020
+"MNIST-OVAL" set (the same three networks, test images 0-24, eps 0.02 and 0.05, 900 s), whose
+VNN-LIB files are generated here with ``export_vnnlib`` (no VNN-LIB files were published for it).
+``--limit N`` keeps the first N instances of each set (to check the full mode quickly).
+
+Both run ``advmilp verify --instances`` (the same batch: resumable, one row per instance) into
+``--results-dir`` (default ``results/vnncomp_bench``) and print the table of ``advmilp report``.
+``--marabou`` adds a same-machine peer: maraboupy (``pip install maraboupy onnxruntime``), each instance
+in a subprocess with the same timeout and one worker, recorded in ``marabou.csv`` (resumable).
+
+The published results are read from ``../shared/external`` (``$ADVMILP_EXTERNAL``), never copied.
+
+    python benchmarks/vnncomp_bench.py                       # quick: 5 instances, about 3 minutes
+    python benchmarks/vnncomp_bench.py --quick --marabou     # with the maraboupy column
+    python benchmarks/vnncomp_bench.py --full --limit 2      # check the full mode on 2 instances per set
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+EXTERNAL = Path(os.environ.get("ADVMILP_EXTERNAL", REPO.parent / "shared" / "external"))
+MNISTFC = EXTERNAL / "vnncomp2021_mnistfc"
+OVAL2020 = EXTERNAL / "vnncomp2020_mnist_oval"
+NETS = ("mnist-net_256x2", "mnist-net_256x4", "mnist-net_256x6")
+MARABOU = "marabou (this machine)"
+
+# One Marabou query in a fresh interpreter: a crash or a hang cannot take the benchmark with it.
+MARABOU_SCRIPT = """
+import sys
+import time
+from maraboupy import Marabou, MarabouCore
+net = Marabou.read_onnx(sys.argv[1])
+ipq = net.getInputQuery()
+MarabouCore.loadProperty(ipq, sys.argv[2])
+opts = Marabou.createOptions(timeoutInSeconds=int(float(sys.argv[3])), verbosity=0, numWorkers=1)
+t0 = time.perf_counter()
+result = MarabouCore.solve(ipq, opts, "")[0]
+print("RESULT", result, time.perf_counter() - t0)
+"""
+
+
+def quick_csv(folder: Path) -> Path:
+    """256x2, props 0-4 at 0.03: an instances.csv with absolute paths."""
+    rows = [(MNISTFC / "onnx" / "mnist-net_256x2.onnx", MNISTFC / "vnnlib" / f"prop_{p}_0.03.vnnlib", 30)
+            for p in range(5)]
+    return write_csv(folder / "quick_instances.csv", rows)
+
+
+def full_2021_csv(folder: Path, limit: int | None) -> Path:
+    """The published mnistfc_instances.csv, with the files where this copy keeps them (onnx/, vnnlib/)."""
+    rows = []
+    for onnx, spec, timeout in csv.reader((MNISTFC / "mnistfc_instances.csv").read_text().splitlines()):
+        rows.append((MNISTFC / "onnx" / onnx.strip(), MNISTFC / "vnnlib" / spec.strip(), float(timeout)))
+    return write_csv(folder / "mnistfc2021_instances.csv", rows[:limit])
+
+
+def oval2020_csv(folder: Path, limit: int | None) -> Path:
+    """The 2020 set: per network and eps, the L∞ box clip(x ± eps, 0, 1) around test images 0-24, untargeted,
+    900 s, written by export_vnnlib into ``folder/oval2020`` (its instances.csv)."""
+    from advmilp.data.mnist import load_split
+    from advmilp.nn.interchange import load_any
+    from advmilp.spec.vnnlib import export_vnnlib
+
+    test = load_split("test")
+    out = folder / "oval2020"
+    written = 0
+    for name in NETS:
+        net = load_any(str(MNISTFC / "onnx" / f"{name}.onnx"))
+        for eps in (0.02, 0.05):
+            images = list(range(25))[: None if limit is None else max(limit - written, 0)]
+            if images:
+                written += len(export_vnnlib(net, out, test.images, test.labels, images, eps, timeout=900))
+    return out / "instances.csv"
+
+
+def write_csv(path: Path, rows) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{a},{b},{t:g}\n" for a, b, t in rows))
+    return path
+
+
+def run_batch(instances: Path, results: Path, workers: int) -> None:
+    cmd = [sys.executable, "-m", "advmilp", "verify", "--instances", str(instances), "--results-dir", str(results),
+           "--workers", str(workers)]
+    print("$", " ".join(cmd[2:]), file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if proc.returncode:
+        sys.exit(proc.returncode)
+
+
+# ---- the maraboupy column ------------------------------------------------------------------------------------
+def run_marabou(instances: Path, results: Path) -> Path:
+    """Each instance once (resumable): marabou.csv with onnx, vnnlib, result (holds/violated/unknown), time_s."""
+    from advmilp.experiments.verify_batch import read_instances
+
+    out = results / "marabou.csv"
+    done = {(r["onnx"], r["vnnlib"]) for r in csv.DictReader(out.open())} if out.exists() else set()
+    new = not out.exists()
+    with out.open("a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(["onnx", "vnnlib", "result", "time_s", "timeout_s", "raw"])
+        for inst in read_instances(instances):
+            if inst.key in done:
+                continue
+            t0 = time.perf_counter()
+            try:
+                proc = subprocess.run([sys.executable, "-c", MARABOU_SCRIPT, str(Path(inst.folder) / inst.onnx),
+                                       str(Path(inst.folder) / inst.vnnlib), str(inst.csv_timeout)],
+                                      capture_output=True, text=True, timeout=inst.csv_timeout + 60)
+                said = next((ln.split() for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
+                raw, solve_s = (said[1], float(said[2])) if said else (f"exit {proc.returncode}", None)
+            except subprocess.TimeoutExpired:
+                raw, solve_s = "killed", None
+            # the solve's own time (loading TensorFlow, ONNX and the property excluded, as advmilp's time_s
+            # excludes loading the network); the wall time when Marabou did not answer
+            elapsed = solve_s if solve_s is not None else time.perf_counter() - t0
+            result = {"sat": "violated", "unsat": "holds"}.get(raw, "unknown")
+            if elapsed > inst.csv_timeout:
+                result = "unknown"
+            w.writerow([inst.onnx, inst.vnnlib, result, f"{elapsed:.3f}", inst.csv_timeout, raw])
+            fh.flush()
+            print(f"marabou {Path(inst.onnx).stem} {Path(inst.vnnlib).stem}: {result} ({raw}) {elapsed:.1f} s",
+                  file=sys.stderr, flush=True)
+    return out
+
+
+def marabou_available() -> str | None:
+    proc = subprocess.run([sys.executable, "-c", "import maraboupy, onnxruntime"], capture_output=True, text=True)
+    return None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["import failed"])[-1]
+
+
+# ---- the table -------------------------------------------------------------------------------------------------
+def report(results: Path, published_dir: Path, marabou_csv: Path | None) -> str:
+    from advmilp.experiments.verify_batch import RESULTS_FILE, read_rows
+    from advmilp.reporting.vnncomp import Answer, instance_id, load_published, render_report
+
+    published = load_published(published_dir)
+    if marabou_csv is not None:
+        published.tools.append(MARABOU)
+        for r in csv.DictReader(marabou_csv.open()):
+            res = r["result"] if r["result"] in ("holds", "violated") else None
+            published.answers.setdefault(instance_id(r["onnx"], r["vnnlib"]), {})[MARABOU] = Answer(res, float(r["time_s"]))
+    return render_report(read_rows(results / RESULTS_FILE), published)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="256x2 props 0-4 at 0.03, 30 s (the default)")
+    mode.add_argument("--full", action="store_true", help="the 2021 set at its timeouts, then the 2020 set")
+    ap.add_argument("--limit", type=int, default=None, help="full mode: the first N instances of each set")
+    ap.add_argument("--results-dir", type=Path, default=REPO / "results" / "vnncomp_bench")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--marabou", action="store_true", help="add maraboupy on this machine as a column")
+    args = ap.parse_args()
+    if not MNISTFC.is_dir():
+        print(f"error: {MNISTFC} not found (the offline copy of ../shared/external; set ADVMILP_EXTERNAL)",
+              file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit must be ≥ 1", file=sys.stderr)
+        return 2
+    if args.marabou and (why := marabou_available()):
+        print(f"error: --marabou needs maraboupy and onnxruntime ({why})", file=sys.stderr)
+        return 2
+    os.environ.setdefault("ADVMILP_DATA", str(REPO.parent / "shared" / "data" / "mnist"))
+    sets = []
+    gen = args.results_dir / "instances"      # the generated instances.csv files (and the 2020 VNN-LIB files)
+    if args.full:
+        sets.append(("2021 mnistfc (published timeouts)", full_2021_csv(gen, args.limit),
+                     args.results_dir / "mnistfc2021", MNISTFC))
+        if OVAL2020.is_dir():
+            sets.append(("2020 MNIST-OVAL (900 s)", oval2020_csv(gen, args.limit),
+                         args.results_dir / "oval2020", OVAL2020))
+    else:
+        sets.append(("2021 mnistfc, 256x2 props 0-4 at 0.03, 30 s", quick_csv(gen),
+                     args.results_dir / "quick", MNISTFC))
+    for title, instances, results, published in sets:
+        run_batch(instances, results, args.workers)
+        mcsv = run_marabou(instances, results) if args.marabou else None
+        print(f"\n## {title}\n")
+        print(report(results, published, mcsv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

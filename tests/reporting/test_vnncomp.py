@@ -1,0 +1,124 @@
+"""VNN-COMP scoring: the rules on a hand-made table with known answers (including wrong ones), the
+published 2021 mnistfc scores recomputed from the per-instance file, and ``advmilp report`` on a run."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from advmilp.experiments.verify_batch import COLUMNS
+from advmilp.reporting.vnncomp import (OURS, Answer, ScoringRules, consensus, instance_id, load_published,
+                                       ours_wrong, render_report, score_instance, score_table)
+from tests.cli.helpers import cli_env, invoke
+from tests.nets import REPO
+
+EXTERNAL = REPO.parent / "shared" / "external"
+PUBLISHED = """# hand-made, in the layout of VNN-COMP 2021's per_instance_scored_times.csv
+instance,mnist_test_idx,label,eps,true_result(if printed),A,B,C,conflict_flag
+net_1x1-p0,0,0,0.1,,1.0 (h),2.0 (h),timeout,
+net_1x1-p1,0,0,0.1,,3.0 (v),timeout,timeout,
+net_1x1-p2,0,0,0.1,,1.0 (h),1.1 (h),5.0 (v),*multiple results*
+net_1x1-p3,0,0,0.1,,timeout,timeout,-,
+net_1x1-p4,0,0,0.1,,1.0 (v),timeout,timeout,
+"""
+# ours: p0 violated where two tools say holds (wrong), p1 holds where the consensus is violated (wrong),
+# p2 holds with the majority, p3 violated after its timeout (a timeout), p4 violated, second fastest
+OURS_ROWS = [("p0", "violated", 0.5, 30), ("p1", "holds", 2.0, 30), ("p2", "holds", 1.05, 30),
+             ("p3", "violated", 50.0, 30), ("p4", "violated", 4.0, 30)]
+
+
+@pytest.fixture
+def published_dir(tmp_path):
+    (tmp_path / "pub" / "results").mkdir(parents=True)
+    (tmp_path / "pub" / "results" / "per_instance_scored_times.csv").write_text(PUBLISHED)
+    return tmp_path / "pub"
+
+
+def our_rows():
+    return [{"onnx": "onnx/net_1x1.onnx", "vnnlib": f"vnnlib/{p}.vnnlib", "result": r, "time_s": t, "timeout_s": lim,
+             "timeout_note": "csv"} for p, r, t, lim in OURS_ROWS]
+
+
+def test_scores_of_a_hand_made_table_with_wrong_answers(published_dir):
+    pub = load_published(published_dir)
+    assert pub.tools == ["A", "B", "C"]
+    from advmilp.reporting.vnncomp import our_answers
+
+    ours, notes = our_answers(our_rows())
+    assert "1 answer(s) came after their timeout" in notes[0]
+    table = score_table(pub, ours)["net_1x1"]
+    a, b, c, us = table["A"], table["B"], table["C"], table[OURS]
+    # A: correct on p0, p1, p2, p4 (10 each), fastest alone on p0, p1, p4 and tied fastest on p2 (2 each)
+    assert (a.holds, a.violated, a.unknown, a.wrong, a.fastest, a.score) == (2, 2, 1, 0, 4, 48)
+    # B: p0 second fastest (+1), p2 tied fastest with A and us (+2)
+    assert (b.holds, b.unknown, b.fastest, b.second, b.score) == (2, 3, 1, 1, 23)
+    # C: 'violated' on p2 against the majority's 'holds'
+    assert (c.wrong, c.score) == (1, -100)
+    # us: two wrong (-200), p2 correct and tied fastest (12), p3 late = timeout, p4 correct and second (11)
+    assert (us.holds, us.violated, us.unknown, us.wrong, us.score) == (1, 1, 1, 2, -177)
+    assert us.time_s == pytest.approx(1.05 + 4.0)
+
+
+def test_the_rules_one_by_one():
+    rules = ScoringRules()
+    s = score_instance({"x": Answer("holds", 0.2), "y": Answer("holds", 1.15), "z": Answer("holds", 1.5)}, "holds")
+    # times floored at 1 s, within 0.2 s of each other are equal: x and y share the +2, nobody gets the +1
+    assert [s[t].score for t in "xyz"] == [12, 12, 10]
+    s = score_instance({"x": Answer("violated", 3.0), "y": Answer("violated", 9.0), "z": Answer(None)}, "violated")
+    assert [s[t].score for t in "xyz"] == [12, 11, 0]
+    assert score_instance({"x": Answer("holds", 1.0)}, "violated")["x"].score == rules.wrong
+    assert consensus({"a": Answer("holds"), "b": Answer("violated")}) is None
+    assert consensus({"a": Answer("holds"), "b": Answer("violated")}, "violated") == "violated"
+    one_holds = {"a": Answer("holds"), "b": Answer("violated"), "c": Answer("violated")}
+    assert not ours_wrong("violated", one_holds) and ours_wrong("holds", one_holds)
+    assert ours_wrong("violated", {"a": Answer("holds"), "b": Answer("holds")})
+    assert not ours_wrong("holds", {"a": Answer("holds"), "b": Answer("holds"), "c": Answer("violated")})
+    assert not ours_wrong(None, one_holds)
+
+
+def test_instance_names_match_the_published_ones():
+    assert instance_id("x/mnist-net_256x2.onnx", "vnnlib/prop_0_0.03.vnnlib") == "mnist-net_256x2-prop_0_0.03"
+    assert instance_id("onnx/mnist-net_256x4.onnx", "vnnlib/mnist-net_256x4_7_linf_0.02.vnnlib") == \
+        "mnist-net_256x4-img7-eps0.02"
+
+
+@pytest.mark.skipif(not (EXTERNAL / "vnncomp2021_mnistfc").is_dir(), reason="../shared/external absent")
+def test_the_official_2021_mnistfc_scores_are_recomputed_from_the_per_instance_file():
+    """Official table (official_summary_table.tex): exact for seven tools; within 2 points for three whose
+    times sit 0.2 s from the fastest (the file rounds times to 0.1 s, so those ties are undecidable)."""
+    table = score_table(load_published(EXTERNAL / "vnncomp2021_mnistfc"))
+    total = {}
+    for per_net in table.values():
+        for tool, s in per_net.items():
+            total[tool] = total.get(tool, 0) + s.score
+    official = {"a-b-CROWN": 772, "VeriNet": 716, "Debona": 688, "oval": 676, "ERAN": 654, "Marabou": 540,
+                "venus2": 522, "nnenum": 512, "nnv": 186, "DNNF": 70}
+    exact = {"VeriNet", "Debona", "ERAN", "Marabou", "venus2", "nnv", "DNNF"}
+    for tool, score in official.items():
+        assert abs(total[tool] - score) <= (0 if tool in exact else 2), tool
+    assert table["mnist-net_256x2"]["nnv"].wrong == 1     # 'holds' on prop_14_0.03 against eight counterexamples
+
+
+@pytest.mark.skipif(not (EXTERNAL / "vnncomp2020_mnist_oval").is_dir(), reason="../shared/external absent")
+def test_the_2020_results_are_read_per_network_eps_and_image():
+    pub = load_published(EXTERNAL / "vnncomp2020_mnist_oval")
+    assert len(pub.answers) == 150 and pub.tools == ["mipverify", "nnenum", "venus", "verinet"]
+    first = pub.answers["mnist-net_256x2-img0-eps0.02"]
+    assert first["mipverify"].result == "violated" and first["mipverify"].time_s == pytest.approx(4.313285231)
+
+
+def test_report_command_scores_a_run_beside_the_published_folder(tmp_path, published_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    with (run / "verify.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(our_rows())
+    out = invoke(["report", str(run), "--published", str(published_dir)], cli_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "| net_1x1 | **advmilp** | 1 | 1 | 1 | 2 | 1 | 5.0 | -177 |" in out.stdout
+    assert "| net_1x1 | A | 2 | 2 | 1 | 0 | 4 | 6.0 | 48 |" in out.stdout
+    assert out.stdout.count("WRONG") == 2 and (run / "report" / "vnncomp.md").is_file()
+    text = render_report(our_rows(), None)
+    assert "our counts only" in text
