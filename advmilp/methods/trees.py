@@ -32,6 +32,10 @@ from advmilp.spec.rows import make_row
 
 METHOD = "trees-milp"
 PROBLEMS = ("targeted", "untargeted")
+# HiGHS' presolve spends its time probing the predicates: on the shipped tree-d10 (one tree, 842 binaries)
+# it had not finished after 60 s, while without it the same instances are proven optimal in 1-20 s, and on
+# forest-d6-n10 every instance tried was as fast or faster without it (benchmarks/RESULTS.md, "Tree ensembles").
+HIGHS_OPTIONS = {"presolve": "off"}
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ def run_trees(ens: TreeEnsemble, spec: ProblemSpec, settings: SolverSettings, x_
     form = build_tree_model(ens, x_bar, spec.kind, label, target, norm, spec.margin, spec.linf_cap,
                             name=f"{ens.name}_{image_index}")
     build_s = time.perf_counter() - t0
-    res = solve(form.prob, "highs", settings.time_limit, settings.gap_rel, settings.threads, deadline=deadline)
+    res = solve(form.prob, "highs", settings.time_limit, settings.gap_rel, settings.threads, options=HIGHS_OPTIONS,
+                deadline=deadline)
     witness, check = None, None
     if res.values is not None:
         lb = np.maximum(0.0, form.x_bar - spec.linf_cap) if spec.linf_cap is not None else 0.0

@@ -102,6 +102,14 @@ class TreeEnsemble:
 
     # ---- what the rest of advmilp reads of a model -------------------------------------------------
     is_tree_ensemble = True
+    NETWORK_ONLY = ("layers", "n_inputs", "n_outputs", "forward", "preactivations", "input_gradient", "n_parameters")
+
+    def __getattr__(self, name: str):
+        """A command made for networks (bounds, feature, export, verify) ends with one clear error."""
+        if name in TreeEnsemble.NETWORK_ONLY:
+            raise NetworkError(f"{self.name} is a tree ensemble: it is attacked with 'advmilp attack --model FILE.json' "
+                               "(or benchmarks/trees_bench.py); this command takes networks")
+        raise AttributeError(name)
 
     @property
     def n_classes(self) -> int:

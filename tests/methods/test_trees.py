@@ -85,3 +85,25 @@ def test_trained_forest_witness_flips_scikit_learn():
         flipped = model.predict(res.witness[None, :])[0]
         assert flipped != label and (spec.kind == "untargeted" or flipped == res.row["target"])
         assert flipped == res.row["predicted"]
+
+
+def test_the_benchmark_script_runs_on_a_shipped_tree(tmp_path, monkeypatch, capsys):
+    import runpy
+
+    from tests.nets import REPO
+
+    root = mnist_dir()
+    if root is None:
+        pytest.skip("MNIST not found (set ADVMILP_DATA)")
+    out = tmp_path / "rows.csv"
+    monkeypatch.setattr("sys.argv", ["trees_bench.py", "--models", "tree-d6", "--images", "2", "--time-limit", "30",
+                                     "--norms", "l1,linf", "--out", str(out), "--data-dir", str(root)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "benchmarks" / "trees_bench.py"), run_name="__main__")
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert "| tree-d6 | 64 | 0.7415 | l1 | 2 | 2 |" in printed and "| tree-d6 | 64 | 0.7415 | linf | 2 | 2 |" in printed
+    import csv
+
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 4 and all(r["verified"] == "True" and r["status"] == "optimal" for r in rows)
