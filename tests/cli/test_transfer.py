@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import csv
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.cli.helpers import cli_env, invoke, need_mnist, one_error_line, run_cli
-from tests.nets import REPO, random_net
+from tests.cli.test_outputs import _small_run
+from tests.nets import random_net
 
-SOURCE = REPO / "results" / "bench-100x300s-tight"
 
-
-def _small_run(run, network="dnn1", n=2):
-    """The first ``n`` rows of ``network`` in the shipped tight benchmark, with their witnesses."""
-    if not (SOURCE / "instances.csv").is_file():
-        pytest.skip("results/bench-100x300s-tight is not in this checkout")
-    with open(SOURCE / "instances.csv", newline="") as fh:
-        reader = csv.DictReader(fh)
-        rows = [r for r in reader if r["network"] == network and r["witness"]][:n]
-        columns = reader.fieldnames
-    (run / "witnesses").mkdir(parents=True)
-    for r in rows:
-        shutil.copy(SOURCE / r["witness"], run / r["witness"])
-    with open(run / "instances.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    shutil.copy(SOURCE / "images.json", run / "images.json")
-    return run, rows
+def _dnn1_run(run):
+    """Four rows of the shipped run core10 with their witnesses (DNN1 and DNN2, test image 0); the DNN1 rows."""
+    _small_run(run, 4)
+    with open(run / "instances.csv", newline="") as fh:
+        return run, [r for r in csv.DictReader(fh) if r["network"] == "dnn1"]
 
 
 def test_transfer_writes_the_rates_it_prints(tmp_path):
@@ -39,7 +25,7 @@ def test_transfer_writes_the_rates_it_prints(tmp_path):
     from advmilp.data.mnist import load_split
     from advmilp.nn.network import load_network
 
-    run, rows = _small_run(tmp_path / "run")
+    run, rows = _dnn1_run(tmp_path / "run")
     out = tmp_path / "out"
     proc = run_cli(["transfer", "--arch", "dnn1", "--from", str(run), "--to", "dnn2", "--images", "30",
                     "--out", str(out)], cli_env(tmp_path))
@@ -55,23 +41,24 @@ def test_transfer_writes_the_rates_it_prints(tmp_path):
     test = load_split("test", data)
     for net_name in ("dnn1", "dnn2"):
         net = load_network(net_name)
-        for r in rows:
+        for k, r in enumerate(rows):     # the per-δ rows of a network follow the run's rows
             i = int(r["image_index"])
             delta = np.load(run / r["witness"]) - test.images[i]
             others = np.array([j for j in range(30) if j != i])
             x = test.images[others]
             fooled = np.mean(net.predict(np.clip(x + delta, 0, 1)) != net.predict(x))
-            got = per[(per["to"] == net_name) & (per["image_index"] == i)].iloc[0]
+            got = per[per["to"] == net_name].iloc[k]
+            assert got["image_index"] == i
             assert got["fooled"] == pytest.approx(fooled) and got["images"] == len(others)
 
 
 def test_transfer_refusals_are_one_error_line(tmp_path):
     need_mnist()
     env = cli_env(tmp_path)
-    run, _ = _small_run(tmp_path / "run")
+    run, _ = _dnn1_run(tmp_path / "run")
     assert "no results at" in one_error_line(invoke(["transfer", "--arch", "dnn1", "--from", str(tmp_path / "nope")], env))
-    msg = one_error_line(invoke(["transfer", "--arch", "dnn2", "--from", str(run), "--out", str(tmp_path / "o")], env))
-    assert "has no rows of dnn2" in msg
+    msg = one_error_line(invoke(["transfer", "--arch", "dnn3", "--from", str(run), "--out", str(tmp_path / "o")], env))
+    assert "has no rows of dnn3" in msg
     small = random_net([16, 4, 10], seed=1).save(tmp_path / "small.npz")
     msg = one_error_line(invoke(["transfer", "--arch", "dnn1", "--from", str(run), "--to", str(small)], env))
     assert "--to" in msg and "16 inputs" in msg
