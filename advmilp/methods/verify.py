@@ -8,13 +8,15 @@ outputs y = N(x) meeting every row of some disjunct, ``G_d y <= h_d``.  Per disj
    row ``G_d,r·y − h_d,r``; one positive lower bound rules the disjunct out (a proof by bounds alone);
 2. **attack** — projected sign-gradient descent on the disjunct's margin ``max_r (G_d y − h_d)_r``
    from the box centre and a few seeded starts (most violated instances fall here);
-3. **MILP** — the exact model (`encode.milp`, the thesis' big-M encoding with the CROWN bounds as
-   big-Ms): minimise t subject to ``G_d y − h_d ≤ t`` on HiGHS.  A proven dual bound > ``TOL`` rules
-   the disjunct out; an incumbent with t ≤ 0 is a candidate counterexample.
+3. **phase search** — the exact branch-and-bound over ReLU phases (`search.phase_bb`, the encoder
+   table's big-M encoding with the CROWN bounds, `search.problems` kind "violation"): minimise
+   t subject to ``G_d y − h_d ≤ t``; it stops at the first point with t ≤ 0 in float64 and float32,
+   and rules the disjunct out when no node's LP bound is below ``TOL``.  An activation on the last
+   layer (VNN-LIB's Y are the outputs after it) becomes a hidden layer before an identity layer.
 
 A counterexample counts only if the disjunct holds **exactly** at it in a float64 and a float32
 forward pass (outputs after the last layer's activation, as the VNN-LIB ``Y_j`` are).  ``holds`` is
-reported only when every disjunct was ruled out by bounds or by a MILP dual bound above ``TOL``.
+reported only when every disjunct was ruled out by bounds or by the phase search's LP bounds (≥ ``TOL``).
 """
 
 from __future__ import annotations
@@ -29,10 +31,14 @@ from advmilp.nn.network import Network
 from advmilp.spec.vnnlib import VnnlibProperty
 
 HOLDS, VIOLATED, UNKNOWN = "holds", "violated", "unknown"
-# A MILP dual bound must clear this to prove a disjunct impossible: HiGHS satisfies rows to 1e-6
+# An LP bound must clear this to prove a disjunct impossible: HiGHS satisfies rows to 1e-6
 # (primal feasibility tolerance), so a bound within a few of those of 0 proves nothing.
 TOL = 1e-5
 ATTACK_STARTS = 4
+# the phase search's first look at each disjunct (a root LP and a dive), before full searches
+FIRST_LOOK_NODES = 30
+# a node LP gets at least this long (or 5 % of the time left) before it is branched on its parent's bound
+NODE_LP_S = 2.0
 ATTACK_STEPS = 40
 
 
@@ -43,7 +49,7 @@ class VerifyResult:
     y: np.ndarray | None         # its outputs, float64
     margin: float                # violated: the disjunct's margin at x (≤ 0); holds: the least proven lower bound (> 0)
     time_s: float
-    how: str                     # bounds | attack | milp (what settled it), or why unknown
+    how: str                     # bounds | attack | phase search (what settled it), or why unknown
     disjuncts: int               # how many the property has
     checked: str = ""            # the forward-pass check a counterexample passed
 
@@ -104,28 +110,56 @@ def _attack(network: Network, prop: VnnlibProperty, d: int, deadline: float, rng
     return None
 
 
-def _milp(network: Network, prop: VnnlibProperty, d: int, box_bounds, deadline: float):
-    """min t s.t. G_d y − h_d ≤ t over the box: (status, proven lower bound of t, candidate x or None)."""
-    import pulp
+def _outputs_as_logits(network: Network) -> Network:
+    """``network`` with the outputs VNN-LIB reads (after the last layer's activation) as logits: an
+    activation on the last layer becomes a hidden layer's, followed by an identity layer."""
+    if network.layers[-1].activation == "linear":
+        return network
+    n = network.n_outputs
+    weights = [layer.W for layer in network.layers] + [np.eye(n)]
+    biases = [layer.b for layer in network.layers] + [np.zeros(n)]
+    acts = [layer.activation for layer in network.layers] + ["linear"]
+    slopes = [layer.slope for layer in network.layers] + [None]
+    return Network.from_arrays(weights, biases, acts, dict(network.metadata), slopes)
 
-    from advmilp.encode.milp import encode_network
-    from advmilp.solvers.pulp import solve
+
+def violation_problem(network: Network, prop: VnnlibProperty, d: int):
+    """Disjunct d as a phase-search problem (`search.problems`): minimise the largest slack
+    max_r (G_d y − h_d)_r over the box; a point with value ≤ 0 in float64 *and* float32 violates the
+    property (``stop_at`` 0).  ``network`` reads the VNN-LIB outputs as logits (`_outputs_as_logits`)."""
+    from advmilp.search.problems import LPObjective, PhaseProblem
 
     G, h = prop.disjuncts[d]
-    prob = pulp.LpProblem("vnnlib", pulp.LpMinimize)
-    x = [prob.add_variable(f"x_{i}", lowBound=float(lo), upBound=float(hi)) for i, (lo, hi) in
-         enumerate(zip(prop.x_lb, prop.x_ub))]
-    outs = encode_network(prob, network, box_bounds, x, len(network.layers), output_relu=False)[-1]
-    t = prob.add_variable("t")
-    for r, (g, rhs) in enumerate(zip(G, h)):
-        terms = [(v, g[j] * c) for j in np.flatnonzero(g) for v, c in outs[j].value]
-        prob += (pulp.LpAffineExpression(terms + [(t, -1.0)]) <= float(rhs)), f"row_{r}"
-    prob += pulp.LpAffineExpression([(t, 1.0)])
-    res = solve(prob, "highs", time_limit=max(deadline - time.perf_counter(), 0.01), gap_rel=1e-6)
-    point = None
-    if res.values is not None and np.isfinite(res.objective) and res.objective <= TOL:
-        point = np.array([res.values.get(v.name, lo) for v, lo in zip(x, prop.x_lb)])
-    return res.status, res.bound, point
+    lb, ub = prop.x_lb, prop.x_ub
+
+    def evaluate(x):
+        x = np.clip(x, lb, ub)
+        y64 = network.forward(x)
+        y32 = network.forward(x.astype(np.float32), np.float32).astype(np.float64)
+        return True, float(max(np.max(G @ y64 - h), np.max(G @ y32 - h))), x
+
+    n = network.n_outputs
+    return PhaseProblem(lb.copy(), lb, ub, np.zeros((0, n)), np.zeros(0), evaluate,
+                        LPObjective(l1=False, A=G, b=h), stop_at=0.0)
+
+
+def _search(network: Network, prop: VnnlibProperty, d: int, box_bounds, deadline: float, max_nodes: int | None = None):
+    """The exact phase search on disjunct d: (result, proven lower bound of its slack, counterexample or None).
+    result: violated | holds (every node's LP bound ≥ TOL) | unknown.  ``max_nodes``: a first look."""
+    from advmilp.search.options import SearchOptions
+    from advmilp.search.phase_bb import search_phases
+    from advmilp.spec.rows import INFEASIBLE
+
+    left = max(deadline - time.perf_counter(), 0.0)
+    r = search_phases(network, box_bounds, violation_problem(network, prop, d),
+                      options=SearchOptions(time_limit=left, gap_rel=0.0, max_nodes=max_nodes,
+                                            node_time_limit=max(NODE_LP_S, 0.05 * left)),
+                      cutoff=TOL)
+    if r.x is not None and r.objective <= 0:    # (status found, or the last node's point)
+        return VIOLATED, r.bound, r.x
+    if r.status == INFEASIBLE and r.bound >= TOL:    # no point with slack below TOL anywhere in the box
+        return HOLDS, r.bound, None
+    return UNKNOWN, r.bound, None
 
 
 def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 120.0, seed: int = 0) -> VerifyResult:
@@ -138,8 +172,9 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
     from advmilp.bounds.crown import crown_bounds
 
     n = len(prop.disjuncts)
-    box_bounds = crown_bounds(network, prop.x_lb, prop.x_ub)
-    proven = _bounds_margins(network, prop, box_bounds)
+    logits_net = _outputs_as_logits(network)
+    box_bounds = crown_bounds(logits_net, prop.x_lb, prop.x_ub)
+    proven = _bounds_margins(logits_net, prop, box_bounds)
     open_ = [d for d in range(n) if not proven[d] > 0]
     how = "bounds"
 
@@ -153,42 +188,30 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
             x, y = found
             return done(VIOLATED, np.clip(x, prop.x_lb, prop.x_ub), y, prop.margin(y), "attack",
                         "float64 and float32 forward pass")
+    # the exact search: most violated bound first; a first look (a dive) at every disjunct, then the rest
+    open_.sort(key=lambda d: proven[d])
     unknown = []
-    for d in open_:
-        if time.perf_counter() > deadline:
-            unknown.append(d)
-            continue
-        status, bound, point = _milp(network, prop, d, box_bounds, deadline)
-        if point is not None:
-            ok, y = _check(network, prop, d, point)
-            if ok:
-                return done(VIOLATED, np.clip(point, prop.x_lb, prop.x_ub), y, prop.margin(y), "milp",
-                            "float64 and float32 forward pass")
-            found = _attack_from(network, prop, d, point, deadline)
-            if found is not None:
-                x, y = found
-                return done(VIOLATED, x, y, prop.margin(y), "milp", "float64 and float32 forward pass")
-        if np.isfinite(bound) and bound > TOL:
-            proven[d] = max(proven[d], bound)
-            how = "milp"
-        else:
-            unknown.append(d)
+    for look in (FIRST_LOOK_NODES, None):
+        still = []
+        for d in open_:
+            if time.perf_counter() > deadline:
+                still.append(d)
+                continue
+            result, bound, point = _search(logits_net, prop, d, box_bounds, deadline, look)
+            if result == VIOLATED:
+                ok, y = _check(network, prop, d, point)
+                if ok:     # checked again on the network as given (its own last activation)
+                    return done(VIOLATED, np.clip(point, prop.x_lb, prop.x_ub), y, prop.margin(y),
+                                "phase search", "float64 and float32 forward pass")
+                unknown.append(d)
+            elif result == HOLDS:
+                proven[d] = max(proven[d], bound)
+                how = "phase search"
+            else:
+                still.append(d)
+        open_ = still
+    unknown += open_
     if unknown:
         return done(UNKNOWN, why="time limit" if time.perf_counter() > deadline else
-                    "a MILP point failed the forward-pass check")
+                    "a node could not be settled within the solver's tolerances")
     return done(HOLDS, margin=float(min(proven)), why=how)
-
-
-def _attack_from(network: Network, prop: VnnlibProperty, d: int, x0: np.ndarray, deadline: float):
-    """A MILP point that misses the exact check by a solver tolerance: a few descent steps from it."""
-    lb, ub = prop.x_lb, prop.x_ub
-    rng = np.random.default_rng(1)
-    for scale in (1e-6, 1e-4, 1e-2):
-        for _ in range(8):
-            if time.perf_counter() > deadline:
-                return None
-            x = np.clip(x0 + scale * (ub - lb) * rng.standard_normal(len(x0)), lb, ub)
-            ok, y = _check(network, prop, d, x)
-            if ok:
-                return x, y
-    return None
