@@ -44,7 +44,7 @@ from maraboupy import Marabou, MarabouCore
 net = Marabou.read_onnx(sys.argv[1])
 ipq = net.getInputQuery()
 MarabouCore.loadProperty(ipq, sys.argv[2])
-opts = Marabou.createOptions(timeoutInSeconds=int(float(sys.argv[3])), verbosity=0, numWorkers=1)
+opts = Marabou.createOptions(timeoutInSeconds=max(1, round(float(sys.argv[3]))), verbosity=0, numWorkers=1)
 t0 = time.perf_counter()
 result = MarabouCore.solve(ipq, opts, "")[0]
 print("RESULT", result, time.perf_counter() - t0)
@@ -91,9 +91,9 @@ def write_csv(path: Path, rows) -> Path:
     return path
 
 
-def run_batch(instances: Path, results: Path, workers: int) -> None:
+def run_batch(instances: Path, results: Path, workers: int, timeout_scale: float | None) -> None:
     cmd = [sys.executable, "-m", "advmilp", "verify", "--instances", str(instances), "--results-dir", str(results),
-           "--workers", str(workers)]
+           "--workers", str(workers)] + (["--timeout-scale", f"{timeout_scale:g}"] if timeout_scale else [])
     print("$", " ".join(cmd[2:]), file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     if proc.returncode:
@@ -101,7 +101,7 @@ def run_batch(instances: Path, results: Path, workers: int) -> None:
 
 
 # ---- the maraboupy column ------------------------------------------------------------------------------------
-def run_marabou(instances: Path, results: Path) -> Path:
+def run_marabou(instances: Path, results: Path, scale: float = 1.0) -> Path:
     """Each instance once (resumable): marabou.csv with onnx, vnnlib, result (holds/violated/unknown), time_s."""
     from advmilp.experiments.verify_batch import read_instances
 
@@ -115,11 +115,12 @@ def run_marabou(instances: Path, results: Path) -> Path:
         for inst in read_instances(instances):
             if inst.key in done:
                 continue
+            limit = inst.csv_timeout * scale
             t0 = time.perf_counter()
             try:
                 proc = subprocess.run([sys.executable, "-c", MARABOU_SCRIPT, str(Path(inst.folder) / inst.onnx),
-                                       str(Path(inst.folder) / inst.vnnlib), str(inst.csv_timeout)],
-                                      capture_output=True, text=True, timeout=inst.csv_timeout + 60)
+                                       str(Path(inst.folder) / inst.vnnlib), str(limit)],
+                                      capture_output=True, text=True, timeout=limit + 60)
                 said = next((ln.split() for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
                 raw, solve_s = (said[1], float(said[2])) if said else (f"exit {proc.returncode}", None)
             except subprocess.TimeoutExpired:
@@ -128,9 +129,9 @@ def run_marabou(instances: Path, results: Path) -> Path:
             # excludes loading the network); the wall time when Marabou did not answer
             elapsed = solve_s if solve_s is not None else time.perf_counter() - t0
             result = {"sat": "violated", "unsat": "holds"}.get(raw, "unknown")
-            if elapsed > inst.csv_timeout:
+            if elapsed > limit:
                 result = "unknown"
-            w.writerow([inst.onnx, inst.vnnlib, result, f"{elapsed:.3f}", inst.csv_timeout, raw])
+            w.writerow([inst.onnx, inst.vnnlib, result, f"{elapsed:.3f}", limit, raw])
             fh.flush()
             print(f"marabou {Path(inst.onnx).stem} {Path(inst.vnnlib).stem}: {result} ({raw}) {elapsed:.1f} s",
                   file=sys.stderr, flush=True)
@@ -152,7 +153,8 @@ def report(results: Path, published_dir: Path, marabou_csv: Path | None) -> str:
         published.tools.append(MARABOU)
         for r in csv.DictReader(marabou_csv.open()):
             res = r["result"] if r["result"] in ("holds", "violated") else None
-            published.answers.setdefault(instance_id(r["onnx"], r["vnnlib"]), {})[MARABOU] = Answer(res, float(r["time_s"]))
+            iid = instance_id(r["onnx"], r["vnnlib"])
+            published.answers.setdefault(iid, {})[MARABOU] = Answer(res, float(r["time_s"]))
     return render_report(read_rows(results / RESULTS_FILE), published)
 
 
@@ -164,6 +166,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=None, help="full mode: the first N instances of each set")
     ap.add_argument("--results-dir", type=Path, default=REPO / "results" / "vnncomp_bench")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--timeout-scale", type=float, default=None,
+                    help="multiply every timeout (advmilp's and Marabou's); the report says so")
     ap.add_argument("--marabou", action="store_true", help="add maraboupy on this machine as a column")
     args = ap.parse_args()
     if not MNISTFC.is_dir():
@@ -189,8 +193,8 @@ def main() -> int:
         sets.append(("2021 mnistfc, 256x2 props 0-4 at 0.03, 30 s", quick_csv(gen),
                      args.results_dir / "quick", MNISTFC))
     for title, instances, results, published in sets:
-        run_batch(instances, results, args.workers)
-        mcsv = run_marabou(instances, results) if args.marabou else None
+        run_batch(instances, results, args.workers, args.timeout_scale)
+        mcsv = run_marabou(instances, results, args.timeout_scale or 1.0) if args.marabou else None
         print(f"\n## {title}\n")
         print(report(results, published, mcsv))
     return 0

@@ -104,8 +104,8 @@ def _batch(instances_csv, timeout, timeout_scale, results_dir, force, workers, e
                                                   read_instances, run_verify_batch)
 
     n_workers = (os.cpu_count() or 1) if workers == "auto" else int(workers)
-    options = BatchOptions(TimeoutPolicy(timeout, timeout_scale), executor or ("serial" if n_workers == 1 else "process"),
-                           n_workers, scheduler, force)
+    executor = executor or ("serial" if n_workers == 1 else "process")
+    options = BatchOptions(TimeoutPolicy(timeout, timeout_scale), executor, n_workers, scheduler, force)
     read_instances(instances_csv)   # a malformed CSV is refused before the results folder is made
     out_dir = Path(results_dir) if results_dir else default_results_dir() / default_name(instances_csv)
     summary = run_verify_batch(instances_csv, out_dir, options, log=lambda m: click.echo(m, err=True))

@@ -281,8 +281,10 @@ def run_verify_batch(csv_path: str | os.PathLike, out_dir: str | os.PathLike, op
         from advmilp.experiments.runner import git_sha
 
         common = {"versions": versions(), "git_sha": git_sha(), "out_dir": str(out), "seed": options.seed}
-        tasks = [{**common, "instance": i, **dict(zip(("timeout", "timeout_note"), options.timeouts.apply(i.csv_timeout)))}
-                 for i in todo]
+        tasks = []
+        for inst in todo:
+            timeout, note = options.timeouts.apply(inst.csv_timeout)
+            tasks.append({**common, "instance": inst, "timeout": timeout, "timeout_note": note})
         counts: dict[str, int] = {}
         lost: list = []
 

@@ -206,20 +206,28 @@ def score_instance(answers: dict[str, Answer], truth: str | None, rules: Scoring
     return out
 
 
+def _capped(answers: dict[str, Answer], limit: float | None) -> dict[str, Answer]:
+    if limit is None:
+        return dict(answers)
+    return {t: a if a.time_s is None or a.time_s <= limit else Answer(None, a.time_s) for t, a in answers.items()}
+
+
 def network_of(iid: str) -> str:
     m = re.match(r"^(.*?net_[^-_]+)", iid)
     return m[1] if m else iid.split("-")[0]
 
 
 def score_table(published: Published, ours: dict[str, Answer] | None = None, instances=None,
-                rules: ScoringRules = ScoringRules()) -> dict[str, dict[str, ToolScore]]:
+                rules: ScoringRules = ScoringRules(), limits: dict[str, float] | None = None
+                ) -> dict[str, dict[str, ToolScore]]:
     """network → tool → summed `ToolScore` over ``instances`` (default: every published one; with
-    ``ours``, the instances we ran), our tool as one more participant."""
+    ``ours``, the instances we ran), our tool as one more participant.  ``limits`` (instance → our
+    timeout): a published answer slower than it counts as a timeout, so all run at the same limit."""
     ids = list(instances if instances is not None else (ours.keys() if ours else published.answers.keys()))
     table: dict[str, dict[str, ToolScore]] = {}
     for iid in ids:
         pub = published.answers.get(iid, {})
-        answers = dict(pub)
+        answers = _capped(pub, (limits or {}).get(iid))
         wrong = {}
         if ours is not None:
             answers[OURS] = ours.get(iid, Answer(None))
@@ -232,6 +240,16 @@ def score_table(published: Published, ours: dict[str, Answer] | None = None, ins
 
 
 # ---- our rows ------------------------------------------------------------------------------------------------
+def our_limits(rows: list[dict]) -> dict[str, float]:
+    """instance id → the timeout our row ran with."""
+    out = {}
+    for r in rows:
+        limit = _float(r.get("timeout_s"))
+        if limit is not None:
+            out[instance_id(r["onnx"], r["vnnlib"])] = limit
+    return out
+
+
 def our_answers(rows: list[dict]) -> tuple[dict[str, Answer], list[str]]:
     """instance id → our answer; a result after its timeout counts as a timeout.  Also notes on the rows."""
     out, late = {}, 0
@@ -276,7 +294,10 @@ def render_report(rows: list[dict], published: Published | None, rules: ScoringR
     if published is None:
         counts = Counter(r.get("result") for r in rows)
         lines += ["", "No published results given (--published DIR): our counts only: "
-                  + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))]
+                  + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), "",
+                  "| instance | result | time (s) | how |", "|---|---|---|---|"]
+        lines += [f"| {instance_id(r['onnx'], r['vnnlib'])} | {r.get('result')} | {_float(r.get('time_s')) or 0:.2f} | "
+                  f"{r.get('how') or r.get('message') or ''} |" for r in rows]
         return "\n".join(lines + [""])
     missing = [i for i in ours if i not in published.answers]
     lines.append(f"published: {published.source}")
@@ -285,9 +306,12 @@ def render_report(rows: list[dict], published: Published | None, rules: ScoringR
         lines.append(f"{len(missing)} of our instances have no published result (first: {missing[0]})")
     lines += ["", f"Rules (VNN-COMP 2021): correct +{rules.correct}, wrong {rules.wrong}, fastest +{rules.fastest}, "
               f"second +{rules.second} (only when one tool alone is fastest), times within {rules.tie_s:g} s equal, "
-              f"floored at {rules.min_time_s:g} s. Published times are other machines' (AWS, after overhead "
-              "subtraction); ours are this machine's.", ""]
-    table = score_table(published, ours, rules=rules)
+              f"floored at {rules.min_time_s:g} s. Published times were measured on other machines (see the "
+              "source file's header; VNN-COMP 2021: AWS, after overhead subtraction), ours on this one. A published "
+              "answer slower than our timeout for the instance counts as a timeout (the same limit for every tool).",
+              ""]
+    limits = our_limits(rows)
+    table = score_table(published, ours, rules=rules, limits=limits)
     lines += ["| network | tool | holds | violated | unknown | wrong | fastest | time of correct (s) | score |",
               "|---|---|---|---|---|---|---|---|---|"]
     for net in sorted(table):
@@ -302,8 +326,10 @@ def render_report(rows: list[dict], published: Published | None, rules: ScoringR
         pub = published.answers.get(iid, {})
         truth = consensus(pub, published.truth.get(iid)) or "?"
         flag = " WRONG" if ours_wrong(a.result, pub, published.truth.get(iid)) else ""
-        lines.append(f"| {iid} | {truth} | {_cell(a)}{flag} | " + " | ".join(_cell(pub.get(t)) for t in published.tools)
-                     + " |")
+        capped = _capped(pub, limits.get(iid))
+        lines.append(f"| {iid} | {truth} | {_cell(a)}{flag} | " + " | ".join(
+            _cell(pub.get(t)) + (" (late)" if t in pub and pub[t].result and not capped[t].result else "")
+            for t in published.tools) + " |")
     return "\n".join(lines + [""])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 
 import numpy as np
@@ -13,17 +12,8 @@ from advmilp.experiments.store import FolderBusy, locked_folder
 from advmilp.experiments.verify_batch import (BatchOptions, TimeoutPolicy, read_instances, read_rows,
                                               run_verify_batch)
 from advmilp.nn.network import Network
+from tests.cli.test_verify import SPEC
 
-SPEC = """(declare-const X_0 Real)
-(declare-const X_1 Real)
-(declare-const Y_0 Real)
-(declare-const Y_1 Real)
-(assert (>= X_0 0.0))
-(assert (<= X_0 {hi0}))
-(assert (>= X_1 {lo1}))
-(assert (<= X_1 1.0))
-(assert (>= Y_0 Y_1))
-"""
 # identity network, y = x: 'y0 ≥ y1' is impossible when x0 ≤ hi0 < lo1 ≤ x1 (holds), possible otherwise
 SPECS = {"h.vnnlib": (0.4, 0.6), "v.vnnlib": (0.7, 0.5), "v2.vnnlib": (0.9, 0.2)}
 EXPECTED = {"h.vnnlib": "holds", "v.vnnlib": "violated", "v2.vnnlib": "violated"}
@@ -121,3 +111,25 @@ def test_options_are_checked():
         BatchOptions(scheduler="tcp://x:1")
     assert TimeoutPolicy().apply(120) == (120, "csv")
     assert TimeoutPolicy(override=30).apply(120) == (30, "--timeout 30 (csv 120)")
+
+
+def test_ctrl_c_stops_the_batch_keeps_finished_rows_and_a_rerun_finishes(tmp_path, monkeypatch):
+    """A KeyboardInterrupt inside an instance is not an error row: the batch stops there, the rows before
+    it stay, the lock is released, and the rerun does the rest."""
+    import advmilp.methods.verify as engine
+
+    instances = write_benchmark(tmp_path / "bench")
+    real, calls = engine.verify_property, []
+
+    def interrupted_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "verify_property", interrupted_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_verify_batch(instances, tmp_path / "res")
+    assert [r["vnnlib"] for r in read_rows(tmp_path / "res" / "verify.csv")] == ["h.vnnlib"]
+    s = run_verify_batch(instances, tmp_path / "res")
+    assert s.ran == 2 and len(read_rows(tmp_path / "res" / "verify.csv")) == 3

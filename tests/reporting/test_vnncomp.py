@@ -77,6 +77,14 @@ def test_the_rules_one_by_one():
     assert not ours_wrong(None, one_holds)
 
 
+def test_published_answers_slower_than_our_timeout_count_as_timeouts(published_dir):
+    pub = load_published(published_dir)
+    table = score_table(pub, {"net_1x1-p1": Answer(None, 2.5)}, limits={"net_1x1-p1": 2.5})["net_1x1"]
+    assert table["A"].unknown == 1 and table["A"].score == 0          # A's 3.0 s answer is past 2.5 s
+    table = score_table(pub, {"net_1x1-p1": Answer(None, 2.5)}, limits={"net_1x1-p1": 3.0})["net_1x1"]
+    assert table["A"].violated == 1 and table["A"].score == 12
+
+
 def test_instance_names_match_the_published_ones():
     assert instance_id("x/mnist-net_256x2.onnx", "vnnlib/prop_0_0.03.vnnlib") == "mnist-net_256x2-prop_0_0.03"
     assert instance_id("onnx/mnist-net_256x4.onnx", "vnnlib/mnist-net_256x4_7_linf_0.02.vnnlib") == \
