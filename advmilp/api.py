@@ -166,8 +166,8 @@ def attack(network: Network | str | os.PathLike, image: int | Any, *, label: int
     spec = ProblemSpec(problem, ratio=ratio, target=target, epsilon=epsilon, linf_cap=linf_cap,
                        l1_budget=l1_budget, output_relu=output_relu)
     settings = SolverSettings(solver, time_limit, threads, gap_rel)
-    method = method or default_method(spec.kind)
-    check_supported(method, spec.kind, settings.name)   # before any work
+    method = method or default_method(spec.kind, spec.distance_norm)
+    check_supported(method, spec.kind, settings.name, spec.distance_norm)   # before any work
     x_bar, index = _image(net, image, data_dir)
     label = int(net.predict(x_bar)) if label is None else int(label)
     spec.check_for(net.sizes, label)

@@ -87,7 +87,7 @@ BAD_OPTIONS = st.sampled_from([
     ["--image", "10000"], ["--image", str(10 ** 12)], ["--target", "10"], ["--target", "-1"], ["--target", "x"],
     ["--method", "warp"], ["--problem", "feature"], ["--bounds", "exact"], ["--solver", "cplex"],
     ["--workers", "2"], ["--images", "3"], ["--problem", "max-target", "--method", "milp"],
-    ["--method", "fast", "--problem", "untargeted"], ["--solver", "gurobi", "--method", "tight"], ["--no-such-option"],
+    ["--method", "fast", "--problem", "max-target", "--target", "3"], ["--solver", "gurobi", "--method", "tight"], ["--no-such-option"],
 ])
 
 

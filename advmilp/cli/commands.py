@@ -192,16 +192,17 @@ def _with_options(fn, options):
     return fn
 
 
-SPEC_OPTIONS = ("problem", "target", "ratio", "epsilon", "linf_cap", "l1_budget", "output_relu")
+SPEC_OPTIONS = ("problem", "target", "ratio", "epsilon", "linf_cap", "l1_budget", "output_relu", "norm", "l1_cap",
+                "l0_cap")
 
 
 def _spec_options(fn):
     """The problem options, passed to the command as ``spec`` (a ProblemSpec)."""
-    def build(problem, target, ratio, epsilon, linf_cap, l1_budget, output_relu):
+    def build(problem, target, ratio, epsilon, linf_cap, l1_budget, output_relu, norm, l1_cap, l0_cap):
         from advmilp.spec.problems import ProblemSpec
 
         return ProblemSpec(problem, ratio=ratio, target=target, epsilon=epsilon, linf_cap=linf_cap,
-                           l1_budget=l1_budget, output_relu=output_relu)
+                           l1_budget=l1_budget, output_relu=output_relu, norm=norm, l1_cap=l1_cap, l0_cap=l0_cap)
 
     fn = _grouped(fn, "spec", build, SPEC_OPTIONS)
     return _with_options(fn, [
@@ -210,7 +211,13 @@ def _spec_options(fn):
                      help="targeted: output --target ≥ --ratio × every other output; untargeted: the label's "
                           "output ≤ 0.95 × the largest; max-target: maximise output --target within --l1-budget, "
                           "under the untargeted criterion (the label's output ≤ 0.95 × the largest); inference: "
-                          "the image itself (a check of the model).  Every problem but targeted is milp's only."),
+                          "the image itself (a check of the model).  tight solves targeted, untargeted and "
+                          "max-target; inference is milp's only."),
+        click.option("--norm", type=click.Choice(["l1", "linf", "l0"]), default="l1", show_default=True,
+                     help="targeted/untargeted: the distance minimised — Σ|δ| (thesis), max|δ| (MIPVerify's "
+                          "default) or the number of changed pixels (a binary per pixel; milp only)."),
+        click.option("--l1-cap", type=float, default=None, help="Σ|δ| ≤ cap (with another --norm)."),
+        click.option("--l0-cap", type=int, default=None, help="At most this many pixels change (milp only)."),
         click.option("--target", type=int, default=None,
                      help="Target class: targeted (default (label+5) mod 10) and max-target (required); "
                           "never the image's label."),
@@ -397,8 +404,8 @@ def attack(config_path, arch, model, method, image, spec, settings, bounds_metho
     from advmilp.methods.registry import check_supported, default_method, load_inputs, run_method
     from advmilp.nn.interchange import load_any
 
-    method = method or default_method(spec.kind)
-    check_supported(method, spec.kind, settings.name)
+    method = method or default_method(spec.kind, spec.distance_norm)
+    check_supported(method, spec.kind, settings.name, spec.distance_norm)
     net = load_any(model or arch, models_dir)
     n_test = split_size("test", data_dir)
     if not 0 <= image < n_test:

@@ -251,9 +251,8 @@ def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray |
         form.d = d
         l1 = pulp.LpAffineExpression([(v, 1.0) for v in d])
         if spec.minimises_distance:
-            prob += l1
-            if l1_cap is not None:
-                prob += (l1 <= l1_cap), "l1_cap"
+            _add_distance(form, {i: pulp.LpAffineExpression([(d[i], 1.0)]) for i in range(n0)},
+                          {i: float(max(x_bar[i] - lb[i], ub[i] - x_bar[i])) for i in range(n0)}, l1_cap)
         else:
             prob += (l1 <= spec.l1_budget - spec.margin), "l1_budget"
 
@@ -297,15 +296,46 @@ def _build_split_model(network: Network, bounds, spec: ProblemSpec, x_bar, label
     layers = encode_network(prob, network, bounds, inputs, len(network.layers), spec.output_relu, first=first)
     form = Formulation(prob, network, spec, [], layers, x_bar=x_bar, label=label,
                        target=spec.target_for(label), x_lb=lb, x_ub=ub, p=p, m=m)
-    l1 = pulp.LpAffineExpression([(v, 1.0) for v in inputs])
-    prob += l1
-    if l1_cap is not None:
-        prob += (l1 <= l1_cap), "l1_cap"
+    moves = {int(i): pulp.LpAffineExpression([(p[int(i)], 1.0)] + ([(m[int(i)], 1.0)] if int(i) in m else []))
+             for i in P}
+    moves.update({int(i): pulp.LpAffineExpression([(m[int(i)], 1.0)]) for i in M if int(i) not in p})
+    _add_distance(form, moves, {i: float(max(up[i], down[i])) for i in moves}, l1_cap)
     if spec.kind == "targeted":
         _add_targeted(form, label)
     else:
         _add_misclassification(form, label)
     return form
+
+
+def _add_distance(form: Formulation, moves: dict[int, pulp.LpAffineExpression], reach: dict[int, float],
+                  l1_cap: float | None) -> None:
+    """The objective of a distance problem over the pixels' moves |x_i − x̄_i| (``moves``, each at most
+    ``reach[i]``): Σ moves (``l1``), t ≥ every move (``linf``), or Σ c_i with binaries c_i ≥ move_i /
+    reach_i (``l0``: pixel i changes only if c_i = 1); the spec's caps on the others; ``l1_cap`` (an
+    incumbent's distance, valid for the L1 objective only) as Σ moves ≤ l1_cap."""
+    spec, prob = form.spec, form.prob
+    l1 = pulp.lpSum(moves.values())
+    changed = {}
+    if spec.norm == "l0" or spec.l0_cap is not None:
+        for i, move in moves.items():
+            if reach[i] > 0:
+                changed[i] = prob.add_variable(f"c_{i}", cat=pulp.LpBinary)
+                prob += (move - reach[i] * changed[i] <= 0), f"changed_{i}"
+    if spec.norm == "l1":
+        prob += l1
+        if l1_cap is not None:
+            prob += (l1 <= l1_cap), "l1_cap"
+    elif spec.norm == "linf":
+        t = prob.add_variable("t_linf", lowBound=0, upBound=max(reach.values(), default=0.0))
+        for i, move in moves.items():
+            prob += (move - t <= 0), f"linf_{i}"
+        prob += pulp.LpAffineExpression([(t, 1.0)])
+    else:
+        prob += pulp.lpSum(changed.values())
+    if spec.l1_cap is not None:
+        prob += (l1 <= spec.l1_cap - spec.margin), "spec_l1_cap"
+    if spec.l0_cap is not None:
+        prob += (pulp.lpSum(changed.values()) <= spec.l0_cap), "spec_l0_cap"
 
 
 def _add_targeted(form: Formulation, label: int) -> None:

@@ -59,6 +59,8 @@ RANGES: dict[str, tuple[str, Any]] = {
     "problem.factor": ("in (0, 1)", lambda v: 0 < v < 1),
     "problem.l1_budget": ("> 0", lambda v: v > 0),
     "problem.linf_cap": ("> 0", lambda v: v > 0),
+    "problem.l1_cap": ("> 0", lambda v: v > 0),
+    "problem.l0_cap": ("≥ 1", lambda v: v >= 1),
     "problem.margin": ("≥ 0", lambda v: v >= 0),
     "problem.target": ("≥ 0", lambda v: v >= 0),
     "problem.layer": ("≥ 1", lambda v: v >= 1),
@@ -156,7 +158,8 @@ def _section(cls, data, where: str, src: str, coerce: dict[str, tuple]) -> Any:
 NUM = (int, float)
 PROBLEM_TYPES = {"kind": (str,), "ratio": NUM, "target": (int,), "target_offset": (int,), "epsilon": NUM,
                  "factor": NUM, "l1_budget": NUM, "linf_cap": NUM, "layer": (int,), "unit": (int,),
-                 "objective": (str,), "output_relu": (bool,), "margin": NUM}
+                 "objective": (str,), "output_relu": (bool,), "margin": NUM, "norm": (str,), "l1_cap": NUM,
+                 "l0_cap": (int,)}
 IMAGES_TYPES = {"split": (str,), "count": (int,), "first": (int,), "correctly_classified": (bool,),
                 "indices": (list,), "indices_file": (str,), "column": (str,), "match": (tuple,),
                 "label_column": (str,)}
@@ -353,7 +356,7 @@ def parse_config(data: Any, src: str = "<config>", base: Path | None = None) -> 
         raise ConfigError(f"{src}: cdh settings given but 'cdh' is not in methods")
     for m in methods:   # a method asked for a problem or solver it does not handle is refused up front
         try:
-            check_supported(m, problem.kind, solver.name)
+            check_supported(m, problem.kind, solver.name, problem.distance_norm)
         except AdvmilpError as exc:
             raise ConfigError(f"{src}: {exc}") from None
     return Config(name=name, networks=tuple(networks), bounds=bounds, bounds_time_limit=float(btl),

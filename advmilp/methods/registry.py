@@ -61,9 +61,10 @@ class Method:
     summary: str                     # one line for --help
     run: Callable[..., "InstanceResult"]
     solvers: tuple[str, ...] | None = ("highs",)  # the MILP solvers it can use (None: every one)
+    norms: tuple[str, ...] | None = ("l1",)       # the distances it minimises (None: every one)
 
-    def supports(self, kind: str) -> bool:
-        return self.problems is None or kind in self.problems
+    def supports(self, kind: str, norm: str = "l1") -> bool:
+        return (self.problems is None or kind in self.problems) and (self.norms is None or norm in self.norms)
 
     def uses_solver(self, solver: str) -> bool:
         return self.solvers is None or solver in self.solvers
@@ -95,9 +96,9 @@ def _cdh(network, bounds, spec, settings, x_bar, label, image_index, inputs: Met
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("milp", exact=True, needs_pool=False, needs_masks=False, problems=None, run=_milp, solvers=None,
-           summary="the thesis model"),
-    Method("tight", exact=True, needs_pool=True, needs_masks=False, problems=("targeted", "untargeted", "max-target"), run=_tight,
-           summary="heuristic + L1-ball bounds + MILP (exact, fast)"),
+           norms=None, summary="the thesis model"),
+    Method("tight", exact=True, needs_pool=True, needs_masks=False, problems=("targeted", "untargeted", "max-target"),
+           run=_tight, norms=("l1", "linf"), summary="heuristic + L1-ball bounds + MILP (exact, fast)"),
     Method("fast", exact=False, needs_pool=True, needs_masks=False, problems=("targeted", "untargeted"), run=_fast,
            summary="the primal heuristic alone"),
     Method("cdh", exact=False, needs_pool=False, needs_masks=True, problems=("targeted",), run=_cdh,
@@ -113,18 +114,23 @@ def method_of(name: str) -> Method:
     return METHODS[base]
 
 
-def default_method(kind: str) -> str:
+def default_method(kind: str, norm: str = "l1") -> str:
     """The method run when none is named: ``tight`` for the problems it solves, else ``milp``."""
-    return "tight" if METHODS["tight"].supports(kind) else "milp"
+    return "tight" if METHODS["tight"].supports(kind, norm) else "milp"
 
 
-def check_supported(name: str, kind: str, solver: str = "highs") -> Method:
-    """The entry of ``name`` if it solves problems of ``kind`` with ``solver``; else one clear error
-    naming the methods that do (a method is never silently replaced by another)."""
+def check_supported(name: str, kind: str, solver: str = "highs", norm: str = "l1") -> Method:
+    """The entry of ``name`` if it solves problems of ``kind`` in the distance ``norm``
+    (`ProblemSpec.distance_norm`) with ``solver``; else one clear error naming the methods that do
+    (a method is never silently replaced by another)."""
     method = method_of(name)
     if not method.supports(kind):
         able = [m.name for m in METHODS.values() if m.supports(kind)]
         raise AdvmilpError(f"method {method.name} does not solve {kind} problems (methods that do: {', '.join(able)})")
+    if not method.supports(kind, norm):
+        able = [m.name for m in METHODS.values() if m.supports(kind, norm)]
+        raise AdvmilpError(f"method {method.name} does not minimise or cap the {norm} distance "
+                           f"(methods that do: {', '.join(able)})")
     if not method.uses_solver(solver):
         able = [m.name for m in METHODS.values() if m.uses_solver(solver)]
         raise AdvmilpError(f"method {method.name} runs on {', '.join(method.solvers or ())} only, not solver {solver} "
@@ -140,7 +146,7 @@ def run_method(name: str, network, bounds, spec, settings, x_bar, label, image_i
     returns a row with status ``invalid`` and the reason, so a batch records it and never counts it."""
     from advmilp.spec.problems import InvalidInstance
 
-    method = check_supported(name, spec.kind, settings.name)
+    method = check_supported(name, spec.kind, settings.name, spec.distance_norm)
     try:
         spec.check_for(network.sizes, label)
     except InvalidInstance as exc:

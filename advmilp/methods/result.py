@@ -49,7 +49,7 @@ def point_result(network: Network, bounds: Bounds, spec: ProblemSpec, settings: 
     row = make_row(
         network=network.name, method=method, network_hash=network.short_hash(), bounds=bounds.method,
         problem=spec.describe(), image_index=image_index, label=label, target=target,
-        status=FOUND if found else NOT_FOUND, objective=check.l1 if found else math.nan, bound=math.nan,
+        status=FOUND if found else NOT_FOUND, objective=check.distance(spec) if found else math.nan, bound=math.nan,
         gap_pct=math.nan, nodes=0, time_s=elapsed, build_time_s=0.0, bounds_time_s=0.0, binaries=0,
         verified=bool(found), verify_note="" if found or check is None else check.reason,
         predicted=check.predicted if check else None, ratio=check.ratio if check else math.nan,

@@ -141,6 +141,8 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     t0 = time.perf_counter()
     if spec.kind == "max-target":
         return run_max_target(network, bounds, spec, settings, x_bar, label, image_index, t0, policy)
+    if spec.norm == "linf":
+        return run_linf(network, bounds, spec, settings, x_bar, label, image_index, pool, t0, policy)
     h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool, deadline=t0 + settings.time_limit)
     return solve_from_incumbent(network, bounds, spec, settings, x_bar, label, image_index, h, t0, policy)
 
@@ -340,6 +342,49 @@ def run_max_target(network: Network, bounds: Bounds, spec: ProblemSpec, settings
         res.row["message"] = ("the phase search could not settle it; " + res.row["message"]).rstrip("; ")
     res.row.update(method="tight", bounds=bounds.method, time_s=time.perf_counter() - t0, prep_time_s=bb.time_s,
                    problem=spec.describe())
+    return res
+
+
+def run_linf(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
+             image_index, pool, t0: float, policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult:
+    """Minimal max|δ| (targeted or untargeted): the heuristic's point (its L∞ distance r), bounds by
+    backward propagation (`bounds.crown`) over the box x̄ ± r, then the phase search minimising
+    t ≥ |x_i − x̄_i| (`search.problems`, objective linf) — every point at least as good lies in that
+    box, so its optimum is the problem's."""
+    from advmilp.bounds.crown import crown_bounds
+
+    deadline = t0 + settings.time_limit
+    x_bar = np.asarray(x_bar, dtype=np.float64)
+    linear = spec.with_(output_relu=False)
+    x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
+    h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool, deadline=deadline)
+    incumbent = None
+    if h.found:
+        r0 = verify_witness(network, h.x, spec, x_bar, label, spec.target_for(label), x_lb, x_ub).linf
+        r0 = r0 * (1 + 1e-7) + 1e-9
+        x_lb, x_ub = np.maximum(x_lb, x_bar - r0), np.minimum(x_ub, x_bar + r0)
+        incumbent = h.x
+    prep0 = time.perf_counter()
+    bb = crown_bounds(network, x_lb, x_ub, base=bounds)
+    prep = h.time_s + time.perf_counter() - prep0
+    problems = [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c)
+                for c in criteria(linear, label, network.n_outputs)]
+    r = _search(network, bb, problems, incumbent, _search_options(network, bb, settings, time_left(deadline), policy))
+    res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s)
+    if r.x is not None and not res.row["verified"]:     # cannot happen: the search keeps verified points only
+        res.row.update(status=UNPROVEN)
+    else:
+        status = r.status if r.status in (OPTIMAL, TIME_LIMIT, INFEASIBLE) else (TIME_LIMIT if expired(deadline)
+                                                                                  else UNPROVEN)
+        if status == INFEASIBLE and h.found:
+            status = UNPROVEN    # the heuristic's point exists: the search must have found it
+        res.row.update(status=status, objective=r.objective if r.x is not None else math.nan,
+                       bound=r.bound if r.x is not None or status != INFEASIBLE else math.inf,
+                       gap_pct=gap_percent(r.objective, r.bound) if r.x is not None else math.nan)
+    res.row.update(nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
+                   solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs",
+                   time_s=time.perf_counter() - t0, heuristic_l1=h.l1 if h.found else math.nan, prep_time_s=prep,
+                   bounds=bounds.method, problem=spec.describe())
     return res
 
 

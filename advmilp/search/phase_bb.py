@@ -98,6 +98,10 @@ class PhaseLP:
         if objective.c is not None:
             for j in np.flatnonzero(objective.c):
                 rows.cost[logits[j]] += float(objective.c[j])
+        if objective.linf:              # t ≥ every move p_i, m_i; minimise t
+            t = rows.add_cols(np.array([0.0]), np.array([math.inf]), cost=1.0)
+            for col in pm:
+                rows.add_row(np.array([col, t[0]]), np.array([1.0, -1.0]), -math.inf, 0.0)
         if objective.A is not None:     # t ≥ A_r y − b_r for every row r; minimise t
             t = rows.add_cols(np.array([-math.inf]), np.array([math.inf]), cost=1.0)
             for a, rhs in zip(np.atleast_2d(objective.A), np.atleast_1d(objective.b)):

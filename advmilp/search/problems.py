@@ -8,7 +8,7 @@ forward passes (float64 and float32) and gives the objective's exact value there
 
 The problem kinds are entries here, not branches in the search:
 
-distance   min Σ|x − x̄|                       targeted / untargeted (one search per winning class)
+distance   min Σ|x − x̄| or max|x − x̄|         targeted / untargeted (one search per winning class)
 output     min −y_t  with Σ|x − x̄| ≤ budget   max-target (maximise one logit under an L1 budget)
 violation  min max_r (A_r y − b_r)             VNN-LIB: a disjunct is violated iff the value is ≤ 0
 """
@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from advmilp.errors import AdvmilpError
 from advmilp.nn.network import Network
 from advmilp.spec.problems import Criterion, ProblemSpec
 from advmilp.spec.verify import verify_witness
@@ -32,6 +33,7 @@ class LPObjective:
     slack max_r (A_r y − b_r) (a free column t with A y − t ≤ b, minimised)."""
 
     l1: bool = True
+    linf: bool = False                  # + the largest move max_i |x_i − x̄_i| (a column t ≥ every p_i, m_i)
     c: np.ndarray | None = None
     A: np.ndarray | None = None
     b: np.ndarray | None = None
@@ -55,15 +57,21 @@ class PhaseProblem:
 
 def distance_problem(network: Network, spec: ProblemSpec, x_bar: np.ndarray, label: int, x_lb: np.ndarray,
                      x_ub: np.ndarray, criterion: Criterion, cap: float | None = None) -> PhaseProblem:
-    """Minimal Σ|x − x̄| with ``criterion`` imposed (plus the spec's margin); a candidate counts if it
-    meets the *spec's* criterion exactly (`spec.verify`: for untargeted, any winning class)."""
+    """Minimal distance (the spec's norm: Σ|x − x̄| or max|x − x̄|) with ``criterion`` imposed (plus the
+    spec's margin) and Σ|x − x̄| ≤ ``cap`` (an L1 incumbent's) and the spec's ``l1_cap``; a candidate
+    counts if it meets the *spec* exactly (`spec.verify`: for untargeted, any winning class)."""
+    if spec.norm not in ("l1", "linf"):
+        raise AdvmilpError(f"the phase search minimises the l1 or linf distance, not {spec.norm}")
     target = spec.target_for(label)
+    if spec.l1_cap is not None:
+        cap = min(cap if cap is not None else math.inf, spec.l1_cap - spec.margin)
 
     def evaluate(x):
         chk = verify_witness(network, x, spec, x_bar, label, target, x_lb, x_ub)
-        return chk.verified, chk.l1, chk.x
+        return chk.verified, chk.distance(spec), chk.x
 
-    return PhaseProblem(x_bar, x_lb, x_ub, criterion.G, criterion.h + spec.margin, evaluate, DISTANCE, cap)
+    objective = DISTANCE if spec.norm == "l1" else LPObjective(l1=False, linf=True)
+    return PhaseProblem(x_bar, x_lb, x_ub, criterion.G, criterion.h + spec.margin, evaluate, objective, cap)
 
 
 def output_problem(network: Network, spec: ProblemSpec, x_bar: np.ndarray, label: int, x_lb: np.ndarray,

@@ -32,6 +32,9 @@ import numpy as np
 from advmilp.errors import AdvmilpError, InvalidValue
 
 KINDS = ("targeted", "untargeted", "max-target", "feature", "inference")
+# the distance a targeted / untargeted problem minimises: Σ|δ| (thesis), max|δ| (MIPVerify's default),
+# the number of changed pixels (a binary per pixel)
+NORMS = ("l1", "linf", "l0")
 FEATURE_OBJECTIVES = ("hidden", "simple", "diff")
 SOLVER_NAMES = ("highs", "cbc", "scip", "gurobi")
 
@@ -76,6 +79,9 @@ class ProblemSpec:
     factor: float = 0.95               # untargeted / max-target: a_true ≤ factor · max a
     l1_budget: float = 6.0             # max-target
     linf_cap: float | None = None      # |x_j − x̄_j| ≤ linf_cap (thesis Fig. 4c: 0.2)
+    norm: str = "l1"                   # targeted / untargeted: the distance minimised (NORMS)
+    l1_cap: float | None = None        # Σ|x_j − x̄_j| ≤ l1_cap
+    l0_cap: int | None = None          # at most l0_cap pixels change
     layer: int | None = None           # feature: hidden layer (1-based) ...
     unit: int = 0                      # ... and unit; or output unit for simple/diff
     objective: str = "hidden"          # feature: hidden | simple | diff
@@ -94,6 +100,16 @@ class ProblemSpec:
         _number("margin", self.margin, 0.0)
         if self.linf_cap is not None:
             _number("linf_cap", self.linf_cap, 0.0, open_low=True)
+        if self.l1_cap is not None:
+            _number("l1_cap", self.l1_cap, 0.0, open_low=True)
+        if self.l0_cap is not None:
+            _integer("l0_cap", self.l0_cap, 1)
+        if self.norm not in NORMS:
+            raise InvalidValue("norm", f"must be one of {', '.join(NORMS)} (got {self.norm!r})")
+        if (self.norm != "l1" or self.l1_cap is not None or self.l0_cap is not None) \
+                and self.kind not in ("targeted", "untargeted"):
+            raise InvalidValue("norm" if self.norm != "l1" else "l1_cap" if self.l1_cap is not None else "l0_cap",
+                               "is for the targeted and untargeted problems (the distance they minimise)")
         if self.target is not None:
             _integer("target", self.target, 0)
         _integer("target_offset", self.target_offset, 0)
@@ -108,6 +124,12 @@ class ProblemSpec:
     @property
     def needs_image(self) -> bool:
         return self.kind != "feature"
+
+    @property
+    def distance_norm(self) -> str:
+        """The norm a method must handle: ``l0`` if the problem minimises or caps the changed pixels
+        (binaries per pixel), else its ``norm``."""
+        return "l0" if self.norm == "l0" or self.l0_cap is not None else self.norm
 
     @property
     def minimises_distance(self) -> bool:
@@ -162,8 +184,14 @@ class ProblemSpec:
                  else f"feature output {self.unit} ({self.objective})")
         else:
             s = "inference"
+        if self.norm != "l1":
+            s += f" norm {self.norm}"
         if self.linf_cap is not None:
             s += f" linf<={self.linf_cap}"
+        if self.l1_cap is not None:
+            s += f" l1<={self.l1_cap}"
+        if self.l0_cap is not None:
+            s += f" l0<={self.l0_cap}"
         return s
 
 

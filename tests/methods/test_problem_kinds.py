@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from advmilp.bounds.compute import interval_bounds
+from advmilp.errors import AdvmilpError
 from advmilp.encode.milp import input_box
 from advmilp.methods.milp import run_instance
 from advmilp.methods.registry import MethodInputs, run_method
@@ -108,3 +109,69 @@ def test_output_problem_counts_only_points_within_the_budget(identity_net):
     ok, value, _ = problem.evaluate(np.array([0.8, 0.89]))     # Σ|δ| = .69, .8 ≤ .95·.89
     assert ok and value == pytest.approx(-0.89)
     assert math.isinf(problem.stop_at)
+
+
+# ---- norms: minimal L∞ and L0 distances, caps on the others ------------------------------------------
+def _run(name, net, spec, x_bar=np.array([0.8, 0.2]), label=0):
+    return run_method(name, net, interval_bounds(net), spec, SETTINGS, x_bar, label, 0, MethodInputs())
+
+
+def test_linf_by_hand(identity_net):
+    # y = x, x̄ = (.8, .2).  Targeted 1: .2 + t ≥ 1.2·(.8 − t) + m  →  t = (.76 + m) / 2.2; untargeted:
+    # .8 − t ≤ .95·(.2 + t) − m  →  t = (.61 + m) / 1.95.
+    m = ProblemSpec().margin
+    for spec, opt in ((ProblemSpec("targeted", target=1, norm="linf"), (0.76 + m) / 2.2),
+                      (ProblemSpec("untargeted", norm="linf"), (0.61 + m) / 1.95)):
+        for name in ("milp", "tight"):
+            res = _run(name, identity_net, spec)
+            assert res.row["status"] == "optimal" and res.solved, (name, spec.describe())
+            assert res.row["objective"] == pytest.approx(opt, abs=1e-6), (name, spec.describe())
+            assert res.row["linf"] == pytest.approx(opt, abs=1e-6)
+            assert "norm linf" in res.row["problem"]
+
+
+def test_linf_with_an_l1_cap_by_hand(identity_net):
+    # Σ|δ| ≤ .68 − m rules out the symmetric move (Σ = .691): with a + b = .68 − m and a + 1.2·b ≥ .76 + m
+    # the least max(a, b) is b = .4 + 10·m
+    m = ProblemSpec().margin
+    spec = ProblemSpec("targeted", target=1, norm="linf", l1_cap=0.68)
+    for name in ("milp", "tight"):
+        res = _run(name, identity_net, spec)
+        assert res.row["status"] == "optimal" and res.solved, name
+        assert res.row["objective"] == pytest.approx(0.4 + 10 * m, abs=1e-6), name
+        assert res.row["l1"] <= 0.68
+
+
+def test_l0_by_hand(identity_net):
+    # one pixel suffices (x1 → 1: 1 ≥ 1.2·.8 + m), none does not: the optimum is 1 changed pixel
+    spec = ProblemSpec("targeted", target=1, norm="l0")
+    res = _run("milp", identity_net, spec)
+    assert res.row["status"] == "optimal" and res.solved
+    assert res.row["objective"] == pytest.approx(1.0, abs=1e-6)
+    assert np.count_nonzero(res.witness - np.array([0.8, 0.2])) == 1
+    # the least max|δ| moving one pixel only: x0 down to (.2 − m) / 1.2 (x1 up would take .76 + m), where
+    # both pixels may move by (.76 + m) / 2.2
+    m = spec.margin
+    capped = _run("milp", identity_net, ProblemSpec("targeted", target=1, norm="linf", l0_cap=1))
+    assert capped.solved and capped.row["objective"] == pytest.approx(0.8 - (0.2 - m) / 1.2, abs=1e-6)
+    assert np.count_nonzero(capped.witness - np.array([0.8, 0.2])) == 1
+    with pytest.raises(AdvmilpError, match="method tight does not minimise or cap the l0 distance"):
+        _run("tight", identity_net, spec)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_linf_equals_the_thesis_style_milp(seed):
+    net, x_bar, label = _instance(seed)
+    spec = ProblemSpec("targeted", target=(label + 1) % 3, norm="linf")
+    plain = _run("milp", net, spec, x_bar, label)
+    fast = _run("tight", net, spec, x_bar, label)
+    assert plain.row["status"] == fast.row["status"]
+    if plain.row["status"] == "optimal":
+        assert fast.solved and fast.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+
+
+def test_norms_are_for_distance_problems():
+    with pytest.raises(AdvmilpError, match="norm is for the targeted and untargeted"):
+        ProblemSpec("max-target", target=1, norm="linf")
+    with pytest.raises(AdvmilpError, match="norm must be one of l1, linf, l0"):
+        ProblemSpec(norm="l2")
