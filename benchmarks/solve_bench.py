@@ -9,6 +9,8 @@ every optimum of `tight` agrees with the thesis model's optimum (1e-4 relative).
     python benchmarks/solve_bench.py --quick          # 10 images, 60 s per instance
     python benchmarks/solve_bench.py                  # 100 images, 300 s (hours)
     python benchmarks/solve_bench.py --methods tight --networks dnn5 --images 20
+    python benchmarks/solve_bench.py --problem untargeted --networks notebook,dnn1 --methods tight,milp-improved
+    python benchmarks/solve_bench.py --problem max-target --target 7 --l1-budget 6 --networks notebook
 
 (a) milp/basic and milp/improved = the thesis' basic and improved models; (b) tight = the new
 default pipeline; (c) gurobi = the thesis model on Gurobi through PuLP, when gurobipy imports.
@@ -40,6 +42,11 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=None)
     ap.add_argument("--time-limit", type=float, default=None)
     ap.add_argument("--networks", default="dnn1,dnn2,dnn3,dnn4,dnn5")
+    ap.add_argument("--problem", default="targeted", choices=("targeted", "untargeted", "max-target"),
+                    help="targeted (ratio 1.2, min L1); untargeted (notebook §1.6, min L1); max-target "
+                         "(notebook §1.7: maximise output --target with L1 <= --l1-budget)")
+    ap.add_argument("--target", type=int, default=7, help="max-target: the output maximised (notebook: 7)")
+    ap.add_argument("--l1-budget", type=float, default=6.0, help="max-target: the L1 budget (notebook: 6)")
     ap.add_argument("--methods", default="milp-basic,milp-improved,tight",
                     help="comma list of milp-basic, milp-improved, milp-weak, tight, fast, gurobi")
     ap.add_argument("--workers", default="auto")
@@ -61,7 +68,10 @@ def main(argv=None) -> int:
         except ImportError:
             print("gurobipy not importable: skipping the Gurobi column", file=sys.stderr)
             methods.remove("gurobi")
-    tag = f"bench-{images}x{limit:g}s"
+    tag = f"bench-{images}x{limit:g}s" if args.problem == "targeted" else f"bench-{args.problem}-{images}x{limit:g}s"
+    problem = {"kind": args.problem, "ratio": 1.2}
+    if args.problem == "max-target":
+        problem.update(target=args.target, l1_budget=args.l1_budget)
     runs = []
     for m in methods:
         if m.startswith("milp-"):
@@ -75,7 +85,7 @@ def main(argv=None) -> int:
         name = f"{tag}-{m}"
         cfg = parse_config({
             "name": name, "networks": nets, "bounds": [bounds], "methods": [method],
-            "problem": {"kind": "targeted", "ratio": 1.2},
+            "problem": problem,
             "images": {"count": images, "first": 0, "correctly_classified": True},
             "solver": {"name": solver, "time_limit": limit, "threads": 1, "gap_rel": 1e-4},
             "workers": args.workers if args.workers == "auto" else int(args.workers), "executor": "process",
@@ -94,11 +104,11 @@ def main(argv=None) -> int:
     extra = [Path(d) for d in args.agree_with.split(",") if d]
     runs += [(d.name, d) for d in extra]
     df = load_rows([d for _, d in runs])
-    df = df[df["network"].isin(nets)].copy()
+    df = df[df["network"].isin(nets) & (df["status"] != "invalid")].copy()   # invalid: target = label
     # this benchmark's runs by method; further folders (--agree-with) by their own name
     extra_names = {d.name for d in extra}
     df["label_m"] = [r if r in extra_names else r.replace(f"{tag}-", "", 1) for r in df["run"]]
-    print(f"\n# solve_bench: {images} images per network, {limit:g} s per instance, 1 thread per solve, "
+    print(f"\n# solve_bench: {args.problem}, {images} images per network, {limit:g} s per instance, 1 thread per solve, "
           f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
     print("| network | method | n | %optimal | mean time (s) | median time (s) | max time (s) | mean nodes | "
           "mean heuristic + bounds (s) | heuristic L1 / optimum | thesis CPLEX %solved / mean time | "
@@ -110,7 +120,7 @@ def main(argv=None) -> int:
             if not len(g):
                 continue
             ok = solved_mask(g)
-            th = THESIS_CPLEX.get(net)
+            th = THESIS_CPLEX.get(net) if args.problem == "targeted" else None
             prep = g["prep_time_s"].mean() if "prep_time_s" in g else np.nan
             ratio = (g["heuristic_l1"] / g["objective"])[ok].mean() if "heuristic_l1" in g else np.nan
             target = f"{th[1] / 10:.2f} s ({g['time_s'].mean() / (th[1] / 10):.2f}×)" if th else ""
