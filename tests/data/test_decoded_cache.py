@@ -152,3 +152,14 @@ def test_two_processes_filling_the_cache_at_once(test_files, uncached, cache):
     assert [out.strip() for out, _ in outs] == [expected, expected]
     assert not list(cache.glob(".tmp-*"))
     assert _same(data.load_split("test", test_files), uncached)
+
+
+
+def test_data_check_reads_the_files_themselves(cache, monkeypatch):
+    root = mnist_dir()
+    if root is None:
+        pytest.skip("MNIST not found (set ADVMILP_DATA)")
+    data.load_split("test", root)  # now in the cache
+    reads = _reads(monkeypatch)
+    data.check(root)
+    assert sorted(reads) == sorted(data._find_file(root, stem) for stem, _ in data.FILES.values())
