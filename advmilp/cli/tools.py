@@ -132,18 +132,20 @@ def masks(out, data_dir):
 @click.option("--thesis", is_flag=True, help="Solve and draw thesis Figs. 2, 3 and 4.")
 @click.option("--gallery", is_flag=True, help="The most ideal digits of --arch: per output k, the input maximising "
                                               "output k minus the others (10 exact solves, one figure).")
-@click.option("--arch", default=None, help="--gallery: network name or model file.")
+@click.option("--norms", is_flag=True, help="Test image --image of --arch attacked under L1, L∞ and L0, side by "
+                                            "side (exact minimal targeted examples).")
+@click.option("--arch", default=None, help="--gallery/--norms: network name or model file.")
 @click.option("--near-image", type=click.IntRange(min=0), default=None, help="--gallery: not supported (refused).")
 @click.option("--l1-budget", type=Positive(), default=None, help="--gallery: not supported (refused).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default <run>/figures, or results/figures with --thesis).")
-@click.option("--image", type=click.IntRange(min=0), default=0, show_default=True, help="Test image of Fig. 4.")
+@click.option("--image", type=click.IntRange(min=0), default=0, show_default=True, help="Test image of Fig. 4 and of --norms.")
 @click.option("--time-limit", type=Positive(), default=60.0, show_default=True)
 @click.option("--force", is_flag=True, help="Replace shipped figures (files tracked by git in this checkout).")
 @DATA_DIR
 @MODELS_DIR
 @clean_errors
-def figures(run_dir, thesis, gallery, arch, near_image, l1_budget, out, image, time_limit, force, data_dir,
+def figures(run_dir, thesis, gallery, norms, arch, near_image, l1_budget, out, image, time_limit, force, data_dir,
             models_dir):
     """Figures, PNG + PDF: from a results run and/or the thesis' feature and adversarial figures.
 
@@ -152,25 +154,27 @@ def figures(run_dir, thesis, gallery, arch, near_image, l1_budget, out, image, t
     from advmilp.bounds.compute import default_results_dir
     from advmilp.reporting.thesis_figures import make_adversarial_figure, make_feature_figures, make_run_figures
 
-    if not (run_dir or thesis or gallery):
-        raise AdvmilpError("give --results results/<name>, --thesis and/or --gallery --arch NAME")
+    if not (run_dir or thesis or gallery or norms):
+        raise AdvmilpError("give --results results/<name>, --thesis, --gallery --arch NAME and/or --norms --arch NAME")
     if near_image is not None or l1_budget is not None:
         raise AdvmilpError("--near-image/--l1-budget are not supported: the feature problem maximises over the whole "
                            "box [0,1]^784 and has no distance constraint")
-    if gallery and not arch:
-        raise AdvmilpError("--gallery needs --arch NAME (or a model file)")
-    if arch and not gallery:
-        raise AdvmilpError("--arch is for --gallery")
+    if (gallery or norms) and not arch:
+        raise AdvmilpError(f"--{'gallery' if gallery else 'norms'} needs --arch NAME (or a model file)")
+    if arch and not (gallery or norms):
+        raise AdvmilpError("--arch is for --gallery and --norms")
     paths = []
     run_out = Path(out) if out else Path(run_dir or ".") / "figures"
     folder = Path(out) if out else default_results_dir() / "figures"
     net = None
-    if gallery:
+    if gallery or norms:
         from advmilp.nn.interchange import load_any
 
         net = load_any(arch, models_dir)
     refuse_shipped(([run_out] if run_dir else []) + ([folder] if thesis else [])
-                   + ([folder / f"ideal_digits_{net.name}.{ext}" for ext in ("png", "pdf", "npy")] if net else []), force)
+                   + ([folder / f"ideal_digits_{net.name}.{ext}" for ext in ("png", "pdf", "npy")] if gallery else [])
+                   + ([folder / f"norms_{net.name}_image{image}.{ext}" for ext in ("png", "pdf")] if norms else []),
+                   force)
     if run_dir:
         from advmilp.reporting.robustness import save_robustness
         from advmilp.reporting.tables import load_rows
@@ -182,9 +186,13 @@ def figures(run_dir, thesis, gallery, arch, near_image, l1_budget, out, image, t
         paths += p
         p, _ = make_adversarial_figure(folder, image, data_dir, time_limit, models_dir)
         paths += p
-    if net is not None:
+    if gallery:
         from advmilp.reporting.gallery import make_digit_gallery
 
         paths += make_digit_gallery(net, folder, time_limit)
+    if norms:
+        from advmilp.reporting.norms import make_norms_figure
+
+        paths += make_norms_figure(net, image, folder, time_limit, data_dir, models_dir)
     for p in paths:
         click.echo(f"figure  {p}")

@@ -361,3 +361,24 @@ def save_digit_gallery(path: str | os.PathLike, images: list, titles: list[str],
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
     return _save(fig, path, also_pdf)
+
+
+def save_norms(path: str | os.PathLike, x_bar, items: list[Mapping], suptitle: str = "",
+               also_pdf: bool = False) -> list[Path]:
+    """One image attacked under several norms, side by side: the original, then per item (keys
+    ``norm``, ``x``, ``value``, ``predicted``, ``status``) its perturbation above its adversarial image."""
+    n = len(items)
+    fig = _figure((n + 1) * PANEL_INCHES + 0.6 * n, 2 * PANEL_INCHES + 0.8)
+    axes = fig.subplots(2, n + 1, squeeze=False)
+    orig = _as_image(x_bar, "x_bar")
+    _show_image(axes[0][0], orig, "original")
+    axes[1][0].axis("off")
+    for j, item in enumerate(items, start=1):
+        adv = _as_image(item["x"], "x")
+        value = item["value"]
+        shown = f"{int(round(value))} pixels" if item["norm"] == "l0" else _fmt(value, 4)
+        _show_delta(fig, axes[0][j], adv - orig, f"min {item['norm']}: {shown} ({item['status']})")
+        _show_image(axes[1][j], adv, f"predicted {item['predicted']}")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return _save(fig, path, also_pdf)
