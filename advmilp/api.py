@@ -74,12 +74,13 @@ def load_network(path_or_name: str | os.PathLike, models_dir: str | os.PathLike 
 def _image(network: Network, image, data_dir) -> tuple[np.ndarray, int | None]:
     """(x̄, test-set index or None) for a test-set index or an array of pixels."""
     if isinstance(image, (int, np.integer)) and not isinstance(image, bool):
-        from advmilp.data.mnist import load_split
+        from advmilp.data.mnist import load_split, split_size
 
-        test = load_split("test", data_dir)
-        if not 0 <= image < len(test):
-            raise AdvmilpError(f"image index {image} out of range (0..{len(test) - 1})")
-        return test.images[int(image)].astype(np.float64), int(image)
+        n_test = split_size("test", data_dir)
+        if not 0 <= image < n_test:
+            raise AdvmilpError(f"image index {image} out of range (0..{n_test - 1})")
+        one = load_split("test", data_dir, rows=slice(int(image), int(image) + 1))   # only the image attacked
+        return one.images[0].astype(np.float64), int(image)
     x = np.asarray(image, dtype=np.float64).reshape(-1)
     if x.size != network.n_inputs:
         raise AdvmilpError(f"the image has {x.size} pixels, the network {network.n_inputs} inputs")
