@@ -3,9 +3,10 @@
 For every shipped tree ensemble named (models/trees/NAME.json), the first N test images it classifies
 correctly, target (label + 5) mod 10 as in the networks' runs: method trees-milp (the exact MILP of
 Kantchelian et al. 2016 on HiGHS, one thread), minimal L1 (and, with ``--norms l1,linf``, minimal L∞).
-Rows go to a CSV (the common result columns, resumable: a rerun skips recorded instances); the printed
-table gives per model and norm: images, proven optima whose witness verified, the optimum's median and
-mean, the mean number of pixels changed (L1), the median and largest time.  Beside it, the networks'
+Rows go to a CSV (the common result columns, resumable: a rerun skips instances recorded with the same
+time limit; ``--quick`` writes to the temporary folder, not results/).  The printed table gives per model
+and norm: images, proven optima whose witness verified, the optimum's median and mean, the mean number
+of pixels changed, the median and largest time.  Beside it, the networks'
 minimal L1 from a committed run of ``tight`` (default results/bench-100x300s-tight, their own first 100
 correctly classified images; not re-measured here).
 
@@ -19,6 +20,7 @@ import argparse
 import csv
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,13 +34,16 @@ def parse(argv):
     p.add_argument("--time-limit", type=float, default=60.0)
     p.add_argument("--norms", default="l1", help="l1, linf or l1,linf")
     p.add_argument("--problem", choices=["targeted", "untargeted"], default="targeted")
-    p.add_argument("--out", default=str(REPO / "results" / "trees-bench" / "instances.csv"))
+    p.add_argument("--out", default=None, help="rows CSV (default results/bench-trees/instances.csv)")
     p.add_argument("--dnn-results", default=str(REPO / "results" / "bench-100x300s-tight" / "instances.csv"))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--quick", action="store_true", help="tree-d6 and forest-d6-n10, 3 images, 10 s")
     args = p.parse_args(argv)
     if args.quick:
         args.models, args.images, args.time_limit = "tree-d6,forest-d6-n10", 3, 10.0
+    if args.out is None:
+        args.out = (Path(tempfile.gettempdir()) / "advmilp-trees-bench-quick.csv" if args.quick
+                    else REPO / "results" / "bench-trees" / "instances.csv")
     args.norms = [n.strip() for n in args.norms.split(",")]
     if any(n not in ("l1", "linf") for n in args.norms) or args.images < 1 or not args.time_limit > 0:
         p.error("--norms takes l1 and/or linf; --images ≥ 1; --time-limit > 0")
@@ -91,7 +96,7 @@ def main(argv=None) -> int:
     done = {}
     if out.exists():
         for r in csv.DictReader(out.open()):
-            done[(r["network_hash"], r["problem"], r["image_index"])] = r
+            done[(r["network_hash"], r["problem"], r["image_index"], r["time_limit"])] = r
     new = not out.exists()
     with out.open("a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS) + ["pixels_changed"])
@@ -104,7 +109,7 @@ def main(argv=None) -> int:
             for norm in args.norms:
                 rows = []
                 for i in images:
-                    key = (ens.short_hash(), describe(spec, norm), str(i))
+                    key = (ens.short_hash(), describe(spec, norm), str(i), str(settings.time_limit))
                     if key not in done:
                         res = run_trees(ens, spec, settings, test.images[i], int(test.labels[i]), i, norm)
                         row = dict(res.row)
