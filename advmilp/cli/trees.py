@@ -2,7 +2,7 @@
 
 ``advmilp train --arch tree-d8`` (``forest-d8-n20``, ``gbt-d4-n10``, a comma list) trains with scikit-learn and
 writes ``models/trees/NAME.json`` + ``.npz``; ``advmilp attack --model models/trees/NAME.json --image I`` solves
-the exact minimal-L1 MILP of `advmilp.encode.trees` (method ``trees-milp``).  Options that only networks
+the exact minimal-L1 (``--norm linf``: L∞) MILP of `advmilp.encode.trees` (method ``trees-milp``).  Options that only networks
 have (bounds, ratio, epsilon, another solver or method) are refused, never ignored."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def attack_trees(ctx, model_path, image: int, spec, settings, save_png, data_dir
     result = run_trees(ens, spec, settings, x_bar, label, image)
     row = result.row
     click.echo(f"model       {ens.name} ({ens.describe()}, sha256 {ens.short_hash()})")
-    click.echo(f"problem     {row['problem']} (minimal L1)")
+    click.echo(f"problem     {row['problem']} (minimal {'Linf' if spec.norm == 'linf' else 'L1'})")
     click.echo(f"image       test #{image}, label {label}" + (f" -> target {row['target']}" if row['target'] is not None else ""))
     click.echo(f"status      {row['status']}   method {METHOD}, solver {row['solver_version']}, {row['threads']} thread(s)")
     click.echo(f"objective   {row['objective']:.6g}   bound {row['bound']:.6g}   gap {row['gap_pct']:.2f} %")

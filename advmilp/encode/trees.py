@@ -128,8 +128,9 @@ def _subtree_leaves(tree, node: int) -> list[int]:
 def build_tree_model(ens: TreeEnsemble, x_bar: np.ndarray, kind: str = "targeted", label: int | None = None,
                      target: int | None = None, norm: str = "l1", margin: float = 1e-4,
                      linf_cap: float | None = None, x_lb: float | np.ndarray = 0.0, x_ub: float | np.ndarray = 1.0,
-                     name: str = "trees") -> TreeFormulation:
-    """The MILP of the module docstring for ``x̄`` (``label`` its class; ``target`` for targeted)."""
+                     name: str = "trees", l1_cap: float | None = None) -> TreeFormulation:
+    """The MILP of the module docstring for ``x̄`` (``label`` its class; ``target`` for targeted);
+    ``l1_cap`` adds Σ_f cost_f ≤ l1_cap (with ``norm="linf"``: the smallest L∞ within an L1 budget)."""
     if kind not in KINDS:
         raise AdvmilpError(f"tree ensembles: unknown problem {kind!r} (choose from {', '.join(KINDS)})")
     if norm not in NORMS:
@@ -229,6 +230,8 @@ def build_tree_model(ens: TreeEnsemble, x_bar: np.ndarray, kind: str = "targeted
             zs.append(z)
         prob += pulp.lpSum(zs) == 1
         n_bin += len(zs)
+    if l1_cap is not None:
+        prob += pulp.lpSum(costs) <= l1_cap
     if kind == "inference" or norm == "l1":
         prob += pulp.lpSum(costs)
     else:

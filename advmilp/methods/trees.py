@@ -14,6 +14,7 @@ boosting), not the networks' ratio / epsilon / factor criteria: the problem colu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import time
@@ -74,28 +75,34 @@ def verify_tree_witness(ens: TreeEnsemble, x: np.ndarray, x_bar: np.ndarray, kin
 
 def describe(spec: ProblemSpec, norm: str) -> str:
     s = f"{spec.kind} argmax" + (" linf-distance" if norm == "linf" else "")
-    return s + (f" linf<={spec.linf_cap}" if spec.linf_cap is not None else "")
+    s += f" linf<={spec.linf_cap}" if spec.linf_cap is not None else ""
+    return s + (f" l1<={spec.l1_cap}" if spec.l1_cap is not None else "")
 
 
 def run_trees(ens: TreeEnsemble, spec: ProblemSpec, settings: SolverSettings, x_bar: np.ndarray, label: int,
-              image_index: int | None = None, norm: str = "l1", deadline: float | None = None) -> InstanceResult:
-    """Solve one instance: the minimal L1 (or L∞, ``norm``) change of ``x̄`` that makes ``ens`` predict the
-    target (targeted) or anything but ``label`` (untargeted).  Refuses other problems and solvers."""
+              image_index: int | None = None, norm: str | None = None, deadline: float | None = None) -> InstanceResult:
+    """Solve one instance: the minimal L1 (or L∞: ``norm``, default the spec's) change of ``x̄`` that makes
+    ``ens`` predict the target (targeted) or anything but ``label`` (untargeted), within the spec's
+    ``linf_cap`` / ``l1_cap``.  Refuses other problems, L0 and other solvers."""
     if not getattr(ens, "is_tree_ensemble", False):
         raise AdvmilpError(f"method {METHOD} attacks tree ensembles (a .json model saved by advmilp)")
     if spec.kind not in PROBLEMS:
         raise AdvmilpError(f"method {METHOD} solves {' and '.join(PROBLEMS)} problems, not {spec.kind}")
     if settings.name != "highs":
         raise AdvmilpError(f"method {METHOD} runs on highs only, not solver {settings.name}")
+    norm = norm or spec.norm
     if norm not in NORMS:
-        raise AdvmilpError(f"unknown norm {norm!r} (choose from {', '.join(NORMS)})")
+        raise AdvmilpError(f"method {METHOD} minimises {' or '.join(NORMS)}, not {norm}")
+    if spec.l0_cap is not None:
+        raise AdvmilpError(f"method {METHOD} has no L0 cap (a tree ensemble's MILP has no per-pixel binaries)")
+    l1_cap = spec.l1_cap
     spec.check_for(ens.sizes, label)
     target = spec.target_for(label)
     started = started_at()
     t0 = time.perf_counter()
     deadline = deadline if deadline is not None else t0 + settings.time_limit
     form = build_tree_model(ens, x_bar, spec.kind, label, target, norm, spec.margin, spec.linf_cap,
-                            name=f"{ens.name}_{image_index}")
+                            name=f"{ens.name}_{image_index}", l1_cap=l1_cap)
     build_s = time.perf_counter() - t0
     res = solve(form.prob, "highs", settings.time_limit, settings.gap_rel, settings.threads, options=HIGHS_OPTIONS,
                 deadline=deadline)
@@ -104,6 +111,8 @@ def run_trees(ens: TreeEnsemble, spec: ProblemSpec, settings: SolverSettings, x_
         lb = np.maximum(0.0, form.x_bar - spec.linf_cap) if spec.linf_cap is not None else 0.0
         ub = np.minimum(1.0, form.x_bar + spec.linf_cap) if spec.linf_cap is not None else 1.0
         check = verify_tree_witness(ens, form.input_point(res.values), form.x_bar, spec.kind, label, target, lb, ub)
+        if l1_cap is not None and check.verified and check.l1 > l1_cap:
+            check = dataclasses.replace(check, verified=False, reason=f"L1 {check.l1:.6g} over the cap {l1_cap}")
         witness = check.x
     row = make_row(
         network=ens.name, network_hash=ens.short_hash(), method=METHOD, bounds="none",

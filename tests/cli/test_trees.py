@@ -32,11 +32,20 @@ def test_attack_a_shipped_tree(tmp_path):
     assert lines["image"] == "test #0, label 7 -> target 2"
 
 
+def test_attack_a_shipped_tree_in_linf(tmp_path):
+    out = run(["attack", "--model", str(TREE), "--image", "0", "--norm", "linf", "--time-limit", "60"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(None, 1) for line in out.stdout.splitlines() if line.strip())
+    assert lines["problem"] == "targeted argmax linf-distance (minimal Linf)"
+    assert lines["status"].startswith("optimal") and lines["verified"].startswith("yes")
+
+
 @pytest.mark.parametrize("args, message", [
     (["attack", "--model", str(TREE), "--bounds", "basic"], "--bounds does not apply to a tree ensemble"),
     (["attack", "--model", str(TREE), "--method", "tight"], "--method does not apply to a tree ensemble"),
     (["attack", "--model", str(TREE), "--problem", "inference"], "solves targeted and untargeted problems"),
     (["bounds", "--model", str(TREE)], "is a tree ensemble"),
+    (["attack", "--model", str(TREE), "--norm", "l0"], "minimises l1 or linf, not l0"),
     (["train", "--arch", "forest-d8", "--out", "x"], "unknown tree architecture 'forest-d8'"),
     (["train", "--arch", "tree-d4", "--epochs", "3", "--out", "x"], "--epochs is for networks"),
 ])

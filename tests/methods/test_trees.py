@@ -32,6 +32,20 @@ def test_hand_tree_row_is_a_verified_optimum():
     assert capped["status"] == "infeasible" and not is_solved(capped) and capped["problem"].endswith("linf<=0.25")
 
 
+def test_the_spec_chooses_the_norm_and_caps():
+    ens = hand_tree()
+    row = run_trees(ens, ProblemSpec("targeted", target=1, norm="linf"), SETTINGS, X_BAR, 0).row
+    assert is_solved(row) and row["linf"] == pytest.approx(up32(0.5) - 0.2, abs=1e-12)
+    # an L1 budget of 0.45 leaves only the x1 > 0.5 way (L1 = L∞ ≈ 0.4) to the smallest L∞
+    row = run_trees(ens, ProblemSpec("targeted", target=1, norm="linf", l1_cap=0.45), SETTINGS, X_BAR, 0).row
+    assert is_solved(row) and row["linf"] == pytest.approx(up32(0.5) - 0.1, abs=1e-12) and row["l1"] <= 0.45
+    assert row["problem"] == "targeted argmax linf-distance l1<=0.45"
+    with pytest.raises(AdvmilpError, match="not l0"):
+        run_trees(ens, ProblemSpec("targeted", target=1, norm="l0"), SETTINGS, X_BAR, 0)
+    with pytest.raises(AdvmilpError, match="no L0 cap"):
+        run_trees(ens, ProblemSpec("targeted", target=1, norm="linf", l0_cap=3), SETTINGS, X_BAR, 0)
+
+
 def test_a_witness_that_does_not_flip_is_not_solved(monkeypatch):
     from advmilp.encode.trees import TreeFormulation
 
