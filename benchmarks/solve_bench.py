@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     ap.add_argument("--problem", default="targeted", choices=("targeted", "untargeted", "max-target"),
                     help="targeted (ratio 1.2, min L1); untargeted (notebook §1.6, min L1); max-target "
                          "(notebook §1.7: maximise output --target with L1 <= --l1-budget)")
+    ap.add_argument("--norm", default="l1", choices=("l1", "linf", "l0"),
+                    help="targeted/untargeted: the distance minimised (l0: milp only)")
     ap.add_argument("--target", type=int, default=7, help="max-target: the output maximised (notebook: 7)")
     ap.add_argument("--l1-budget", type=float, default=6.0, help="max-target: the L1 budget (notebook: 6)")
     ap.add_argument("--methods", default="milp-basic,milp-improved,tight",
@@ -69,7 +71,11 @@ def main(argv=None) -> int:
             print("gurobipy not importable: skipping the Gurobi column", file=sys.stderr)
             methods.remove("gurobi")
     tag = f"bench-{images}x{limit:g}s" if args.problem == "targeted" else f"bench-{args.problem}-{images}x{limit:g}s"
+    if args.norm != "l1":
+        tag += f"-{args.norm}"
     problem = {"kind": args.problem, "ratio": 1.2}
+    if args.norm != "l1":
+        problem["norm"] = args.norm
     if args.problem == "max-target":
         problem.update(target=args.target, l1_budget=args.l1_budget)
     runs = []
