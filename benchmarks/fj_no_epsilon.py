@@ -14,6 +14,7 @@ L1) and how many optima are degenerate (every output ≤ 0, the target not predi
 
     python benchmarks/fj_no_epsilon.py --networks DNN1 --time-limit 60
     python benchmarks/fj_no_epsilon.py --networks DNN1,DNN2 --limit 20
+    python benchmarks/fj_no_epsilon.py --networks DNN3 --images 11,21,22
 
 Rows go to ``results/fj-no-epsilon/rows.csv`` (rerunning resumes).  The bounds are advmilp's
 ``weak`` bounds (1 s per bound solve; cached), as in ``configs/fj_replication.yaml``.
@@ -51,6 +52,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--networks", default="DNN1", help="comma list of DNN1..DNN5")
     ap.add_argument("--limit", type=int, default=None, help="only the first N images per network")
+    ap.add_argument("--images", default=None, help="only these MNIST test indices (comma list)")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--out", default=str(REPO / "results" / "fj-no-epsilon"))
     args = ap.parse_args(argv)
@@ -84,6 +86,9 @@ def main(argv=None) -> int:
             net = load_any(REPLICATION / "onnx" / f"{FILES[dnn]}.onnx")
             bounds, _ = get_bounds(net, "weak", 1.0)
             mine = [r for r in rows if r["dnn"] == dnn][:args.limit]
+            if args.images:
+                wanted = {int(i) for i in args.images.split(",")}
+                mine = [r for r in mine if int(r["mnist_test_idx"]) in wanted]
             for r in mine:
                 i, label = int(r["mnist_test_idx"]), int(r["label"])
                 if (dnn, i) in done:
