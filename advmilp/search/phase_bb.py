@@ -109,7 +109,7 @@ class PhaseLP:
                 rows.add_row(np.concatenate([logits[nz], t]), np.concatenate([a[nz], [-1.0]]), -math.inf, float(rhs))
         self.cap_row = rows.add_row(pm, np.ones(len(pm)), -math.inf, float(cap) if cap is not None else math.inf)
         self.cost = np.array(rows.cost)
-        self._primal_next = objective.A is not None
+        self._primal = objective.A is not None
         self.lp = HighsLP()
         self.lp.add_cols(np.array(rows.col_lo), np.array(rows.col_hi), self.cost)
         self.lp.add_rows(*rows.compressed())
@@ -225,12 +225,13 @@ class PhaseLP:
         self.lp.set_row_bounds(np.array([self.cap_row]), np.array([-math.inf]), np.array([float(cap)]))
 
     def solve(self, time_limit: float) -> tuple[str, float, np.ndarray | None]:
-        """(status, objective, column values) of the LP under the current phases.  The first solve of
-        an LP with a slack objective (a free column t) is by primal simplex: HiGHS' dual simplex stalled
-        from the slack basis there (VNN-COMP 256x2 prop_0_0.03: 25,859 iterations in 60 s without an
-        optimum; primal simplex: 833 iterations, 0.5 s); every later solve starts from an optimal basis."""
-        st, value = self.lp.run(time_limit, primal=self._primal_next)
-        self._primal_next = False
+        """(status, objective, column values) of the LP under the current phases.  An LP with a slack
+        objective (a free column t, no distance cost: very degenerate) is solved by primal simplex: HiGHS'
+        dual simplex stalled there, from the slack basis (VNN-COMP 256x2 prop_0_0.03: 25,859 iterations
+        in 60 s without an optimum; primal: 833 iterations, 0.5 s) and from a parent's basis too
+        (prop_5_0.03, disjuncts 1 and 2: 10-11 nodes in 20 s, every node LP cut at 2 s; primal: proven
+        in 2.3 and 1.9 s).  The distance LPs keep dual simplex from the parent's basis."""
+        st, value = self.lp.run(time_limit, primal=self._primal)
         return st, value, (self.lp.values() if st == "optimal" else None)
 
     def point(self, col: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray) -> np.ndarray:
