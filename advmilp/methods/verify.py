@@ -189,9 +189,18 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
             return done(VIOLATED, np.clip(x, prop.x_lb, prop.x_ub), y, prop.margin(y), "attack",
                         "float64 and float32 forward pass")
     # the exact search: most violated bound first; a first look (a dive) at every disjunct, then the rest
+    # on bounds tightened by one LP per unstable unit over the box (`bounds.ball` with a radius that
+    # covers the box): 256x2 prop_3_0.03, 40 s per disjunct: 4 of 9 disjuncts proven on the CROWN
+    # bounds (99 unstable units), 8 of 9 on the LP bounds (84, computed in 8 s)
     open_.sort(key=lambda d: proven[d])
     unknown = []
     for look in (FIRST_LOOK_NODES, None):
+        if look is None and open_ and time.perf_counter() < deadline:
+            from advmilp.bounds.ball import ball_bounds
+
+            centre = (prop.x_lb + prop.x_ub) / 2
+            box_bounds = ball_bounds(logits_net, centre, float(np.sum(prop.x_ub - prop.x_lb)), prop.x_lb, prop.x_ub,
+                                     base=box_bounds, deadline=deadline)
         still = []
         for d in open_:
             if time.perf_counter() > deadline:
