@@ -289,6 +289,12 @@ def _finish(res: InstanceResult, network: Network, bounds: Bounds, spec: Problem
     return res
 
 
+def _search_columns(r: PhaseSearchResult) -> dict:
+    """The row columns that say a phase search produced it: its effort and the solver's name."""
+    return dict(nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
+                solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
+
+
 def _search(network: Network, bounds: Bounds, problems, x0, options: SearchOptions) -> PhaseSearchResult:
     """One conjunction: the phase search; several (a disjunctive criterion): the least of their optima."""
     if len(problems) == 1:
@@ -317,9 +323,7 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
     r = _search(network, bounds, problems, x0, _search_options(network, bounds, settings, time_limit, policy))
     if r.status == INFEASIBLE and cap is None:   # no point at all: the problem is infeasible
         res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", None, r.time_s)
-        res.row.update(status=INFEASIBLE, nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts,
-                       solver="advmilp-phase-bb",
-                       solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
+        res.row.update(status=INFEASIBLE, **_search_columns(r))
         return res
     if r.status not in (OPTIMAL, TIME_LIMIT) or r.x is None:
         return None
@@ -327,8 +331,7 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
     if not res.row["verified"]:
         return None
     res.row.update(status=r.status, bound=r.bound, gap_pct=gap_percent(res.row["objective"], r.bound),
-                   nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
-                   solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
+                   **_search_columns(r))
     return res
 
 
@@ -353,9 +356,7 @@ def run_max_target(network: Network, bounds: Bounds, spec: ProblemSpec, settings
             bound = relu(-r.bound) if math.isfinite(r.bound) else (math.nan if r.bound > 0 else math.inf)
             res.row.update(status=r.status, objective=objective, bound=bound,
                            gap_pct=gap_percent(objective, bound) if r.x is not None else math.nan,
-                           nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
-                           solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs",
-                           bounds=bounds.method, time_s=time.perf_counter() - t0, prep_time_s=bb.time_s,
+                           **_search_columns(r), bounds=bounds.method, time_s=time.perf_counter() - t0, prep_time_s=bb.time_s,
                            problem=spec.describe())
             return res
     if expired(deadline):
@@ -405,9 +406,7 @@ def run_linf(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solv
         res.row.update(status=status, objective=r.objective if r.x is not None else math.nan,
                        bound=r.bound if r.x is not None or status != INFEASIBLE else math.inf,
                        gap_pct=gap_percent(r.objective, r.bound) if r.x is not None else math.nan)
-    res.row.update(nodes=int(r.nodes), binaries=r.binaries, cuts=r.cuts, solver="advmilp-phase-bb",
-                   solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs",
-                   time_s=time.perf_counter() - t0, heuristic_l1=h.l1 if h.found else math.nan, prep_time_s=prep,
+    res.row.update(**_search_columns(r), time_s=time.perf_counter() - t0, heuristic_l1=h.l1 if h.found else math.nan, prep_time_s=prep,
                    bounds=bounds.method, problem=spec.describe())
     return res
 
