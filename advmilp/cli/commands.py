@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from advmilp.cli.common import (CACHE_DIR, DATA_DIR, MODEL, MODELS_DIR, Positive, Workers, _load_nets, _need_network,
-                                clean_errors, main, refuse_shipped)
+                                architecture_names, clean_errors, main, refuse_shipped)
 from advmilp.errors import AdvmilpError
 from advmilp.methods.registry import METHODS
 
@@ -52,7 +52,8 @@ def data_download(data_dir, force):
 
 # ---- networks -----------------------------------------------------------------------------
 @main.command()
-@click.option("--arch", required=True, help="dnn1..dnn5, notebook, or all; or a tree ensemble "
+@click.option("--arch", required=True, help="dnn1..dnn5, notebook, or all; a robustness-study network "
+              "mlp-w<width>-d<depth>-p<dropout %>, or study (the whole grid); or a tree ensemble "
               "(scikit-learn): tree-d<depth>, forest-d<depth>-n<trees>, gbt-d<depth>-n<stages>, a comma list.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the architecture's epochs.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -71,17 +72,18 @@ def train(arch, epochs, seed, out, threads, force, data_dir):
         from advmilp.cli.trees import train_trees
 
         return train_trees(arch, seed, out, threads, force, data_dir, epochs)
-    from advmilp.nn.architectures import ARCHITECTURES
+    from advmilp.nn.architectures import find_architecture, unknown_architecture
     from advmilp.data.mnist import load_split
     from advmilp.nn.network import default_models_dir
     from advmilp.nn.training import train_and_save
 
-    names = list(ARCHITECTURES) if arch == "all" else [arch.lower()]
+    names = architecture_names(arch)
     for name in names:
-        if name not in ARCHITECTURES:
-            raise AdvmilpError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHITECTURES)}, or all)")
+        if find_architecture(name) is None:
+            raise AdvmilpError(unknown_architecture(name, ", all, or study"))
     out_dir = Path(out) if out else default_models_dir()
-    refuse_shipped([out_dir / f"{n}{ext}" for n in names for ext in (".npz", ".json")], force)
+    refuse_shipped([out_dir / f"{find_architecture(n).weights_name}{ext}" for n in names for ext in (".npz", ".json")],
+                   force)
     train_split, test_split = load_split("train", data_dir), load_split("test", data_dir)
     for name in names:
         path = train_and_save(name, out_dir, seed=seed, epochs=epochs, threads=threads,

@@ -166,12 +166,22 @@ CACHE_DIR = click.option("--cache-dir", type=click.Path(file_okay=False), defaul
                               "and from the shipped results/bounds/).")
 
 
+def architecture_names(arch: str) -> list[str]:
+    """``--arch``'s names: ``all`` (the thesis networks and the notebook's), ``study`` (the robustness
+    study's grid), or a comma list."""
+    from advmilp.nn.architectures import ARCHITECTURES, study_names
+
+    if arch.lower() == "all":
+        return list(ARCHITECTURES)
+    if arch.lower() == "study":
+        return study_names()
+    return [a.strip() for a in arch.split(",")]
+
+
 def _load_nets(arch, models_dir):
-    from advmilp.nn.architectures import ARCHITECTURES
     from advmilp.nn.interchange import load_any
 
-    names = list(ARCHITECTURES) if arch == "all" else [a.strip() for a in arch.split(",")]
-    return [load_any(n, models_dir) for n in names]
+    return [load_any(n, models_dir) for n in architecture_names(arch)]
 
 
 MODEL = click.option("--model", default=None, type=click.Path(dir_okay=False),

@@ -21,6 +21,12 @@ network, so each network gets its own list — and ``label_column``, if given, m
 MNIST label.  With ``correctly_classified`` (the default) every network must classify each of
 its images correctly, else the batch is refused naming the rows; ``count`` keeps the first
 ``count`` rows per network.
+
+``images.correctly_classified`` (without a file): ``true`` takes the first ``count`` images every
+network classifies correctly; ``false`` the first ``count`` images; ``each`` the first ``count``
+images too, but each network is attacked only on those it classifies correctly (the robustness
+study: the same images for every network, however poorly one of them was trained; the report
+counts a misclassified image as robust at no ε).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from advmilp.nn.architectures import ARCHITECTURES
+from advmilp.nn.architectures import find_architecture, study_names, unknown_architecture
 from advmilp.errors import AdvmilpError, ConfigError
 from advmilp.methods.registry import METHODS as REGISTRY
 from advmilp.methods.registry import check_supported
@@ -76,7 +82,9 @@ class ImagesConfig:
     split: str = "test"
     count: int | None = 100                  # None (indices_file without count): every row
     first: int = 0
-    correctly_classified: bool = True
+    # True: the first `count` images every network classifies correctly; False: the first `count`
+    # images; "each": the first `count` images, each network attacking those it classifies correctly
+    correctly_classified: bool | str = True
     indices: tuple[int, ...] | None = None   # explicit list overrides count/first
     # the image list from a CSV file, per network (module docstring); count (None: all) caps each list
     indices_file: str | None = None
@@ -92,7 +100,7 @@ class Config:
     bounds: tuple[str, ...] = ("improved",)
     bounds_time_limit: float = 1.0
     methods: tuple[str, ...] = ("milp",)
-    problem: ProblemSpec = field(default_factory=ProblemSpec)
+    problems: tuple[ProblemSpec, ...] = (ProblemSpec(),)   # each image is attacked under every problem
     images: ImagesConfig = field(default_factory=ImagesConfig)
     solver: SolverSettings = field(default_factory=SolverSettings)
     workers: int | str = "auto"
@@ -100,6 +108,13 @@ class Config:
     scheduler: str | None = None
     cdh: Any = None                           # {method name: heuristic.CDHSettings} when methods include cdh
     source: str = ""
+
+    @property
+    def problem(self) -> ProblemSpec:
+        """The config's only problem (a config with a ``problems`` list has no single one)."""
+        if len(self.problems) != 1:
+            raise ConfigError(f"{self.source}: this config has {len(self.problems)} problems; name one")
+        return self.problems[0]
 
     @property
     def n_workers(self) -> int:
@@ -160,13 +175,13 @@ PROBLEM_TYPES = {"kind": (str,), "ratio": NUM, "target": (int,), "target_offset"
                  "factor": NUM, "l1_budget": NUM, "linf_cap": NUM, "layer": (int,), "unit": (int,),
                  "objective": (str,), "output_relu": (bool,), "margin": NUM, "norm": (str,), "l1_cap": NUM,
                  "l0_cap": (int,)}
-IMAGES_TYPES = {"split": (str,), "count": (int,), "first": (int,), "correctly_classified": (bool,),
+IMAGES_TYPES = {"split": (str,), "count": (int,), "first": (int,), "correctly_classified": (bool, str),
                 "indices": (list,), "indices_file": (str,), "column": (str,), "match": (tuple,),
                 "label_column": (str,)}
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 MODEL_SUFFIXES = (".npz", ".onnx", ".keras", ".h5")
 SOLVER_TYPES = {"name": (str,), "time_limit": NUM, "threads": (int,), "gap_rel": NUM}
-TOP_KEYS = {"name", "networks", "bounds", "bounds_time_limit", "methods", "method", "problem", "images",
+TOP_KEYS = {"name", "networks", "bounds", "bounds_time_limit", "methods", "method", "problem", "problems", "images",
             "solver", "workers", "executor", "scheduler", "cdh", "cdh_variants"}
 
 
@@ -280,13 +295,15 @@ def parse_config(data: Any, src: str = "<config>", base: Path | None = None) -> 
         raise ConfigError(f"{src}: name {shown!r} must be 1-64 letters, digits, '.', '_' or '-', "
                           f"starting with a letter or digit (it names the results folder)")
     networks = []
-    for net in _names(data.get("networks", ["dnn1"]), "networks", src, None):
-        if net.lower() not in ARCHITECTURES and net.lower().endswith(MODEL_SUFFIXES):
+    for net in _names(_network_grid(data["networks"], src) if isinstance(data.get("networks"), dict)
+                      else data.get("networks", ["dnn1"]), "networks", src, None):
+        arch = find_architecture(net)
+        if arch is None and net.lower().endswith(MODEL_SUFFIXES):
             net = expand_path(net, f"networks entry {net!r}", src, base)
-        if net.lower() not in ARCHITECTURES and not net.lower().endswith(MODEL_SUFFIXES):
+        if arch is None and not net.lower().endswith(MODEL_SUFFIXES):
             raise ConfigError(f"{src}: unknown network '{net}' in 'networks' "
-                              f"(choose from {', '.join(ARCHITECTURES)}, or a .npz/.onnx/.keras file)")
-        entry = net.lower() if net.lower() in ARCHITECTURES else net
+                              f"({unknown_architecture(net, ', or a .npz/.onnx/.keras file').split(' (', 1)[1]}")
+        entry = arch.name if arch is not None else net
         if entry in networks:
             raise ConfigError(f"{src}: '{net}' is listed twice in 'networks'")
         networks.append(entry)
@@ -294,9 +311,8 @@ def parse_config(data: Any, src: str = "<config>", base: Path | None = None) -> 
     methods = _names(data.get("methods", data.get("method", ["milp"])), "methods", src, METHODS)
     btl = _in_range(_check(data.get("bounds_time_limit", 1.0), NUM, "bounds_time_limit", src),
                     "bounds_time_limit", src)
-    problem = _section(ProblemSpec, data.get("problem"), "problem", src, PROBLEM_TYPES)
-    if problem.kind not in ("targeted", "untargeted", "max-target"):
-        raise ConfigError(f"{src}: problem.kind '{problem.kind}' cannot be run as a batch over images")
+    problems = _problems(data, src)
+    problem = problems[0]   # CDH's settings follow the first problem (CDH is targeted only)
     if not isinstance(data.get("images") or {}, dict):
         raise ConfigError(f"{src}: images must be a mapping of keys (e.g. {{indices: [1, 2]}}), "
                           f"not {type(data['images']).__name__}")
@@ -321,6 +337,12 @@ def parse_config(data: Any, src: str = "<config>", base: Path | None = None) -> 
                       IMAGES_TYPES_LOCAL)
     if images.indices_file is not None and "count" not in images_data:
         images = dataclasses.replace(images, count=None)   # every row of the file
+    if isinstance(images.correctly_classified, str) and images.correctly_classified != "each":
+        raise ConfigError(f"{src}: images.correctly_classified must be true, false or each, "
+                          f"not {images.correctly_classified!r}")
+    if images.correctly_classified == "each" and (images.indices_file is not None or images.indices is not None):
+        raise ConfigError(f"{src}: images.correctly_classified: each selects the first images.count images; "
+                          f"it does not combine with images.indices or images.indices_file")
     if images.split not in ("test", "train"):
         raise ConfigError(f"{src}: images.split must be test or train, not {images.split!r}")
     solver = _section(SolverSettings, data.get("solver"), "solver", src, SOLVER_TYPES)
@@ -355,13 +377,64 @@ def parse_config(data: Any, src: str = "<config>", base: Path | None = None) -> 
     elif data.get("cdh") is not None or data.get("cdh_variants") is not None:
         raise ConfigError(f"{src}: cdh settings given but 'cdh' is not in methods")
     for m in methods:   # a method asked for a problem or solver it does not handle is refused up front
-        try:
-            check_supported(m, problem.kind, solver.name, problem.distance_norm)
-        except AdvmilpError as exc:
-            raise ConfigError(f"{src}: {exc}") from None
+        for p in problems:
+            try:
+                check_supported(m, p.kind, solver.name, p.distance_norm)
+            except AdvmilpError as exc:
+                raise ConfigError(f"{src}: {exc}") from None
     return Config(name=name, networks=tuple(networks), bounds=bounds, bounds_time_limit=float(btl),
-                  methods=methods, problem=problem, images=images, solver=solver, workers=workers,
+                  methods=methods, problems=problems, images=images, solver=solver, workers=workers,
                   executor=executor, scheduler=scheduler, cdh=cdh, source=src)
+
+
+def _network_grid(grid: dict, src: str) -> list[str]:
+    """``networks: {widths: [...], depths: [...], dropouts: [...]}`` → the study networks of that grid."""
+    keys = ("widths", "depths", "dropouts")
+    for key in grid:
+        if key not in keys:
+            raise ConfigError(f"{src}: unknown key 'networks.{key}' (a grid has {', '.join(keys)})")
+    values = {}
+    for key in keys:
+        entries = grid.get(key)
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError(f"{src}: networks.{key} must be a non-empty list")
+        kinds = NUM if key == "dropouts" else (int,)
+        for v in entries:
+            _check(v, kinds, f"networks.{key} entry", src)
+            ok = 0 <= v < 1 and abs(round(v * 100) - v * 100) < 1e-9 if key == "dropouts" else \
+                1 <= v <= (9 if key == "depths" else 9999)
+            if not ok:
+                rule = "a whole percentage in [0, 1)" if key == "dropouts" else \
+                    "a whole number in 1..9" if key == "depths" else "a whole number in 1..9999"
+                raise ConfigError(f"{src}: networks.{key} entry must be {rule}, not {v!r}")
+        values[key] = entries
+    return study_names(values["widths"], values["depths"], values["dropouts"])
+
+
+def _problems(data: dict, src: str) -> tuple[ProblemSpec, ...]:
+    """``problem: {...}`` or ``problems: [{...}, ...]`` (every image attacked under each)."""
+    if "problem" in data and "problems" in data:
+        raise ConfigError(f"{src}: give 'problem' or 'problems', not both")
+    if "problems" in data:
+        entries = data["problems"]
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError(f"{src}: problems must be a non-empty list of problem mappings")
+        problems = tuple(_section(ProblemSpec, p, f"problems[{k}]", src, PROBLEM_TYPES) if p is not None
+                         else _bad_problem(k, src) for k, p in enumerate(entries))
+    else:
+        problems = (_section(ProblemSpec, data.get("problem"), "problem", src, PROBLEM_TYPES),)
+    for p in problems:
+        if p.kind not in ("targeted", "untargeted", "max-target"):
+            raise ConfigError(f"{src}: problem.kind '{p.kind}' cannot be run as a batch over images")
+    described = [p.describe() for p in problems]
+    twice = sorted({d for d in described if described.count(d) > 1})
+    if twice:
+        raise ConfigError(f"{src}: problems lists '{twice[0]}' more than once")
+    return problems
+
+
+def _bad_problem(k: int, src: str):
+    raise ConfigError(f"{src}: problems[{k}] is empty (a mapping such as {{kind: untargeted}})")
 
 
 def load_config(path: str | os.PathLike) -> Config:

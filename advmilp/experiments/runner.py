@@ -91,7 +91,7 @@ def select_images(config: Config, networks: list[Network], split) -> list[int]:
         raise ConfigError(f"{config.source}: images.first {images.first} + images.count {images.count} runs past "
                           f"the end of the {images.split} split ({n} images)")
     chosen = []
-    preds = [net.predict(split.images) for net in networks] if images.correctly_classified else []
+    preds = [net.predict(split.images) for net in networks] if images.correctly_classified is True else []
     for i in range(images.first, n):
         if all(p[i] == split.labels[i] for p in preds):
             chosen.append(i)
@@ -151,6 +151,9 @@ def images_per_network(config: Config, networks: list[Network], split) -> dict[s
     if config.images.indices_file is not None:
         return {net.short_hash(): file_images(config, net, split) for net in networks}
     common = select_images(config, networks, split)
+    if config.images.correctly_classified == "each":   # the same images; each network attacks those it gets right
+        return {net.short_hash(): [i for i, p in zip(common, net.predict(split.images[common]))
+                                   if p == split.labels[i]] for net in networks}
     return {net.short_hash(): common for net in networks}
 
 
@@ -158,12 +161,11 @@ def expand(config: Config, networks: list[Network], indices: list[int] | dict[st
     """Image-major order, so a partial run already covers every cell of the table.  ``indices``: one
     list for every network, or each network's own list by its hash (the k-th image of every network,
     then the (k+1)-th)."""
-    problem = config.problem.describe()
     lists = indices if isinstance(indices, dict) else {net.short_hash(): indices for net in networks}
     depth = max((len(v) for v in lists.values()), default=0)
-    return [Instance(net.name, net.short_hash(), method, bounds, problem, lists[net.short_hash()][k])
+    return [Instance(net.name, net.short_hash(), method, bounds, problem.describe(), lists[net.short_hash()][k])
             for k in range(depth) for net in networks if k < len(lists[net.short_hash()])
-            for bounds in config.bounds for method in config.methods]
+            for problem in config.problems for bounds in config.bounds for method in config.methods]
 
 
 # ---- running one task (in a worker) ----------------------------------------------------------------
@@ -320,10 +322,10 @@ def _check_networks(config: Config, networks: list[Network]) -> None:
             raise ConfigError(f"{config.source}: networks '{seen[h]}' and '{entry}' are the same network "
                               f"(sha256 {h}); list it once")
         seen[h] = entry
-        target = config.problem.target
-        if target is not None and not 0 <= target < net.sizes[-1]:
-            raise ConfigError(f"{config.source}: problem.target {target} is not an output of {entry} "
-                              f"(0..{net.sizes[-1] - 1})")
+        for problem in config.problems:
+            if problem.target is not None and not 0 <= problem.target < net.sizes[-1]:
+                raise ConfigError(f"{config.source}: problem.target {problem.target} is not an output of {entry} "
+                                  f"(0..{net.sizes[-1] - 1})")
 
 
 def run_batch(config: Config, data_dir=None, models_dir=None, cache_dir=None, results_dir=None,
@@ -367,7 +369,10 @@ def _run_locked(config, out_dir, client, data_dir, models_dir, cache_dir, force,
         lists = list(indices.values())
         shown = lists[0] if all(v == lists[0] for v in lists) else \
             {net.name: indices[net.short_hash()] for net in networks}   # per network: {name: indices}
-        (out_dir / "images.json").write_text(json.dumps({"split": config.images.split, "indices": shown}) + "\n")
+        record = {"split": config.images.split, "indices": shown}
+        if config.images.correctly_classified == "each":   # the common images, before each network's own choice
+            record["selected"] = select_images(config, networks, split)
+        (out_dir / "images.json").write_text(json.dumps(record) + "\n")
     except OSError as exc:
         raise cannot_write(out_dir / "images.json", exc) from exc
     instances = expand(config, networks, indices)
@@ -381,8 +386,9 @@ def _run_locked(config, out_dir, client, data_dir, models_dir, cache_dir, force,
     masks = load_masks(data_dir, out_dir.parent) if config.cdh and any(c.needs_masks for c in config.cdh.values()) \
         else None
     nets = {n.short_hash(): n for n in networks}
+    specs = {p.describe(): p for p in config.problems}
     tasks = [{"instance": inst, "network": nets[inst.network_hash], "bounds": bounds[(inst.network_hash, inst.bounds)],
-              "spec": config.problem, "settings": config.solver, "x_bar": split.images[inst.image_index],
+              "spec": specs[inst.problem], "settings": config.solver, "x_bar": split.images[inst.image_index],
               "label": int(split.labels[inst.image_index]), "git_sha": sha,
               "witness_dir": str(out_dir / "witnesses"), "data_dir": data_dir,
               "cdh": config.cdh, "masks": masks} for inst in todo]

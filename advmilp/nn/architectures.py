@@ -1,10 +1,15 @@
-"""The thesis networks (Table 1) and the lab notebook's network: sizes and training settings.
+"""The thesis networks (Table 1), the lab notebook's network and the robustness study's grid:
+sizes and training settings.
 
-Pure data, no TensorFlow: every module may import it.
+Pure data, no TensorFlow: every module may import it.  `find_architecture` is the one lookup of a
+name: a fixed entry of `ARCHITECTURES`, or a study network named ``mlp-w<width>-d<depth>-p<dropout %>``
+(``mlp-w16-d2-p25``: two hidden layers of 16 ReLUs, dropout 0.25 after each), whose weights live in
+``models/study/``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -16,8 +21,15 @@ class Architecture:
     epochs: int
     learning_rate: float
     batch_size: int
-    thesis_accuracy: float  # Table 1 (notebook: its reported test accuracy)
+    thesis_accuracy: float | None  # Table 1 (notebook: its reported test accuracy; study: none)
     source: str
+    dropout: float = 0.0    # rate of the Dropout layer after every hidden layer (training only)
+    folder: str = ""        # sub-folder of the models directory holding its weights
+
+    @property
+    def weights_name(self) -> str:
+        """The weights file's path relative to the models directory, without suffix."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
 
     @property
     def sizes(self) -> list[int]:
@@ -42,3 +54,45 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 THESIS_NETWORKS = ("dnn1", "dnn2", "dnn3", "dnn4", "dnn5")
+
+
+# ---- the robustness study (issue 19): width x depth x dropout --------------------------------------
+STUDY_WIDTHS = (8, 16, 32, 64)
+STUDY_DEPTHS = (1, 2, 3)
+STUDY_DROPOUTS = (0.0, 0.25, 0.5)
+STUDY_FOLDER = "study"
+STUDY_PATTERN = re.compile(r"mlp-w([1-9][0-9]{0,3})-d([1-9])-p([0-9]{1,2})")
+# every study network is trained alike: Adam 1e-3, 10 epochs, batch 64, so the grid varies only
+# width, depth and dropout
+STUDY_TRAINING = dict(optimizer="adam", epochs=10, learning_rate=0.001, batch_size=64)
+
+
+def study_name(width: int, depth: int, dropout: float) -> str:
+    percent = round(dropout * 100)
+    if abs(percent / 100 - dropout) > 1e-9 or not 0 <= percent < 100:
+        raise ValueError(f"dropout {dropout} is not a whole percentage in [0, 1)")
+    return f"mlp-w{width}-d{depth}-p{percent}"
+
+
+def study_names(widths=STUDY_WIDTHS, depths=STUDY_DEPTHS, dropouts=STUDY_DROPOUTS) -> list[str]:
+    """The grid's network names, width-major (then depth, then dropout)."""
+    return [study_name(w, d, p) for w in widths for d in depths for p in dropouts]
+
+
+def find_architecture(name: str) -> Architecture | None:
+    """The architecture called ``name`` (case-insensitive), or None if there is none."""
+    key = name.lower()
+    if key in ARCHITECTURES:
+        return ARCHITECTURES[key]
+    m = STUDY_PATTERN.fullmatch(key)
+    if not m:
+        return None
+    width, depth, percent = map(int, m.groups())
+    return Architecture(key, (width,) * depth, thesis_accuracy=None, source="robustness study",
+                        dropout=percent / 100, folder=STUDY_FOLDER, **STUDY_TRAINING)
+
+
+def unknown_architecture(name: str, also: str = "") -> str:
+    """The one-line message for a name `find_architecture` does not know; ``also`` adds choices."""
+    return (f"unknown architecture {name!r} (choose from {', '.join(ARCHITECTURES)}, "
+            f"a study network mlp-w<width>-d<depth>-p<dropout %> such as mlp-w16-d2-p25{also})")

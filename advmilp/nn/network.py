@@ -204,13 +204,13 @@ def load_network(name_or_path: str, models_dir: str | os.PathLike | None = None)
     candidate = Path(name_or_path)
     if candidate.suffix == ".npz" or candidate.is_file():
         return Network.load(candidate)
-    from advmilp.nn.architectures import ARCHITECTURES  # no TensorFlow there
+    from advmilp.nn.architectures import find_architecture, unknown_architecture  # no TensorFlow there
 
-    key = name_or_path.lower()
-    if key not in ARCHITECTURES:
-        raise NetworkError(f"unknown architecture {name_or_path!r} (choose from {', '.join(ARCHITECTURES)}, or give a model file: .npz, .onnx, .keras)")
+    arch = find_architecture(name_or_path)
+    if arch is None:
+        raise NetworkError(unknown_architecture(name_or_path, ", or a model file: .npz, .onnx, .keras"))
     root = Path(models_dir) if models_dir else default_models_dir()
-    path = root / f"{key}.npz"
+    path = root / f"{arch.weights_name}.npz"
     if not path.is_file():
-        raise NetworkError(f"{path}: no trained weights for {key} (run 'advmilp train --arch {key}')")
+        raise NetworkError(f"{path}: no trained weights for {arch.name} (run 'advmilp train --arch {arch.name}')")
     return Network.load(path)

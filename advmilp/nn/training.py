@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from advmilp.nn.architectures import ARCHITECTURES, Architecture
+from advmilp.nn.architectures import Architecture, find_architecture, unknown_architecture
 from advmilp.data.mnist import Split, load_split
 from advmilp.errors import AdvmilpError
 from advmilp.nn.interchange import convert_keras
@@ -36,7 +36,10 @@ def import_tensorflow():
 
 def build_model(arch: Architecture, keras):
     layers = [keras.Input(shape=(784,))]
-    layers += [keras.layers.Dense(n, activation="relu") for n in arch.hidden]
+    for n in arch.hidden:
+        layers.append(keras.layers.Dense(n, activation="relu"))
+        if arch.dropout:
+            layers.append(keras.layers.Dropout(arch.dropout))
     layers.append(keras.layers.Dense(10, activation=None))
     return keras.Sequential(layers, name=arch.name)
 
@@ -58,9 +61,9 @@ def train(arch_name: str, seed: int = 0, epochs: int | None = None, data_dir=Non
     The recorded ``test_accuracy`` is computed by `Network.forward` in float64 on the
     10,000 test images, so loading the shipped weights reproduces it exactly.
     """
-    if arch_name not in ARCHITECTURES:
-        raise AdvmilpError(f"unknown architecture {arch_name!r} (choose from {', '.join(ARCHITECTURES)}, or all)")
-    arch = ARCHITECTURES[arch_name]
+    arch = find_architecture(arch_name)
+    if arch is None:
+        raise AdvmilpError(unknown_architecture(arch_name))
     if epochs is not None:
         arch = replace(arch, epochs=epochs)
     tf, keras = import_tensorflow()
@@ -96,6 +99,7 @@ def train(arch_name: str, seed: int = 0, epochs: int | None = None, data_dir=Non
     metadata = {
         "architecture": arch.name,
         "hidden_layers": list(arch.hidden),
+        "dropout": arch.dropout,
         "seed": seed,
         "epochs": arch.epochs,
         "optimizer": arch.optimizer,
@@ -107,16 +111,18 @@ def train(arch_name: str, seed: int = 0, epochs: int | None = None, data_dir=Non
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "host": platform.node(),
-        "thesis_accuracy": arch.thesis_accuracy,
     }
+    if arch.thesis_accuracy is not None:
+        metadata["thesis_accuracy"] = arch.thesis_accuracy
     net = convert_keras(model, metadata)
     acc = net.accuracy(test_split.images, test_split.labels)
     net.metadata["test_accuracy"] = acc
-    log(f"{arch.name}: test accuracy {acc:.4f} (thesis {arch.thesis_accuracy:.2f}), "
-        f"trained in {elapsed:.1f} s")
+    thesis = f" (thesis {arch.thesis_accuracy:.2f})" if arch.thesis_accuracy is not None else ""
+    log(f"{arch.name}: test accuracy {acc:.4f}{thesis}, trained in {elapsed:.1f} s")
     return net
 
 
 def train_and_save(arch_name: str, out_dir: str | os.PathLike, **kwargs) -> Path:
     net = train(arch_name, **kwargs)
-    return net.save(Path(out_dir) / f"{arch_name}.npz")
+    arch = find_architecture(arch_name)
+    return net.save(Path(out_dir) / f"{arch.weights_name}.npz")

@@ -172,3 +172,57 @@ def test_a_method_asked_for_a_problem_it_does_not_solve_is_refused_up_front():
         parse_config({"name": "x", "networks": ["dnn1"], "methods": ["cdh"], "problem": {"kind": "untargeted"}})
     with pytest.raises(ConfigError, match="method fast runs on highs only"):
         parse_config({"name": "x", "networks": ["dnn1"], "methods": ["fast"], "solver": {"name": "cbc"}})
+
+
+def test_a_network_grid_expands_to_the_study_networks(tmp_path):
+    c = load_config(write(tmp_path, "name: s\nnetworks: {widths: [8, 64], depths: [1, 3], dropouts: [0, 0.5]}\n"))
+    assert c.networks == ("mlp-w8-d1-p0", "mlp-w8-d1-p50", "mlp-w8-d3-p0", "mlp-w8-d3-p50",
+                          "mlp-w64-d1-p0", "mlp-w64-d1-p50", "mlp-w64-d3-p0", "mlp-w64-d3-p50")
+    c = load_config(write(tmp_path, "name: s\nnetworks: [MLP-W16-D2-P25, dnn1]\n"))
+    assert c.networks == ("mlp-w16-d2-p25", "dnn1")
+
+
+@pytest.mark.parametrize("grid, message", [
+    ("{widths: [8], depths: [1]}", "networks.dropouts must be a non-empty list"),
+    ("{widths: [8], depths: [1], dropouts: [0], seeds: [1]}", "unknown key 'networks.seeds'"),
+    ("{widths: [8], depths: [0], dropouts: [0]}", "networks.depths entry must be a whole number in 1..9"),
+    ("{widths: [8.5], depths: [1], dropouts: [0]}", "networks.widths entry must be int"),
+    ("{widths: [8], depths: [1], dropouts: [0.333]}", "whole percentage"),
+    ("{widths: [8], depths: [1], dropouts: [1]}", "whole percentage"),
+    ("{widths: [8, 8], depths: [1], dropouts: [0]}", "listed twice"),
+])
+def test_a_bad_network_grid_is_one_line(tmp_path, grid, message):
+    with pytest.raises(ConfigError, match=message) as e:
+        load_config(write(tmp_path, f"name: s\nnetworks: {grid}\n"))
+    assert "\n" not in str(e.value)
+
+
+def test_a_problems_list_attacks_every_image_under_each(tmp_path):
+    c = load_config(write(tmp_path, "name: s\nmethods: [tight]\nproblems:\n  - {kind: targeted, ratio: 1.2}\n"
+                                    "  - {kind: untargeted, factor: 0.9}\n"))
+    assert [p.kind for p in c.problems] == ["targeted", "untargeted"] and c.problems[1].factor == 0.9
+    with pytest.raises(ConfigError, match="2 problems"):
+        c.problem
+    assert load_config(write(tmp_path, "name: s\n")).problems[0].kind == "targeted"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("problem: {kind: targeted}\nproblems: [{kind: untargeted}]", "give 'problem' or 'problems', not both"),
+    ("problems: []", "non-empty list"),
+    ("problems: {kind: targeted}", "non-empty list"),
+    ("problems: [{kind: targeted}, {kind: targeted, ratio: 1.2}]", "lists 'targeted ratio 1.2.*' more than once"),
+    ("problems: [{kind: feature, layer: 1}]", "cannot be run as a batch"),
+    ("problems: [{kind: targeted}, ~]", r"problems\[1\] is empty"),
+    ("problems: [{kind: targeted}, {kind: untargeted, ratio: -1}]", r"problems\[1\]\.ratio"),
+    ("methods: [fast]\nproblems: [{kind: targeted}, {kind: max-target, target: 3}]", "fast"),
+])
+def test_a_bad_problems_list_is_one_line(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message) as e:
+        load_config(write(tmp_path, f"name: s\n{text}\n"))
+    assert "\n" not in str(e.value)
+
+
+def test_the_study_config_names_the_whole_grid():
+    c = load_config(REPO / "configs" / "robustness_study.yaml")
+    assert len(c.networks) == 36 and [p.kind for p in c.problems] == ["targeted", "untargeted"]
+    assert c.images.count == 100 and c.methods == ("tight",)

@@ -158,3 +158,22 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path, tiny_models):
     subprocess.run(cmd, env=env, cwd=REPO, check=True, capture_output=True)
     keys = [r["image_index"] for r in rows_of(csv_path)]
     assert len(keys) == 6 and len(set(keys)) == 6
+
+
+def test_expand_crosses_every_problem_and_each_row_keeps_its_own(tmp_path, tiny_models):
+    c = parse_config({"name": "t", "problems": [{"kind": "targeted"}, {"kind": "untargeted"}]})
+    insts = expand(c, [FakeNet("a", [])], [7, 9])
+    assert len(insts) == 4 and {i.problem.split()[0] for i in insts[:2]} == {"targeted", "untargeted"}
+    data = need_mnist()
+    cfg = parse_config({"name": "p", "networks": [str(tiny_models)], "bounds": ["basic"], "methods": ["tight"],
+                        "problems": [{"kind": "targeted"}, {"kind": "untargeted"}],
+                        "images": {"count": 2, "correctly_classified": False},
+                        "solver": {"time_limit": 20}, "executor": "serial"})
+    s = run_batch(cfg, data_dir=data, results_dir=tmp_path / "res")
+    assert s.ran == 4
+    rows = rows_of(tmp_path / "res" / "p" / "instances.csv")
+    assert sorted(r["problem"].split()[0] for r in rows) == ["targeted", "targeted", "untargeted", "untargeted"]
+    for r in rows:
+        if r["status"] == "optimal":
+            assert r["verified"] == "True"
+    assert run_batch(cfg, data_dir=data, results_dir=tmp_path / "res").skipped == 4

@@ -29,3 +29,22 @@ def test_unknown_architecture():
 
     with pytest.raises(AdvmilpError, match="unknown architecture"):
         train("dnn7")
+
+
+def test_a_study_network_trains_with_dropout_into_its_folder(tmp_path, mnist_test):
+    pytest.importorskip("tensorflow")
+    from advmilp.data.mnist import Split
+    from advmilp.nn.training import import_tensorflow, build_model, train_and_save
+    from advmilp.nn.architectures import find_architecture
+
+    _, keras = import_tensorflow()
+    kinds = [type(layer).__name__ for layer in build_model(find_architecture("mlp-w8-d2-p25"), keras).layers]
+    assert kinds == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    train = Split(mnist_test.images[:500], mnist_test.labels[:500])
+    lines = []
+    path = train_and_save("mlp-w8-d2-p25", tmp_path, epochs=1, seed=0, threads=1,
+                          train_split=train, test_split=mnist_test, log=lines.append)
+    assert path == tmp_path / "study" / "mlp-w8-d2-p25.npz"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["dropout"] == 0.25 and meta["layer_sizes"] == [784, 8, 8, 10] and "thesis_accuracy" not in meta
+    assert not any("thesis" in line for line in lines)
