@@ -22,6 +22,12 @@ MNIST label.  With ``correctly_classified`` (the default) every network must cla
 its images correctly, else the batch is refused naming the rows; ``count`` keeps the first
 ``count`` rows per network.
 
+Tree ensembles (`advmilp.nn.trees`): a ``networks`` entry may name a shipped ensemble
+(``forest-d6-n10``: ``models/trees/forest-d6-n10.json``) or a ``.json`` ensemble file (paths as for
+``.npz``).  A config takes tree ensembles or networks, not both; with tree ensembles the methods are
+``trees-milp`` (the default), the bounds ``none`` (the default: an ensemble has no neurons) and a
+problem key only networks read (``ratio``, ``factor``, ``epsilon``, ...) is refused.
+
 ``images.correctly_classified`` (without a file): ``true`` takes the first ``count`` images every
 network classifies correctly; ``false`` the first ``count`` images; ``each`` the first ``count``
 images too, but each network is attacked only on those it classifies correctly (the robustness
@@ -44,10 +50,14 @@ import yaml
 from advmilp.nn.architectures import find_architecture, study_names, unknown_architecture
 from advmilp.errors import AdvmilpError, ConfigError
 from advmilp.methods.registry import METHODS as REGISTRY
-from advmilp.methods.registry import check_supported
+from advmilp.methods.registry import check_model, check_supported
+from advmilp.nn.trees import TreeArch, is_tree_arch
 from advmilp.spec.problems import ProblemSpec, SolverSettings
 
 BOUNDS_METHODS = ("basic", "improved", "weak")
+TREE_BOUNDS = "none"      # the only bounds of a tree ensemble (it has no neurons)
+# problem keys that only networks have (a tree ensemble's criterion is the argmax of its scores)
+NETWORK_ONLY_PROBLEM_KEYS = ("ratio", "epsilon", "factor", "l1_budget", "output_relu", "layer", "unit", "objective")
 METHODS = tuple(REGISTRY)   # the method names, in the registry's order
 EXECUTORS = ("serial", "process", "dask")
 SOLVER_NAMES = ("highs", "cbc", "scip", "gurobi")
@@ -180,6 +190,7 @@ IMAGES_TYPES = {"split": (str,), "count": (int,), "first": (int,), "correctly_cl
                 "label_column": (str,)}
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 MODEL_SUFFIXES = (".npz", ".onnx", ".keras", ".h5")
+TREE_SUFFIXES = (".json",)   # a tree ensemble saved by advmilp (its arrays in the .npz beside it)
 SOLVER_TYPES = {"name": (str,), "time_limit": NUM, "threads": (int,), "gap_rel": NUM}
 TOP_KEYS = {"name", "networks", "bounds", "bounds_time_limit", "methods", "method", "problem", "problems", "images",
             "solver", "workers", "executor", "scheduler", "cdh", "cdh_variants"}
@@ -294,24 +305,51 @@ def parse_config(data: Any, src: str = "<config>", base: Path | None = None) -> 
         shown = name if len(name) <= 40 else name[:37] + "..."
         raise ConfigError(f"{src}: name {shown!r} must be 1-64 letters, digits, '.', '_' or '-', "
                           f"starting with a letter or digit (it names the results folder)")
-    networks = []
+    networks, trees = [], []
     for net in _names(_network_grid(data["networks"], src) if isinstance(data.get("networks"), dict)
                       else data.get("networks", ["dnn1"]), "networks", src, None):
         arch = find_architecture(net)
-        if arch is None and net.lower().endswith(MODEL_SUFFIXES):
+        tree = arch is None and (is_tree_arch(net) or net.lower().endswith(TREE_SUFFIXES))
+        if arch is None and net.lower().endswith(MODEL_SUFFIXES + TREE_SUFFIXES):
             net = expand_path(net, f"networks entry {net!r}", src, base)
-        if arch is None and not net.lower().endswith(MODEL_SUFFIXES):
-            raise ConfigError(f"{src}: unknown network '{net}' in 'networks' "
-                              f"({unknown_architecture(net, ', or a .npz/.onnx/.keras file').split(' (', 1)[1]}")
+        elif tree:   # a shipped tree ensemble's name: models/trees/<name>.json
+            try:
+                net = TreeArch.parse(net).name
+            except AdvmilpError as exc:
+                raise ConfigError(f"{src}: networks entry: {exc}") from None
+        elif arch is None:
+            choices = unknown_architecture(net, ', or a .npz/.onnx/.keras file').split(' (', 1)[1].rstrip(')')
+            raise ConfigError(f"{src}: unknown network '{net}' in 'networks' ({choices}; tree ensembles: "
+                              f"tree-d<depth>, forest-d<depth>-n<trees>, gbt-d<depth>-n<stages> or a .json file)")
         entry = arch.name if arch is not None else net
         if entry in networks:
             raise ConfigError(f"{src}: '{net}' is listed twice in 'networks'")
         networks.append(entry)
-    bounds = _names(data.get("bounds", ["improved"]), "bounds", src, BOUNDS_METHODS)
-    methods = _names(data.get("methods", data.get("method", ["milp"])), "methods", src, METHODS)
+        trees.append(tree)
+    if any(trees) and not all(trees):
+        raise ConfigError(f"{src}: 'networks' mixes tree ensembles ({networks[trees.index(True)]}) and networks "
+                          f"({networks[trees.index(False)]}); no method attacks both: give each its own config")
+    trees_only = all(trees)
+    bounds = _names(data.get("bounds", [TREE_BOUNDS] if trees_only else ["improved"]), "bounds", src,
+                    BOUNDS_METHODS + (TREE_BOUNDS,))
+    if trees_only and bounds != (TREE_BOUNDS,):
+        raise ConfigError(f"{src}: tree ensembles have no neuron bounds: write 'bounds: [{TREE_BOUNDS}]' "
+                          f"(or leave it out), not {', '.join(bounds)}")
+    if not trees_only and TREE_BOUNDS in bounds:
+        raise ConfigError(f"{src}: bounds '{TREE_BOUNDS}' is for tree ensembles; networks need "
+                          f"{', '.join(BOUNDS_METHODS)}")
+    methods = _names(data.get("methods", data.get("method", ["trees-milp"] if trees_only else ["milp"])), "methods",
+                     src, METHODS)
+    for m in methods:   # a method for the other kind of model is refused up front
+        try:
+            check_model(m, trees_only, networks[0])
+        except AdvmilpError as exc:
+            raise ConfigError(f"{src}: {exc}") from None
     btl = _in_range(_check(data.get("bounds_time_limit", 1.0), NUM, "bounds_time_limit", src),
                     "bounds_time_limit", src)
     problems = _problems(data, src)
+    if trees_only:
+        _refuse_network_keys(data, src)
     problem = problems[0]   # CDH's settings follow the first problem (CDH is targeted only)
     if not isinstance(data.get("images") or {}, dict):
         raise ConfigError(f"{src}: images must be a mapping of keys (e.g. {{indices: [1, 2]}}), "
@@ -431,6 +469,17 @@ def _problems(data: dict, src: str) -> tuple[ProblemSpec, ...]:
     if twice:
         raise ConfigError(f"{src}: problems lists '{twice[0]}' more than once")
     return problems
+
+
+def _refuse_network_keys(data: dict, src: str) -> None:
+    """A problem key only networks read (ratio, factor, ...) is refused for tree ensembles, never ignored."""
+    entries = [("problem", data.get("problem"))] if "problem" in data else \
+        [(f"problems[{k}]", p) for k, p in enumerate(data.get("problems") or [])]
+    for where, p in entries:
+        given = [k for k in NETWORK_ONLY_PROBLEM_KEYS if isinstance(p, dict) and k in p]
+        if given:
+            raise ConfigError(f"{src}: {where}.{given[0]} does not apply to tree ensembles (method trees-milp: "
+                              f"the target's score is the largest, or the label's is not)")
 
 
 def _bad_problem(k: int, src: str):

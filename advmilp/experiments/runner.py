@@ -32,13 +32,14 @@ from typing import Callable
 
 from advmilp import __version__
 from advmilp.bounds.compute import Bounds, default_results_dir, get_bounds
-from advmilp.experiments.config import Config, read_index_file
+from advmilp.experiments.config import TREE_BOUNDS, Config, read_index_file
 from advmilp.experiments.store import (StorageError, append_row, cannot_write, locked_folder, read_done,
                                        replace_row, row_key, save_array)
 from advmilp.experiments.workers import init_worker
 from advmilp.data.mnist import load_split
 from advmilp.errors import AdvmilpError, ConfigError
-from advmilp.methods.registry import MethodInputs, load_masks, load_pool, method_of, run_method
+from advmilp.methods.registry import (MethodInputs, check_model, is_tree_model, load_masks, load_pool, method_of,
+                                      run_method)
 from advmilp.nn.interchange import load_any
 from advmilp.nn.network import Network
 from advmilp.spec.rows import ERROR, is_solved, make_row
@@ -157,13 +158,24 @@ def images_per_network(config: Config, networks: list[Network], split) -> dict[s
     return {net.short_hash(): common for net in networks}
 
 
+def problem_text(net, problem) -> str:
+    """The problem column of ``net``'s rows: `ProblemSpec.describe`, or for a tree ensemble the text
+    `advmilp.methods.trees.describe` writes (its criterion is the argmax of its scores)."""
+    if is_tree_model(net):
+        from advmilp.methods.trees import describe
+
+        return describe(problem, problem.norm)
+    return problem.describe()
+
+
 def expand(config: Config, networks: list[Network], indices: list[int] | dict[str, list[int]]) -> list[Instance]:
     """Image-major order, so a partial run already covers every cell of the table.  ``indices``: one
     list for every network, or each network's own list by its hash (the k-th image of every network,
     then the (k+1)-th)."""
     lists = indices if isinstance(indices, dict) else {net.short_hash(): indices for net in networks}
     depth = max((len(v) for v in lists.values()), default=0)
-    return [Instance(net.name, net.short_hash(), method, bounds, problem.describe(), lists[net.short_hash()][k])
+    return [Instance(net.name, net.short_hash(), method, bounds, problem_text(net, problem),
+                     lists[net.short_hash()][k])
             for k in range(depth) for net in networks if k < len(lists[net.short_hash()])
             for problem in config.problems for bounds in config.bounds for method in config.methods]
 
@@ -304,6 +316,10 @@ def prepare(config: Config, data_dir=None, models_dir=None, cache_dir=None,
     indices = images_per_network(config, networks, split)
     bounds: dict[tuple[str, str], Bounds] = {}
     for net in networks:
+        if is_tree_model(net):   # no neurons, no bounds (`_check_networks`: the config's bounds are [none])
+            bounds[(net.short_hash(), TREE_BOUNDS)] = Bounds([], [], TREE_BOUNDS, network_hash=net.content_hash())
+            log(f"bounds {net.name}: none (a tree ensemble: {net.describe()})")
+            continue
         for method in config.bounds:
             b, hit = get_bounds(net, method, config.bounds_time_limit, cache_dir,
                                 progress=lambda m, n=net.name: log(f"bounds {n}: {m}"), warn=log)
@@ -314,9 +330,22 @@ def prepare(config: Config, data_dir=None, models_dir=None, cache_dir=None,
 
 
 def _check_networks(config: Config, networks: list[Network]) -> None:
-    """Two entries with the same weights would run every instance twice; a target must be an output."""
+    """Two entries with the same weights would run every instance twice; a target must be an output; a
+    method or bounds for the other kind of model (network or tree ensemble) is refused (the config
+    checks names; this checks what was loaded, e.g. a ``--networks`` override)."""
     seen: dict[str, str] = {}
     for entry, net in zip(config.networks, networks):
+        trees = is_tree_model(net)
+        try:
+            for method in config.methods:
+                check_model(method, trees, entry)
+        except AdvmilpError as exc:
+            raise ConfigError(f"{config.source}: {exc}") from None
+        if trees and config.bounds != (TREE_BOUNDS,):
+            raise ConfigError(f"{config.source}: {entry} is a tree ensemble: it has no neuron bounds "
+                              f"(bounds: [{TREE_BOUNDS}]), not {', '.join(config.bounds)}")
+        if not trees and TREE_BOUNDS in config.bounds:
+            raise ConfigError(f"{config.source}: bounds '{TREE_BOUNDS}' is for tree ensembles, not the network {entry}")
         h = net.short_hash()
         if h in seen:
             raise ConfigError(f"{config.source}: networks '{seen[h]}' and '{entry}' are the same network "
@@ -386,9 +415,9 @@ def _run_locked(config, out_dir, client, data_dir, models_dir, cache_dir, force,
     masks = load_masks(data_dir, out_dir.parent) if config.cdh and any(c.needs_masks for c in config.cdh.values()) \
         else None
     nets = {n.short_hash(): n for n in networks}
-    specs = {p.describe(): p for p in config.problems}
+    specs = {(n.short_hash(), problem_text(n, p)): p for n in networks for p in config.problems}
     tasks = [{"instance": inst, "network": nets[inst.network_hash], "bounds": bounds[(inst.network_hash, inst.bounds)],
-              "spec": specs[inst.problem], "settings": config.solver, "x_bar": split.images[inst.image_index],
+              "spec": specs[(inst.network_hash, inst.problem)], "settings": config.solver, "x_bar": split.images[inst.image_index],
               "label": int(split.labels[inst.image_index]), "git_sha": sha,
               "witness_dir": str(out_dir / "witnesses"), "data_dir": data_dir,
               "cdh": config.cdh, "masks": masks} for inst in todo]

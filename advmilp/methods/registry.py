@@ -4,6 +4,11 @@
     tight  heuristic + L1-ball bounds + phase search / MILP (`advmilp.methods.tight`), exact, targeted
     fast   the primal heuristic alone (`advmilp.methods.fast`), no proof, targeted
     cdh    the thesis' local-search matheuristic (`advmilp.methods.cdh`), no proof, targeted
+    trees-milp  the MILP of a tree ensemble (`advmilp.methods.trees`), exact, targeted and untargeted
+
+Each method attacks one kind of model: networks (the first four) or tree ensembles (``trees``:
+`advmilp.nn.trees.TreeEnsemble`, which have no neurons, so no bounds: the batch records bounds
+``none``).  `check_model` refuses a method given the other kind, in one line.
 
 The command line's ``--method`` choices, the config's ``methods:`` names, the reports' split into
 exact and heuristic tables and the Python API all read `METHODS`.  Importing this module is cheap:
@@ -62,6 +67,12 @@ class Method:
     run: Callable[..., "InstanceResult"]
     solvers: tuple[str, ...] | None = ("highs",)  # the MILP solvers it can use (None: every one)
     norms: tuple[str, ...] | None = ("l1",)       # the distances it minimises (None: every one)
+    trees: bool = False                           # attacks tree ensembles (else: networks)
+
+    @property
+    def models(self) -> str:
+        """What it attacks, for messages: ``networks`` or ``tree ensembles``."""
+        return "tree ensembles" if self.trees else "networks"
 
     def supports(self, kind: str, norm: str = "l1") -> bool:
         return (self.problems is None or kind in self.problems) and (self.norms is None or norm in self.norms)
@@ -94,6 +105,12 @@ def _cdh(network, bounds, spec, settings, x_bar, label, image_index, inputs: Met
     return run_cdh(network, bounds, spec, settings, x_bar, label, image_index, inputs.cdh_settings, inputs.masks)
 
 
+def _trees(network, bounds, spec, settings, x_bar, label, image_index, inputs: MethodInputs):
+    from advmilp.methods.trees import run_trees
+
+    return run_trees(network, spec, settings, x_bar, label, image_index)
+
+
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("milp", exact=True, needs_pool=False, needs_masks=False, problems=None, run=_milp, solvers=None,
            norms=None, summary="the thesis model"),
@@ -103,6 +120,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            summary="the primal heuristic alone"),
     Method("cdh", exact=False, needs_pool=False, needs_masks=True, problems=("targeted",), run=_cdh,
            summary="the thesis' local search"),
+    Method("trees-milp", exact=True, needs_pool=False, needs_masks=False, problems=("targeted", "untargeted"),
+           run=_trees, norms=("l1", "linf"), trees=True, summary="tree ensembles: their exact MILP"),
 )}
 
 
@@ -119,22 +138,43 @@ def default_method(kind: str, norm: str = "l1") -> str:
     return "tight" if METHODS["tight"].supports(kind, norm) else "milp"
 
 
+def is_tree_model(model) -> bool:
+    """True for a tree ensemble (`advmilp.nn.trees.TreeEnsemble`), False for a network."""
+    return bool(getattr(model, "is_tree_ensemble", False))
+
+
+def check_model(name: str, trees: bool, model: str) -> Method:
+    """The entry of ``name`` if it attacks the kind of model ``model`` (a name, for the message) is
+    (``trees``: a tree ensemble); else one line naming the methods that do."""
+    method = method_of(name)
+    if method.trees != trees:
+        able = [m.name for m in METHODS.values() if m.trees == trees]
+        what = "the tree ensemble" if trees else "the network"
+        raise AdvmilpError(f"method {method.name} attacks {method.models}, not {what} {model} "
+                           f"(methods for {'tree ensembles' if trees else 'networks'}: {', '.join(able)})")
+    return method
+
+
 def check_supported(name: str, kind: str, solver: str = "highs", norm: str = "l1") -> Method:
     """The entry of ``name`` if it solves problems of ``kind`` in the distance ``norm``
-    (`ProblemSpec.distance_norm`) with ``solver``; else one clear error naming the methods that do
-    (a method is never silently replaced by another)."""
+    (`ProblemSpec.distance_norm`) with ``solver``; else one clear error naming the methods (for the
+    same kind of model) that do (a method is never silently replaced by another)."""
     method = method_of(name)
+    kin = [m for m in METHODS.values() if m.trees == method.trees]
+
+    def those(able: list[str]) -> str:
+        return f"methods that do: {', '.join(able)}" if able else f"no method for {method.models} does"
+
     if not method.supports(kind):
-        able = [m.name for m in METHODS.values() if m.supports(kind)]
-        raise AdvmilpError(f"method {method.name} does not solve {kind} problems (methods that do: {', '.join(able)})")
+        able = [m.name for m in kin if m.supports(kind)]
+        raise AdvmilpError(f"method {method.name} does not solve {kind} problems ({those(able)})")
     if not method.supports(kind, norm):
-        able = [m.name for m in METHODS.values() if m.supports(kind, norm)]
-        raise AdvmilpError(f"method {method.name} does not minimise or cap the {norm} distance "
-                           f"(methods that do: {', '.join(able)})")
+        able = [m.name for m in kin if m.supports(kind, norm)]
+        raise AdvmilpError(f"method {method.name} does not minimise or cap the {norm} distance ({those(able)})")
     if not method.uses_solver(solver):
-        able = [m.name for m in METHODS.values() if m.uses_solver(solver)]
+        able = [m.name for m in kin if m.uses_solver(solver)]
         raise AdvmilpError(f"method {method.name} runs on {', '.join(method.solvers or ())} only, not solver {solver} "
-                           f"(methods that use {solver}: {', '.join(able)})")
+                           f"({f'methods that use {solver}: ' + ', '.join(able) if able else f'no method for {method.models} does'})")
     return method
 
 
@@ -142,10 +182,12 @@ def run_method(name: str, network, bounds, spec, settings, x_bar, label, image_i
                inputs: MethodInputs = MethodInputs()) -> "InstanceResult":
     """Run the method ``name`` (or a cdh variant's name) on one instance, through the registry.
 
-    An unsupported problem kind or solver raises; an instance the spec cannot ask (`InvalidInstance`)
-    returns a row with status ``invalid`` and the reason, so a batch records it and never counts it."""
+    An unsupported problem kind or solver, or a model of the other kind (`check_model`), raises; an
+    instance the spec cannot ask (`InvalidInstance`) returns a row with status ``invalid`` and the
+    reason, so a batch records it and never counts it."""
     from advmilp.spec.problems import InvalidInstance
 
+    check_model(name, is_tree_model(network), network.name)
     method = check_supported(name, spec.kind, settings.name, spec.distance_norm)
     try:
         spec.check_for(network.sizes, label)
@@ -162,8 +204,13 @@ def _invalid(name, network, bounds, spec, settings, label, image_index, reason: 
     from advmilp.spec.rows import INVALID, make_row
 
     target = spec.target_for(label) if label is not None else None
+    problem = spec.describe()
+    if is_tree_model(network):   # the trees' problem text (their criterion is the argmax)
+        from advmilp.methods.trees import describe
+
+        problem = describe(spec, spec.norm)
     row = make_row(network=network.name, network_hash=network.short_hash(), method=name, bounds=bounds.method,
-                   problem=spec.describe(), image_index=image_index, label=label, target=target, status=INVALID,
+                   problem=problem, image_index=image_index, label=label, target=target, status=INVALID,
                    time_s=0.0, threads=settings.threads, time_limit=settings.time_limit, gap_rel=settings.gap_rel,
                    advmilp_version=__version__, host=platform.node(), started_at=started_at(),
                    message=f"invalid instance: {reason}")

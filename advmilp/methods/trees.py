@@ -74,7 +74,9 @@ def verify_tree_witness(ens: TreeEnsemble, x: np.ndarray, x_bar: np.ndarray, kin
 
 
 def describe(spec: ProblemSpec, norm: str) -> str:
-    s = f"{spec.kind} argmax" + (" linf-distance" if norm == "linf" else "")
+    """The problem column of a tree row: ``targeted argmax``, then ``norm linf`` as `ProblemSpec.describe`
+    writes it (the robustness report reads the distance from that token) and the caps."""
+    s = f"{spec.kind} argmax" + (" norm linf" if norm == "linf" else "")
     s += f" linf<={spec.linf_cap}" if spec.linf_cap is not None else ""
     return s + (f" l1<={spec.l1_cap}" if spec.l1_cap is not None else "")
 

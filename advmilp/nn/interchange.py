@@ -297,7 +297,9 @@ def load_onnx(path: str | os.PathLike) -> Network:
 
 
 def load_any(path_or_name: str | os.PathLike, models_dir: str | os.PathLike | None = None) -> Network:
-    """Dispatch by suffix: .npz, .onnx, .keras/.h5, .json (a tree ensemble); anything else is a shipped network name."""
+    """Dispatch by suffix: .npz, .onnx, .keras/.h5, .json (a tree ensemble); anything else is a shipped
+    name: a tree ensemble's (``forest-d6-n10``: ``<models>/trees/forest-d6-n10.json``, `TreeArch`) or a
+    network's (`load_network`)."""
     path = Path(path_or_name)
     suffix = path.suffix.lower()
     if suffix == ".npz":
@@ -312,6 +314,16 @@ def load_any(path_or_name: str | os.PathLike, models_dir: str | os.PathLike | No
         from advmilp.nn.trees import TreeEnsemble
 
         return TreeEnsemble.load(path)
+    from advmilp.nn.trees import TreeArch, is_tree_arch
+
+    if is_tree_arch(str(path_or_name)) and not path.is_file():
+        from advmilp.nn.network import default_models_dir
+
+        name = TreeArch.parse(str(path_or_name)).name
+        file = (Path(models_dir) if models_dir else default_models_dir()) / "trees" / f"{name}.json"
+        if not file.is_file():
+            raise NetworkError(f"{file}: no trained tree ensemble {name} (run 'advmilp train --arch {name}')")
+        return load_any(file)
     return load_network(str(path_or_name), models_dir)
 
 

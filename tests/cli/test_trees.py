@@ -36,7 +36,7 @@ def test_attack_a_shipped_tree_in_linf(tmp_path):
     out = run(["attack", "--model", str(TREE), "--image", "0", "--norm", "linf", "--time-limit", "60"], tmp_path)
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(None, 1) for line in out.stdout.splitlines() if line.strip())
-    assert lines["problem"] == "targeted argmax linf-distance (minimal Linf)"
+    assert lines["problem"] == "targeted argmax norm linf (minimal Linf)"
     assert lines["status"].startswith("optimal") and lines["verified"].startswith("yes")
 
 

@@ -14,8 +14,9 @@ from tests.nets import REPO
 
 
 def test_entries_and_their_needs():
-    assert list(METHODS) == ["milp", "tight", "fast", "cdh"]
-    assert {n for n, m in METHODS.items() if m.exact} == {"milp", "tight"}
+    assert list(METHODS) == ["milp", "tight", "fast", "cdh", "trees-milp"]
+    assert {n for n, m in METHODS.items() if m.exact} == {"milp", "tight", "trees-milp"}
+    assert {n for n, m in METHODS.items() if m.trees} == {"trees-milp"}
     assert {n for n, m in METHODS.items() if m.needs_pool} == {"tight", "fast"}
     assert {n for n, m in METHODS.items() if m.needs_masks} == {"cdh"}
     assert METHODS["milp"].supports("feature") and not METHODS["tight"].supports("feature")

@@ -26,7 +26,7 @@ def test_hand_tree_row_is_a_verified_optimum():
     assert row["l1"] == pytest.approx(up32(0.5) - 0.1, abs=1e-12) and row["objective"] == pytest.approx(row["l1"], abs=1e-9)
     assert row["problem"] == "targeted argmax" and row["image_index"] == 7 and row["network_hash"] == ens.short_hash()
     linf = run_trees(ens, ProblemSpec("untargeted"), SETTINGS, X_BAR, 0, norm="linf").row
-    assert linf["problem"] == "untargeted argmax linf-distance" and is_solved(linf)
+    assert linf["problem"] == "untargeted argmax norm linf" and is_solved(linf)
     assert linf["linf"] == pytest.approx(up32(0.5) - 0.2, abs=1e-12)
     capped = run_trees(ens, ProblemSpec("targeted", target=1, linf_cap=0.25), SETTINGS, X_BAR, 0).row
     assert capped["status"] == "infeasible" and not is_solved(capped) and capped["problem"].endswith("linf<=0.25")
@@ -39,7 +39,7 @@ def test_the_spec_chooses_the_norm_and_caps():
     # an L1 budget of 0.45 leaves only the x1 > 0.5 way (L1 = L∞ ≈ 0.4) to the smallest L∞
     row = run_trees(ens, ProblemSpec("targeted", target=1, norm="linf", l1_cap=0.45), SETTINGS, X_BAR, 0).row
     assert is_solved(row) and row["linf"] == pytest.approx(up32(0.5) - 0.1, abs=1e-12) and row["l1"] <= 0.45
-    assert row["problem"] == "targeted argmax linf-distance l1<=0.45"
+    assert row["problem"] == "targeted argmax norm linf l1<=0.45"
     with pytest.raises(AdvmilpError, match="not l0"):
         run_trees(ens, ProblemSpec("targeted", target=1, norm="l0"), SETTINGS, X_BAR, 0)
     with pytest.raises(AdvmilpError, match="no L0 cap"):
