@@ -398,16 +398,19 @@ def attack(config_path, arch, model, method, image, spec, settings, bounds_metho
         return _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir)
     if not (arch or model):
         raise AdvmilpError("give --arch or --model (one instance) or --config (a batch)")
-    if str(model or arch).lower().endswith(".json"):   # a tree ensemble (advmilp.cli.trees)
+    from advmilp.nn.trees import is_tree_arch
+
+    if str(model or arch).lower().endswith(".json") or is_tree_arch(str(model or arch)):   # advmilp.cli.trees
         from advmilp.cli.trees import attack_trees
 
         return attack_trees(ctx, model or arch, image, spec, settings, save_png, data_dir, models_dir)
     from advmilp.data.mnist import load_split, split_size
-    from advmilp.methods.registry import check_supported, default_method, load_inputs, run_method
+    from advmilp.methods.registry import check_model, check_supported, default_method, load_inputs, run_method
     from advmilp.nn.interchange import load_any
 
     method = method or default_method(spec.kind, spec.distance_norm)
     check_supported(method, spec.kind, settings.name, spec.distance_norm)
+    check_model(method, False, str(model or arch))   # trees-milp on a network: refused before any work
     net = load_any(model or arch, models_dir)
     n_test = split_size("test", data_dir)
     if not 0 <= image < n_test:

@@ -2,7 +2,8 @@
 
 ``advmilp train --arch tree-d8`` (``forest-d8-n20``, ``gbt-d4-n10``, a comma list) trains with scikit-learn and
 writes ``models/trees/NAME.json`` + ``.npz``; ``advmilp attack --model models/trees/NAME.json --image I`` solves
-the exact minimal-L1 (``--norm linf``: L∞) MILP of `advmilp.encode.trees` (method ``trees-milp``).  Options that only networks
+the exact minimal-L1 (``--norm linf``: L∞) MILP of `advmilp.encode.trees` (method ``trees-milp``, which
+``--method`` may name; ``--arch forest-d6-n10`` names a shipped ensemble).  Options that only networks
 have (bounds, ratio, epsilon, another solver or method) are refused, never ignored."""
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def attack_trees(ctx, model_path, image: int, spec, settings, save_png, data_dir
     from advmilp.nn.interchange import load_any
 
     for name in NETWORK_ONLY:
+        if name == "method" and ctx.params.get("method") == METHOD:   # naming the trees' own method is fine
+            continue
         if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
             opt = next(p.opts[0] for p in ctx.command.params if p.name == name)
             raise AdvmilpError(f"{opt} does not apply to a tree ensemble (method {METHOD}: the exact MILP of "

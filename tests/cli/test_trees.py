@@ -53,3 +53,21 @@ def test_refusals_are_one_error_line(tmp_path, args, message):
     out = run(args, tmp_path)
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in out.stderr
+
+
+def test_attack_a_shipped_tree_by_name_with_its_method(tmp_path):
+    out = run(["attack", "--arch", "tree-d6", "--method", "trees-milp", "--image", "0", "--time-limit", "60"],
+              tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(None, 1) for line in out.stdout.splitlines() if line.strip())
+    assert lines["status"].startswith("optimal   method trees-milp") and lines["verified"].startswith("yes")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["attack", "--arch", "dnn1", "--method", "trees-milp"], "method trees-milp attacks tree ensembles, not the network dnn1"),
+    (["attack", "--arch", "tree-d7", "--models-dir", "nowhere"], "no trained tree ensemble tree-d7"),
+])
+def test_trees_milp_on_a_network_or_a_missing_tree_is_one_line(tmp_path, args, message):
+    out = run(args, tmp_path)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "Traceback" not in out.stderr
