@@ -153,3 +153,14 @@ def test_a_batch_refusal_is_one_error_line_and_runs_nothing(tmp_path):
         cfg.write_text(f"name: {name}\n{body}images: {{count: 2}}\n")
         assert message in one_error_line(invoke(["attack", "--config", str(cfg)], env))
         assert not (tmp_path / "results" / name / "instances.csv").exists()
+
+
+def test_a_tree_ensemble_crosses_to_a_worker_process(tmp_path):
+    """The process executor pickles the ensemble into its workers (one instance: one busy core)."""
+    data = need_mnist()
+    cfg = parse_config({"name": "tp", "networks": ["forest-d6-n10"], "problem": {"kind": "untargeted"},
+                        "images": {"indices": [0]}, "workers": 2, "executor": "process"})
+    s = run_batch(cfg, data_dir=data, results_dir=tmp_path / "res")
+    assert (s.ran, s.solved, s.errors) == (1, 1, 0)
+    row, = rows_of(tmp_path / "res" / "tp" / "instances.csv")
+    assert row["network"] == "forest-d6-n10" and row["status"] == "optimal" and row["verified"] == "True"
