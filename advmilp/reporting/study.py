@@ -9,7 +9,10 @@ Which distance an instance contributes is `advmilp.reporting.robustness.classify
 optimum, or — for an instance that stopped at its time limit — its proven lower bound.  A mean or
 median over a cell with such instances is then a *lower bound* of the true figure and is printed
 with "≥"; a cell is never shown as more robust than what was proven.  ``exact mean`` is the mean
-over the proven instances alone (a different, selected population: the easy ones).
+over the proven instances alone (a different, selected population: the easy ones).  An instance
+proven *infeasible* (no input of the box reaches the criterion: the 3 x 8 network with dropout 0.5
+never outputs some digits) has no adversarial example at any distance: it is counted in ``none``,
+left out of the means and medians, and robust at every ε in the curves.
 
 A run made with ``images.correctly_classified: each`` attacks every network on the images of a common
 selection that it classifies correctly (``images.json``: ``selected`` and each network's
@@ -33,9 +36,10 @@ import pandas as pd
 from advmilp.nn.architectures import STUDY_FOLDER, find_architecture
 from advmilp.reporting.robustness import EXACT, EXCLUDED, LOWER, NORM_LABEL, curve, distance_rows
 from advmilp.reporting.tables import render_text, to_markdown
+from advmilp.spec.rows import INFEASIBLE
 
 COLUMNS = ["network", "width", "depth", "dropout", "params", "test_acc", "clean", "attacked", "selected", "problem",
-           "n", "proven", "proven_pct",
+           "n", "proven", "none", "proven_pct",
            "mean", "median", "lower_bound", "exact_mean", "mean_time_s"]
 TITLE = ("Robustness study: proven minimal {norm} distance per network and problem (mean and median over the "
          "images; ≥: some instances timed out and count at their proven lower bound, so the figure is a lower "
@@ -89,13 +93,15 @@ def study_table(df: pd.DataFrame, models_dir: str | Path | None = None,
         arch = study_arch(net)
         used = g[g["how"] != EXCLUDED]
         exact = used[used["how"] == EXACT]
+        none = int((g["status"] == INFEASIBLE).sum())
         lower = bool((used["how"] == LOWER).any())
         n_sel, n_att = selection.get(net, (math.nan, math.nan))
         rows.append(dict(network=net, width=arch.hidden[0], depth=len(arch.hidden), dropout=arch.dropout,
                          params=arch.n_parameters, test_acc=test_accuracy(net, models_dir),
                          clean=n_att / n_sel if n_sel == n_sel else math.nan, attacked=n_att, selected=n_sel,
                          problem=problem,
-                         norm=norm, n=len(g), proven=len(exact), proven_pct=100.0 * len(exact) / len(g),
+                         norm=norm, n=len(g), proven=len(exact) + none, none=none,
+                         proven_pct=100.0 * (len(exact) + none) / len(g),
                          mean=float(used["distance"].mean()) if len(used) else math.nan,
                          median=float(used["distance"].median()) if len(used) else math.nan,
                          lower_bound=lower, exact_mean=float(exact["distance"].mean()) if len(exact) else math.nan,
@@ -113,6 +119,7 @@ def _format(t: pd.DataFrame) -> pd.DataFrame:
         "problem": t["problem"].astype(str).str.split().str[0],
         "clean": [("" if c != c else f"{int(a)}/{int(s)}") for c, a, s in zip(t["clean"], t["attacked"], t["selected"])],
         "proven": [f"{p}/{n}" for p, n in zip(t["proven"], t["n"])],
+        "none": t["none"].astype(str),
         "mean": [f"{g}{v:.3f}" for g, v in zip(ge, t["mean"])],
         "median": [f"{g}{v:.3f}" for g, v in zip(ge, t["median"])],
         "exact mean": t["exact_mean"].map(lambda v: "" if v != v else f"{v:.3f}"),
@@ -206,6 +213,17 @@ def save_study_figure(path, df: pd.DataFrame, models_dir=None, title: str = "", 
     return figures._save(fig, path, also_pdf)
 
 
+def study_curve(distances, selected: int = 0, attacked: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """ε ↦ robust accuracy from one network's distances (inf: proven infeasible, robust at every ε);
+    with ``selected`` images of which it was ``attacked`` on (classified correctly), its misclassified
+    images are robust at no ε, so the curve is scaled by ``attacked / selected``."""
+    dist = np.asarray(distances, dtype=float)
+    finite = dist[np.isfinite(dist)]
+    xs, ys = curve(finite)
+    ys = (ys * len(finite) + (len(dist) - len(finite))) / max(1, len(dist))
+    return xs, ys * attacked / selected if selected else ys
+
+
 def save_study_curves(path, df: pd.DataFrame, title: str = "", also_pdf: bool = True,
                       selection: dict[str, tuple[int, int]] | None = None) -> list[Path]:
     """Robust accuracy against ε for every study network: one row of panels per problem, one panel per
@@ -218,6 +236,8 @@ def save_study_curves(path, df: pd.DataFrame, title: str = "", also_pdf: bool = 
     d = distance_rows(df)
     if d.empty:
         return []
+    d = d.assign(distance=np.where(d["status"] == INFEASIBLE, np.inf, d["distance"]),
+                 how=np.where(d["status"] == INFEASIBLE, EXACT, d["how"]))   # no example at any distance
     d = d[np.array([study_arch(n) is not None for n in d["network"]], dtype=bool) & (d["how"] != EXCLUDED).to_numpy()]
     if d.empty:
         return []
@@ -238,10 +258,7 @@ def save_study_curves(path, df: pd.DataFrame, title: str = "", also_pdf: bool = 
             ax = axes[i, j]
             g = d[(d["problem"] == problem) & (d["dropout"] == p)]
             for (w, dep), h in g.groupby(["width", "depth"]):
-                xs, ys = curve(h["distance"])
-                n_sel, n_att = selection.get(h["network"].iloc[0], (0, 0))
-                if n_sel:   # misclassified images are robust at no ε: scale by the clean accuracy
-                    ys = ys * n_att / n_sel
+                xs, ys = study_curve(h["distance"], *selection.get(h["network"].iloc[0], (0, 0)))
                 low = "≥ " if (h["how"] == LOWER).any() else ""
                 ax.step(xs, 100 * ys, where="post", color=wc[w], linestyle=styles.get(dep, "-."), linewidth=1.3,
                         label=f"{low}w{w} d{dep}")

@@ -38,6 +38,7 @@ def _rows():
         _row(a, 0, "optimal", 0.5, 0.5, problem=U), _row(a, 1, "optimal", 1.5, 1.5, problem=U),
         _row(b, 0, "optimal", 2.0, 2.0), _row(b, 1, "time_limit", 9.0, 4.0), _row(b, 2, "error", verified=False),
         _row("dnn1", 0, "optimal", 7.0, 7.0),     # not a study network: left out
+        _row(a, 2, "infeasible", problem=U, verified=False),   # no example at any distance
     ]
 
 
@@ -51,6 +52,7 @@ def test_one_line_per_study_network_and_problem_with_lower_bounds_marked(tmp_pat
     # b: 2.0 proven, 9.0 unproven counts at its bound 4.0, the error row is not a distance
     assert (b["n"], b["proven"], b["mean"], b["exact_mean"], bool(b["lower_bound"])) == (3, 1, 3.0, 2.0, True)
     assert au["mean"] == 1.0 and math.isnan(a["test_acc"])    # no weights in tmp_path
+    assert (au["n"], au["proven"], au["none"], au["proven_pct"]) == (3, 3, 1, 100.0)
 
 
 def test_report_text_marks_lower_bounds_and_reads_the_selection(tmp_path):
@@ -96,3 +98,10 @@ def test_report_and_figures_commands_show_the_study(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig" / "study.png").is_file() and (tmp_path / "fig" / "study_curves.pdf").is_file()
     assert not (tmp_path / "fig" / "robustness.png").exists()
+
+
+def test_the_curve_counts_infeasible_as_robust_and_misclassified_as_not():
+    xs, ys = study.study_curve([1.0, 3.0, math.inf, 2.0])
+    assert list(xs) == [0.0, 1.0, 2.0, 3.0] and list(ys) == [1.0, 0.75, 0.5, 0.25]
+    xs, ys = study.study_curve([1.0, 3.0, math.inf, 2.0], selected=5, attacked=4)   # one clean error
+    assert list(ys) == pytest.approx([0.8, 0.6, 0.4, 0.2])
