@@ -449,7 +449,7 @@ def _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir):
         time_limit=p["time_limit"] if _given(ctx, "time_limit") else None,
         threads=p["threads"] if _given(ctx, "threads") else None,
         workers=batch["workers"], images=batch["n_images"], executor=batch["executor"],
-        scheduler=batch["scheduler"], networks=[p["arch"]] if p["arch"] else None)
+        scheduler=batch["scheduler"], networks=architecture_names(p["arch"]) if p["arch"] else None)
     try:
         summary = run_batch(config, data_dir, models_dir, cache_dir, batch["results_dir"], batch["force"],
                             log=lambda m: click.echo(m, err=True))

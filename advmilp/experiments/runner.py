@@ -34,7 +34,7 @@ from advmilp import __version__
 from advmilp.bounds.compute import Bounds, default_results_dir, get_bounds
 from advmilp.experiments.config import TREE_BOUNDS, Config, read_index_file
 from advmilp.experiments.store import (StorageError, append_row, cannot_write, locked_folder, read_done,
-                                       replace_row, row_key, save_array)
+                                       replace_row, row_key, save_array, write_file)
 from advmilp.experiments.workers import init_worker
 from advmilp.data.mnist import load_split
 from advmilp.errors import AdvmilpError, ConfigError
@@ -385,6 +385,20 @@ def _open_log(out_dir: Path):
     return fh, write
 
 
+def _merge_images(path: Path, record: dict) -> dict:
+    """``record`` with the per-network image lists of an earlier run of the folder kept for the
+    networks this run does not name (``--arch`` runs a subset of a config's networks), when both
+    runs chose from the same images; else ``record`` alone."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return record
+    if not (isinstance(old, dict) and isinstance(old.get("indices"), dict) and isinstance(record["indices"], dict)
+            and old.get("split") == record["split"] and old.get("selected") == record.get("selected")):
+        return record
+    return {**record, "indices": {**old["indices"], **record["indices"]}}
+
+
 def _run_locked(config, out_dir, client, data_dir, models_dir, cache_dir, force, log, progress, start):
     csv_path = out_dir / "instances.csv"
     logfile, log_line = _open_log(out_dir)
@@ -396,12 +410,12 @@ def _run_locked(config, out_dir, client, data_dir, models_dir, cache_dir, force,
     networks, split, indices, bounds = prepare(config, data_dir, models_dir, cache_dir, say)
     try:
         lists = list(indices.values())
-        shown = lists[0] if all(v == lists[0] for v in lists) else \
+        shown = lists[0] if all(v == lists[0] for v in lists) and config.images.correctly_classified != "each" else \
             {net.name: indices[net.short_hash()] for net in networks}   # per network: {name: indices}
         record = {"split": config.images.split, "indices": shown}
         if config.images.correctly_classified == "each":   # the common images, before each network's own choice
             record["selected"] = select_images(config, networks, split)
-        (out_dir / "images.json").write_text(json.dumps(record) + "\n")
+        write_file(out_dir / "images.json", json.dumps(_merge_images(out_dir / "images.json", record)) + "\n")
     except OSError as exc:
         raise cannot_write(out_dir / "images.json", exc) from exc
     instances = expand(config, networks, indices)

@@ -155,6 +155,11 @@ def replace_row(path: Path, row: dict, key_columns=KEY_COLUMNS) -> None:
     _replace_file(path, _csv_text(columns, kept + [row], header=True))
 
 
+def write_file(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a new file renamed over the old): a reader never sees half."""
+    _replace_file(path, text.encode("utf-8"))
+
+
 def _replace_file(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

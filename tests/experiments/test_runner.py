@@ -177,3 +177,35 @@ def test_expand_crosses_every_problem_and_each_row_keeps_its_own(tmp_path, tiny_
         if r["status"] == "optimal":
             assert r["verified"] == "True"
     assert run_batch(cfg, data_dir=data, results_dir=tmp_path / "res").skipped == 4
+
+
+def test_each_network_meets_the_same_images_and_a_subset_rerun_keeps_the_others_lists(tmp_path):
+    """``correctly_classified: each``: one selection, each network attacked on the images it gets right;
+    images.json keeps every network's list when a later run names only some of the networks."""
+    import json
+
+    from tests.experiments.batch import tiny_net_file
+
+    data = need_mnist()
+    a = tiny_net_file(tmp_path / "m" / "a.npz", seed=3, name="a")
+    b = tiny_net_file(tmp_path / "m" / "b.npz", seed=5, name="b")
+    base = {"name": "e", "bounds": ["basic"], "methods": ["fast"], "executor": "serial",
+            "images": {"count": 6, "correctly_classified": "each"}, "solver": {"time_limit": 5}}
+    cfg = parse_config({**base, "networks": [str(a), str(b)]})
+    from advmilp.data.mnist import load_split
+    from advmilp.experiments.runner import images_per_network
+
+    split = load_split("test", data)
+    from advmilp.nn.network import Network
+
+    nets = [Network.load(a), Network.load(b)]
+    lists = images_per_network(cfg, nets, split)
+    for net in nets:
+        right = [i for i in range(6) if net.predict(split.images[i:i + 1])[0] == split.labels[i]]
+        assert lists[net.short_hash()] == right
+    run_batch(cfg, data_dir=data, results_dir=tmp_path / "res")
+    record = json.loads((tmp_path / "res" / "e" / "images.json").read_text())
+    assert record["selected"] == list(range(6)) and set(record["indices"]) == {"a", "b"}
+    run_batch(parse_config({**base, "networks": [str(a)]}), data_dir=data, results_dir=tmp_path / "res")
+    again = json.loads((tmp_path / "res" / "e" / "images.json").read_text())
+    assert again == record
