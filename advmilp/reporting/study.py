@@ -9,7 +9,10 @@ Which distance an instance contributes is `advmilp.reporting.robustness.classify
 optimum, or — for an instance that stopped at its time limit — its proven lower bound.  A mean or
 median over a cell with such instances is then a *lower bound* of the true figure and is printed
 with "≥"; a cell is never shown as more robust than what was proven.  ``exact mean`` is the mean
-over the proven instances alone (a different, selected population: the easy ones).  An instance
+over the proven instances alone (a different, selected population: the easy ones).  ``mean ≤`` is
+the mean of the verified witnesses' distances (for a timed-out instance its incumbent): an upper
+bound of the true mean, so the true mean lies between ``mean`` and ``mean ≤`` (blank when some
+instance has no verified witness).  An instance
 proven *infeasible* (no input of the box reaches the criterion: the 3 x 8 network with dropout 0.5
 never outputs some digits) has no adversarial example at any distance: it is counted in ``none``,
 left out of the means and medians, and robust at every ε in the curves.
@@ -40,7 +43,7 @@ from advmilp.spec.rows import INFEASIBLE
 
 COLUMNS = ["network", "width", "depth", "dropout", "params", "test_acc", "clean", "attacked", "selected", "problem",
            "n", "proven", "none", "proven_pct",
-           "mean", "median", "lower_bound", "exact_mean", "mean_time_s"]
+           "mean", "median", "lower_bound", "upper_mean", "exact_mean", "mean_time_s"]
 TITLE = ("Robustness study: proven minimal {norm} distance per network and problem (mean and median over the "
          "images; ≥: some instances timed out and count at their proven lower bound, so the figure is a lower "
          "bound; exact mean: over the proven instances only)")
@@ -104,10 +107,17 @@ def study_table(df: pd.DataFrame, models_dir: str | Path | None = None,
                          proven_pct=100.0 * (len(exact) + none) / len(g),
                          mean=float(used["distance"].mean()) if len(used) else math.nan,
                          median=float(used["distance"].median()) if len(used) else math.nan,
-                         lower_bound=lower, exact_mean=float(exact["distance"].mean()) if len(exact) else math.nan,
+                         lower_bound=lower, upper_mean=_upper_mean(used), exact_mean=float(exact["distance"].mean()) if len(exact) else math.nan,
                          mean_time_s=float(g["time_s"].mean())))
     t = pd.DataFrame(rows, columns=COLUMNS + ["norm"])
     return t.sort_values(["problem", "width", "depth", "dropout"], kind="stable").reset_index(drop=True)
+
+
+def _upper_mean(used: pd.DataFrame) -> float:
+    """The mean distance of the verified witnesses, if every instance has one (else nan)."""
+    obj = pd.to_numeric(used["objective"], errors="coerce")
+    ok = used["verified"].astype(bool) & obj.notna()
+    return float(obj.mean()) if len(used) and ok.all() else math.nan
 
 
 def _format(t: pd.DataFrame) -> pd.DataFrame:
@@ -122,6 +132,7 @@ def _format(t: pd.DataFrame) -> pd.DataFrame:
         "none": t["none"].astype(str),
         "mean": [f"{g}{v:.3f}" for g, v in zip(ge, t["mean"])],
         "median": [f"{g}{v:.3f}" for g, v in zip(ge, t["median"])],
+        "mean ≤": t["upper_mean"].map(lambda v: "" if v != v else f"{v:.3f}"),
         "exact mean": t["exact_mean"].map(lambda v: "" if v != v else f"{v:.3f}"),
         "time s": t["mean_time_s"].map(lambda v: f"{v:.2f}"),
     })

@@ -51,6 +51,7 @@ def test_one_line_per_study_network_and_problem_with_lower_bounds_marked(tmp_pat
     assert (a["n"], a["proven"], a["mean"], a["median"], bool(a["lower_bound"])) == (3, 3, 4.0, 3.0, False)
     # b: 2.0 proven, 9.0 unproven counts at its bound 4.0, the error row is not a distance
     assert (b["n"], b["proven"], b["mean"], b["exact_mean"], bool(b["lower_bound"])) == (3, 1, 3.0, 2.0, True)
+    assert b["upper_mean"] == 5.5 and a["upper_mean"] == 4.0    # b: incumbents 2 and 9 bracket the true mean
     assert au["mean"] == 1.0 and math.isnan(a["test_acc"])    # no weights in tmp_path
     assert (au["n"], au["proven"], au["none"], au["proven_pct"]) == (3, 3, 1, 100.0)
 
