@@ -398,7 +398,7 @@ def attack(config_path, arch, model, method, image, spec, settings, bounds_metho
         return _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir)
     if not (arch or model):
         raise AdvmilpError("give --arch or --model (one instance) or --config (a batch)")
-    from advmilp.nn.trees import is_tree_arch
+    from advmilp.nn.architectures import is_tree_arch
 
     if str(model or arch).lower().endswith(".json") or is_tree_arch(str(model or arch)):   # advmilp.cli.trees
         from advmilp.cli.trees import attack_trees

@@ -96,3 +96,13 @@ def unknown_architecture(name: str, also: str = "") -> str:
     """The one-line message for a name `find_architecture` does not know; ``also`` adds choices."""
     return (f"unknown architecture {name!r} (choose from {', '.join(ARCHITECTURES)}, "
             f"a study network mlp-w<width>-d<depth>-p<dropout %> such as mlp-w16-d2-p25{also})")
+
+
+# ---- tree ensembles (advmilp.nn.trees): only the names, so telling a name apart costs no import ------
+TREE_KINDS = ("tree", "forest", "gbt")
+
+
+def is_tree_arch(name: str) -> bool:
+    """Whether ``name`` names a tree ensemble (``tree-d8``, ``forest-d8-n20``, ``gbt-d4-n10``; parsed and
+    checked by `advmilp.nn.trees.TreeArch.parse`)."""
+    return bool(name) and name.lower().split("-")[0] in TREE_KINDS

@@ -314,10 +314,11 @@ def load_any(path_or_name: str | os.PathLike, models_dir: str | os.PathLike | No
         from advmilp.nn.trees import TreeEnsemble
 
         return TreeEnsemble.load(path)
-    from advmilp.nn.trees import TreeArch, is_tree_arch
+    from advmilp.nn.architectures import is_tree_arch
 
     if is_tree_arch(str(path_or_name)) and not path.is_file():
         from advmilp.nn.network import default_models_dir
+        from advmilp.nn.trees import TreeArch
 
         name = TreeArch.parse(str(path_or_name)).name
         file = (Path(models_dir) if models_dir else default_models_dir()) / "trees" / f"{name}.json"

@@ -34,9 +34,9 @@ from typing import Any, Callable
 import numpy as np
 
 from advmilp.errors import AdvmilpError, NetworkError
+from advmilp.nn.architectures import TREE_KINDS as KINDS, is_tree_arch  # noqa: F401  (the names' one home)
 
 FORMAT = "advmilp-trees"
-KINDS = ("tree", "forest", "gbt")
 LEAF = -1
 ARCH_PATTERN = re.compile(r"^(tree)-d(\d+)$|^(forest|gbt)-d(\d+)-n(\d+)$")
 
@@ -324,10 +324,6 @@ class TreeArch:
     @property
     def name(self) -> str:
         return f"tree-d{self.depth}" if self.kind == "tree" else f"{self.kind}-d{self.depth}-n{self.n}"
-
-
-def is_tree_arch(name: str) -> bool:
-    return bool(name) and name.lower().split("-")[0] in KINDS
 
 
 def data_hash(images: np.ndarray, labels: np.ndarray) -> str:
