@@ -13,6 +13,30 @@ from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, Positive, _need_netw
 from advmilp.errors import AdvmilpError
 
 
+def parse_eps(texts) -> dict[str, tuple[float, ...]]:
+    """``--eps l1=1,2,4`` (repeatable) → {"l1": (1.0, 2.0, 4.0)}; a bad value is one error line."""
+    import math
+
+    from advmilp.reporting.robustness import DEFAULT_EPS
+
+    out: dict[str, tuple[float, ...]] = {}
+    for text in texts:
+        norm, sep, values = text.partition("=")
+        norm = norm.strip().lower()
+        if not sep or norm not in DEFAULT_EPS:
+            raise AdvmilpError(f"--eps {text!r}: give NORM=E1,E2,... with NORM one of {', '.join(DEFAULT_EPS)}")
+        try:
+            eps = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            raise AdvmilpError(f"--eps {text!r}: the values must be numbers separated by commas") from None
+        if not all(math.isfinite(e) and e >= 0 for e in eps):
+            raise AdvmilpError(f"--eps {text!r}: every ε must be a finite number ≥ 0")
+        if norm in out:
+            raise AdvmilpError(f"--eps gives {norm} twice")
+        out[norm] = tuple(sorted(set(eps)))
+    return out
+
+
 @main.command()
 @click.argument("runs", nargs=-1, type=click.Path())
 @click.option("--gap1-run", type=click.Path(), default=None,
@@ -23,8 +47,12 @@ from advmilp.errors import AdvmilpError
 @click.option("--published", type=click.Path(file_okay=False), default=None,
               help="For a 'verify --instances' run: the folder of the published VNN-COMP results "
                    "(default: the benchmark's own folder).")
+@click.option("--eps", "eps_text", multiple=True, metavar="NORM=E1,E2,...",
+              help="The ε of the robustness table for one norm, e.g. --eps l1=0.02,0.05,0.1 (tree ensembles' "
+                   "distances are ~100x the networks' smaller); repeat for another norm. Default: l1=1,2,4,8, "
+                   "linf=0.01,0.02,0.05,0.1.")
 @clean_errors
-def report(runs, gap1_run, out, force, published):
+def report(runs, gap1_run, out, force, published, eps_text):
     """Thesis-style tables (%solved, %gap, nodes, time) from result runs, thesis figures beside ours;
     for a 'verify --instances' run, the VNN-COMP score beside the published tools'.
 
@@ -35,6 +63,8 @@ def report(runs, gap1_run, out, force, published):
     from advmilp.reporting.vnncomp import is_verify_run, write_vnncomp_report
 
     if any(is_verify_run(r) for r in runs):
+        if eps_text:
+            raise AdvmilpError("--eps is for the robustness table of attack runs, not a 'verify --instances' run")
         if len(runs) != 1 or gap1_run:
             raise AdvmilpError("a 'verify --instances' run is reported alone (one folder, no --gap1-run)")
         out_dir = Path(out) if out else Path(runs[0]) / "report"
@@ -58,7 +88,7 @@ def report(runs, gap1_run, out, force, published):
     click.echo(f"written: {out_dir}/table{{2,3,4}}.{{md,csv,tex}}")
     from advmilp.reporting.robustness import robustness_report
 
-    robust = robustness_report(df, out_dir)
+    robust = robustness_report(df, out_dir, parse_eps(eps_text))
     if robust:
         click.echo("\n" + robust)
         click.echo(f"written: {out_dir}/robustness.{{md,csv}}")

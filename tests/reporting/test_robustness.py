@@ -127,3 +127,19 @@ def test_report_command_prints_and_writes_the_robustness_table(tmp_path):
     long = pd.read_csv(tmp_path / "rep" / "robustness.csv")
     assert list(long["eps"]) == list(rb.DEFAULT_EPS["l1"])
     assert list(long["robust_pct"]) == pytest.approx([100 * 4 / 6, 100 * 3 / 6, 100 * 1 / 6, 0.0])
+
+
+def test_report_eps_option_sets_the_columns_and_refuses_bad_values(tmp_path):
+    from tests.cli.helpers import cli_env, invoke
+
+    _frame(tmp_path, _rows())
+    proc = invoke(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep"), "--eps", "l1=2.5,0.5"],
+                  cli_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    long = pd.read_csv(tmp_path / "rep" / "robustness.csv")
+    assert list(long["eps"]) == [0.5, 2.5]
+    assert list(long["robust_pct"]) == pytest.approx([100 * 5 / 6, 100 * 3 / 6])   # distances 1,3,5,2,0,4
+    for bad, words in (("l7=1", "NORM=E1"), ("l1", "NORM=E1"), ("l1=a,b", "numbers"), ("l1=-1", "≥ 0"),
+                       ("l1=nan", "finite")):
+        proc = invoke(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep2"), "--eps", bad], cli_env(tmp_path))
+        assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
