@@ -99,7 +99,7 @@ def report(runs, gap1_run, out, force, published, eps_text):
     study = study_report(df, out_dir, selection=read_selection(runs[0]) if len(runs) == 1 else None)
     if study:
         click.echo("\n" + study)
-        click.echo(f"written: {out_dir}/study.{{md,csv}}")
+        click.echo(f"written: {out_dir}/study.{{md,csv}}, {out_dir}/study_wide.md")
 
 
 # ---- interchange and heuristics' data ----------------------------------------------------------

@@ -146,17 +146,40 @@ def study_report(df: pd.DataFrame, out_dir: str | Path | None = None, models_dir
     t = study_table(df, models_dir, selection)
     if t.empty:
         return ""
-    parts, md = [], []
+    parts, md, wide_md = [], [], []
     for norm, g in t.groupby("norm", sort=False):
         title = TITLE.format(norm=NORM_LABEL[norm])
-        parts.append(f"{title}\n\n{render_text(_format(g))}")
+        wide = study_wide(g)
+        parts.append(f"{WIDE_TITLE.format(norm=NORM_LABEL[norm])}\n\n{render_text(wide)}")
         md.append(f"**{title}**\n\n{to_markdown(_format(g))}\n")
+        wide_md.append(f"**{WIDE_TITLE.format(norm=NORM_LABEL[norm])}**\n\n{to_markdown(wide)}\n")
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         t.to_csv(out / "study.csv", index=False)
         (out / "study.md").write_text("\n".join(md), encoding="utf-8")
+        (out / "study_wide.md").write_text("\n".join(wide_md), encoding="utf-8")
     return "\n\n".join(parts)
+
+
+WIDE_TITLE = ("Robustness study, one line per network: mean minimal {norm} distance per problem (proven/recorded "
+              "instances; '≥ a ≤ b': some timed out, the true mean lies between a and b)")
+
+
+def study_wide(t: pd.DataFrame) -> pd.DataFrame:
+    """One line per network (strings): grid point, parameters, test accuracy, clean share of the
+    selection, and per problem the proven count and the mean (a bracket when some instance timed out)."""
+    f = _format(t).assign(_net=t["network"].to_numpy(), _kind=t["problem"].astype(str).str.split().str[0].to_numpy())
+    rows = {}
+    for r, (_, orig) in zip(f.to_dict("records"), t.iterrows()):
+        line = rows.setdefault(r["_net"], {k: r[k] for k in ("network", "width", "depth", "dropout", "params",
+                                                             "test acc", "clean")})
+        mean = r["mean"] if not orig["lower_bound"] else \
+            f"{r['mean']}" + (f" ≤ {orig['upper_mean']:.3f}" if orig["upper_mean"] == orig["upper_mean"] else "")
+        line[f"{r['_kind']} proven"] = r["proven"] + (f" ({r['none']} none)" if r["none"] != "0" else "")
+        line[f"{r['_kind']} mean"] = mean
+    order = sorted(rows, key=lambda n: (study_arch(n).hidden[0], len(study_arch(n).hidden), study_arch(n).dropout))
+    return pd.DataFrame([rows[n] for n in order]).fillna("")
 
 
 # ---- figures ---------------------------------------------------------------------------------------

@@ -63,10 +63,13 @@ def test_report_text_marks_lower_bounds_and_reads_the_selection(tmp_path):
     assert sel == {"mlp-w8-d1-p0": (4, 3), "mlp-w16-d2-p50": (4, 4)}
     text = study.study_report(load_rows(run), tmp_path / "rep", tmp_path, sel)
     line = next(x for x in text.splitlines() if x.startswith("mlp-w16-d2-p50"))
-    assert "≥ 3.000" in line and "1/3" in line and "4/4" in line
-    line = next(x for x in text.splitlines() if x.startswith("mlp-w8-d1-p0") and "targeted" in x and "un" not in x)
-    assert "≥" not in line and "3/4" in line and "3/3" in line
-    assert (tmp_path / "rep" / "study.csv").is_file() and (tmp_path / "rep" / "study.md").is_file()
+    assert "≥ 3.000 ≤ 5.500" in line and "1/3" in line and "4/4" in line
+    line = next(x for x in text.splitlines() if x.startswith("mlp-w8-d1-p0"))
+    assert "≥" not in line and "3/4" in line and "3/3" in line and "4.000" in line and "3/3 (1 none)" in line
+    assert text.index("mlp-w8-d1-p0") < text.index("mlp-w16-d2-p50")
+    for name in ("study.csv", "study.md", "study_wide.md"):
+        assert (tmp_path / "rep" / name).is_file()
+    assert "≥ 3.000" in (tmp_path / "rep" / "study.md").read_text()
     assert study.read_selection(tmp_path) == {}
 
 
