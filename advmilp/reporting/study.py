@@ -218,8 +218,11 @@ def save_study_figure(path, df: pd.DataFrame, models_dir=None, title: str = "", 
     for ax, problem in zip(axes, problems):
         g = t[t["problem"] == problem]
         scatter(ax, g, g["mean"], g["lower_bound"])
+        for _, r in g[g["lower_bound"] & g["upper_mean"].notna()].iterrows():   # the bracket of the true mean
+            ax.vlines(r["params"], r["mean"], r["upper_mean"], colors=[colours[r["dropout"]]], linewidth=1.0, alpha=0.7)
         ax.set_title(f"{problem}", fontsize=9)
-        ax.set_ylabel(f"mean minimal {NORM_LABEL[g['norm'].iloc[0]]} distance (hollow: lower bound)")
+        ax.set_ylabel(f"mean minimal {NORM_LABEL[g['norm'].iloc[0]]} distance\n(hollow + bar: timed out; the true "
+                      "mean lies on the bar)")
     first = t[t["problem"] == problems[0]]
     scatter(axes[-2], first, first["test_acc"], np.zeros(len(first), bool))
     axes[-2].set_ylabel("test accuracy")
@@ -295,7 +298,7 @@ def save_study_curves(path, df: pd.DataFrame, title: str = "", also_pdf: bool = 
                 xs, ys = study_curve(h["distance"], *selection.get(h["network"].iloc[0], (0, 0)))
                 low = "≥ " if (h["how"] == LOWER).any() else ""
                 ax.step(xs, 100 * ys, where="post", color=wc[w], linestyle=styles.get(dep, "-."), linewidth=1.3,
-                        label=f"{low}w{w} d{dep}")
+                        alpha=0.35 if low else 1.0, label=f"{low}w{w} d{dep}")   # faded: only a lower bound
             ax.set_title(f"{problem.split()[0]}, dropout {p:g}", fontsize=9)
             ax.set_xlabel(f"ε (minimal {NORM_LABEL[g['norm'].iloc[0]] if len(g) else 'L1'} distance)")
             ax.set_ylabel("robust accuracy (%)")
@@ -305,5 +308,5 @@ def save_study_curves(path, df: pd.DataFrame, title: str = "", also_pdf: bool = 
             if len(g):
                 ax.legend(fontsize=6, loc="upper right", ncol=2)
     fig.suptitle(f"{title + ': ' if title else ''}robust accuracy vs ε per study network "
-                 "(colour: width, line: depth; ≥: timed-out instances at their lower bound)", fontsize=10)
+                 "(colour: width, line: depth; ≥ and faded: timed-out instances at their lower bound)", fontsize=10)
     return figures._save(fig, path, also_pdf)
