@@ -92,9 +92,7 @@ def report(runs, gap1_run, out, force, published, eps_text):
     if robust:
         click.echo("\n" + robust)
         click.echo(f"written: {out_dir}/robustness.{{md,csv}}")
-    from advmilp.reporting.study import study_report
-
-    from advmilp.reporting.study import read_selection
+    from advmilp.reporting.study import read_selection, study_report
 
     study = study_report(df, out_dir, selection=read_selection(runs[0]) if len(runs) == 1 else None)
     if study:
@@ -218,11 +216,9 @@ def figures(run_dir, thesis, gallery, norms, arch, near_image, l1_budget, out, i
         from advmilp.reporting.tables import load_rows
 
         paths += make_run_figures(run_dir, run_out, data_dir)
-        from advmilp.reporting.study import save_study_curves, save_study_figure
+        from advmilp.reporting.study import read_selection, save_study_curves, save_study_figure
 
         rows = load_rows(run_dir)
-        from advmilp.reporting.study import read_selection
-
         chosen = read_selection(run_dir)
         study = save_study_figure(run_out / "study.png", rows, models_dir, title=Path(run_dir).name, selection=chosen)
         if study:   # the study's curves: one panel per problem and dropout rate, not 72 curves in one

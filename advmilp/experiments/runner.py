@@ -39,7 +39,7 @@ from advmilp.experiments.workers import init_worker
 from advmilp.data.mnist import load_split
 from advmilp.errors import AdvmilpError, ConfigError
 from advmilp.methods.registry import (MethodInputs, check_model, is_tree_model, load_masks, load_pool, method_of,
-                                      run_method)
+                                      problem_text, run_method)
 from advmilp.nn.interchange import load_any
 from advmilp.nn.network import Network
 from advmilp.spec.rows import ERROR, is_solved, make_row
@@ -156,16 +156,6 @@ def images_per_network(config: Config, networks: list[Network], split) -> dict[s
         return {net.short_hash(): [i for i, p in zip(common, net.predict(split.images[common]))
                                    if p == split.labels[i]] for net in networks}
     return {net.short_hash(): common for net in networks}
-
-
-def problem_text(net, problem) -> str:
-    """The problem column of ``net``'s rows: `ProblemSpec.describe`, or for a tree ensemble the text
-    `advmilp.methods.trees.describe` writes (its criterion is the argmax of its scores)."""
-    if is_tree_model(net):
-        from advmilp.methods.trees import describe
-
-        return describe(problem, problem.norm)
-    return problem.describe()
 
 
 def expand(config: Config, networks: list[Network], indices: list[int] | dict[str, list[int]]) -> list[Instance]:

@@ -143,6 +143,16 @@ def is_tree_model(model) -> bool:
     return bool(getattr(model, "is_tree_ensemble", False))
 
 
+def problem_text(model, spec) -> str:
+    """The problem column of ``model``'s rows: `ProblemSpec.describe`, or for a tree ensemble the text
+    `advmilp.methods.trees.describe` writes (its criterion is the argmax of its scores)."""
+    if is_tree_model(model):
+        from advmilp.methods.trees import describe
+
+        return describe(spec, spec.norm)
+    return spec.describe()
+
+
 def check_model(name: str, trees: bool, model: str) -> Method:
     """The entry of ``name`` if it attacks the kind of model ``model`` (a name, for the message) is
     (``trees``: a tree ensemble); else one line naming the methods that do."""
@@ -204,11 +214,7 @@ def _invalid(name, network, bounds, spec, settings, label, image_index, reason: 
     from advmilp.spec.rows import INVALID, make_row
 
     target = spec.target_for(label) if label is not None else None
-    problem = spec.describe()
-    if is_tree_model(network):   # the trees' problem text (their criterion is the argmax)
-        from advmilp.methods.trees import describe
-
-        problem = describe(spec, spec.norm)
+    problem = problem_text(network, spec)
     row = make_row(network=network.name, network_hash=network.short_hash(), method=name, bounds=bounds.method,
                    problem=problem, image_index=image_index, label=label, target=target, status=INVALID,
                    time_s=0.0, threads=settings.threads, time_limit=settings.time_limit, gap_rel=settings.gap_rel,
