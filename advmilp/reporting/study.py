@@ -81,33 +81,45 @@ def read_selection(run_dir: str | Path) -> dict[str, tuple[int, int]]:
     return {}
 
 
+def study_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """`distance_rows` of the study networks, where an instance proven infeasible — no example at any
+    distance — is ``exact`` at distance inf (the one place that says so; errors stay ``excluded``)."""
+    d = distance_rows(df)
+    if d.empty:
+        return d
+    infeasible = (d["status"] == INFEASIBLE).to_numpy()
+    d = d.assign(distance=np.where(infeasible, np.inf, d["distance"]), how=np.where(infeasible, EXACT, d["how"]))
+    return d[np.array([study_arch(n) is not None for n in d["network"]], dtype=bool)]
+
+
 def study_table(df: pd.DataFrame, models_dir: str | Path | None = None,
                 selection: dict[str, tuple[int, int]] | None = None) -> pd.DataFrame:
     """One row per (study network, problem) in grid order (width, depth, dropout); empty when the
     rows hold no study network.  ``selection`` (`read_selection`) adds each network's clean accuracy
     on the selected images and the number it is attacked on."""
     selection = selection or {}
-    d = distance_rows(df)
+    d = study_rows(df)
     if d.empty:
         return pd.DataFrame(columns=COLUMNS + ["norm"])
-    d = d[[study_arch(n) is not None for n in d["network"]]]
+    accuracy = {net: test_accuracy(net, models_dir) for net in d["network"].unique()}
     rows = []
     for (net, problem, norm), g in d.groupby(["network", "problem", "norm"], sort=False):
         arch = study_arch(net)
         used = g[g["how"] != EXCLUDED]
+        measured = used[np.isfinite(used["distance"].to_numpy(dtype=float))]   # infeasible ones have no distance
         exact = used[used["how"] == EXACT]
-        none = int((g["status"] == INFEASIBLE).sum())
-        lower = bool((used["how"] == LOWER).any())
+        finite_exact = measured[measured["how"] == EXACT]
         n_sel, n_att = selection.get(net, (math.nan, math.nan))
+        n = len(g)
         rows.append(dict(network=net, width=arch.hidden[0], depth=len(arch.hidden), dropout=arch.dropout,
-                         params=arch.n_parameters, test_acc=test_accuracy(net, models_dir),
+                         params=arch.n_parameters, test_acc=accuracy[net],
                          clean=n_att / n_sel if n_sel == n_sel else math.nan, attacked=n_att, selected=n_sel,
-                         problem=problem,
-                         norm=norm, n=len(g), proven=len(exact) + none, none=none,
-                         proven_pct=100.0 * (len(exact) + none) / len(g),
-                         mean=float(used["distance"].mean()) if len(used) else math.nan,
-                         median=float(used["distance"].median()) if len(used) else math.nan,
-                         lower_bound=lower, upper_mean=_upper_mean(used), exact_mean=float(exact["distance"].mean()) if len(exact) else math.nan,
+                         problem=problem, norm=norm, n=n, proven=len(exact), none=len(used) - len(measured),
+                         proven_pct=100.0 * len(exact) / n,
+                         mean=float(measured["distance"].mean()) if len(measured) else math.nan,
+                         median=float(measured["distance"].median()) if len(measured) else math.nan,
+                         lower_bound=bool((used["how"] == LOWER).any()), upper_mean=_upper_mean(measured),
+                         exact_mean=float(finite_exact["distance"].mean()) if len(finite_exact) else math.nan,
                          mean_time_s=float(g["time_s"].mean())))
     t = pd.DataFrame(rows, columns=COLUMNS + ["norm"])
     return t.sort_values(["problem", "width", "depth", "dropout"], kind="stable").reset_index(drop=True)
@@ -270,12 +282,8 @@ def save_study_curves(path, df: pd.DataFrame, title: str = "", also_pdf: bool = 
     selection = selection or {}
     from advmilp.reporting import figures
 
-    d = distance_rows(df)
-    if d.empty:
-        return []
-    d = d.assign(distance=np.where(d["status"] == INFEASIBLE, np.inf, d["distance"]),
-                 how=np.where(d["status"] == INFEASIBLE, EXACT, d["how"]))   # no example at any distance
-    d = d[np.array([study_arch(n) is not None for n in d["network"]], dtype=bool) & (d["how"] != EXCLUDED).to_numpy()]
+    d = study_rows(df)
+    d = d[d["how"] != EXCLUDED] if len(d) else d
     if d.empty:
         return []
     archs = {n: study_arch(n) for n in d["network"].unique()}
