@@ -47,11 +47,11 @@ from typing import Any
 
 import yaml
 
-from advmilp.nn.architectures import find_architecture, study_names, unknown_architecture
+from advmilp.nn.architectures import architecture_choices, find_architecture, is_tree_arch, study_names, study_rule
 from advmilp.errors import AdvmilpError, ConfigError
 from advmilp.methods.registry import METHODS as REGISTRY
 from advmilp.methods.registry import check_model, check_supported
-from advmilp.nn.trees import TreeArch, is_tree_arch
+from advmilp.nn.trees import TreeArch
 from advmilp.spec.problems import ProblemSpec, SolverSettings
 
 BOUNDS_METHODS = ("basic", "improved", "weak")
@@ -318,7 +318,7 @@ def parse_config(data: Any, src: str = "<config>", base: Path | None = None) -> 
             except AdvmilpError as exc:
                 raise ConfigError(f"{src}: networks entry: {exc}") from None
         elif arch is None:
-            choices = unknown_architecture(net, ', or a .npz/.onnx/.keras file').split(' (', 1)[1].rstrip(')')
+            choices = architecture_choices(", or a .npz/.onnx/.keras file")
             raise ConfigError(f"{src}: unknown network '{net}' in 'networks' ({choices}; tree ensembles: "
                               f"tree-d<depth>, forest-d<depth>-n<trees>, gbt-d<depth>-n<stages> or a .json file)")
         entry = arch.name if arch is not None else net
@@ -439,11 +439,8 @@ def _network_grid(grid: dict, src: str) -> list[str]:
         kinds = NUM if key == "dropouts" else (int,)
         for v in entries:
             _check(v, kinds, f"networks.{key} entry", src)
-            ok = 0 <= v < 1 and abs(round(v * 100) - v * 100) < 1e-9 if key == "dropouts" else \
-                1 <= v <= (9 if key == "depths" else 9999)
-            if not ok:
-                rule = "a whole percentage in [0, 1)" if key == "dropouts" else \
-                    "a whole number in 1..9" if key == "depths" else "a whole number in 1..9999"
+            rule = study_rule(key[:-1], v)
+            if rule:
                 raise ConfigError(f"{src}: networks.{key} entry must be {rule}, not {v!r}")
         values[key] = entries
     return study_names(values["widths"], values["depths"], values["dropouts"])

@@ -61,17 +61,28 @@ STUDY_WIDTHS = (8, 16, 32, 64)
 STUDY_DEPTHS = (1, 2, 3)
 STUDY_DROPOUTS = (0.0, 0.25, 0.5)
 STUDY_FOLDER = "study"
-STUDY_PATTERN = re.compile(r"mlp-w([1-9][0-9]{0,3})-d([1-9])-p([0-9]{1,2})")
+STUDY_PATTERN = re.compile(r"mlp-w([1-9][0-9]*)-d([1-9][0-9]*)-p([0-9]{1,2})")
+STUDY_LIMITS = {"width": 9999, "depth": 9}   # the largest width and depth a study name may say
 # every study network is trained alike: Adam 1e-3, 10 epochs, batch 64, so the grid varies only
 # width, depth and dropout
 STUDY_TRAINING = dict(optimizer="adam", epochs=10, learning_rate=0.001, batch_size=64)
 
 
+def study_rule(key: str, value) -> str | None:
+    """What a study grid's ``width``, ``depth`` or ``dropout`` must be, if ``value`` is not that; else None
+    (the one statement of the grid's ranges: names, configs)."""
+    if key == "dropout":
+        ok = 0 <= value < 1 and abs(round(value * 100) - value * 100) < 1e-9
+        return None if ok else "a whole percentage in [0, 1)"
+    return None if 1 <= value <= STUDY_LIMITS[key] else f"a whole number in 1..{STUDY_LIMITS[key]}"
+
+
 def study_name(width: int, depth: int, dropout: float) -> str:
-    percent = round(dropout * 100)
-    if abs(percent / 100 - dropout) > 1e-9 or not 0 <= percent < 100:
-        raise ValueError(f"dropout {dropout} is not a whole percentage in [0, 1)")
-    return f"mlp-w{width}-d{depth}-p{percent}"
+    for key, value in (("width", width), ("depth", depth), ("dropout", dropout)):
+        rule = study_rule(key, value)
+        if rule:
+            raise ValueError(f"{key} {value} is not {rule}")
+    return f"mlp-w{width}-d{depth}-p{round(dropout * 100)}"
 
 
 def study_names(widths=STUDY_WIDTHS, depths=STUDY_DEPTHS, dropouts=STUDY_DROPOUTS) -> list[str]:
@@ -88,14 +99,21 @@ def find_architecture(name: str) -> Architecture | None:
     if not m:
         return None
     width, depth, percent = map(int, m.groups())
+    if study_rule("width", width) or study_rule("depth", depth):
+        return None
     return Architecture(key, (width,) * depth, thesis_accuracy=None, source="robustness study",
                         dropout=percent / 100, folder=STUDY_FOLDER, **STUDY_TRAINING)
 
 
+def architecture_choices(also: str = "") -> str:
+    """The names `find_architecture` knows, for messages; ``also`` adds choices."""
+    return (f"choose from {', '.join(ARCHITECTURES)}, "
+            f"a study network mlp-w<width>-d<depth>-p<dropout %> such as mlp-w16-d2-p25{also}")
+
+
 def unknown_architecture(name: str, also: str = "") -> str:
     """The one-line message for a name `find_architecture` does not know; ``also`` adds choices."""
-    return (f"unknown architecture {name!r} (choose from {', '.join(ARCHITECTURES)}, "
-            f"a study network mlp-w<width>-d<depth>-p<dropout %> such as mlp-w16-d2-p25{also})")
+    return f"unknown architecture {name!r} ({architecture_choices(also)})"
 
 
 # ---- tree ensembles (advmilp.nn.trees): only the names, so telling a name apart costs no import ------
