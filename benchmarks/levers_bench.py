@@ -57,6 +57,8 @@ PIPELINE = {  # variants of the pipeline itself: their changes to tight.DEFAULT_
     "relaxation-restart": {"upfront_binaries": math.inf},
     "no-relaxation-bounds": {"upfront_binaries": math.inf, "escalate_after_s": math.inf},
     "node-cuts-on": {"cut_milp_options": {"mip_allow_cut_separation_at_nodes": True}},
+    "no-ladder": {"ladder": ()},
+    "no-certify": {"certify": False, "ladder": ()},
     "no-strong-branching": {"highs_options": {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
                                               "mip_pscost_minreliable": 0}},
 }
@@ -67,6 +69,8 @@ VARIANTS = {  # name: (use ball bounds, warm start, cut rounds, HiGHS options); 
     "node-cuts-on": (True, True, None, None),
     "no-strong-branching": (True, True, None, None),
     "no-relaxation-bounds": (True, True, None, None),
+    "no-ladder": (True, True, None, None),
+    "no-certify": (True, True, None, None),
     "all-cuts": (True, True, 20, "rins-rens-off"),
     "no-cuts": (True, True, 0, "rins-rens-off"),
     "cuts-50": (True, True, 50, "rins-rens-off"),

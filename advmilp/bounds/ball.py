@@ -90,6 +90,8 @@ def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.nda
             Wp, Wn = np.maximum(layer.W, 0), np.minimum(layer.W, 0)
             L = Wp @ lo_a + Wn @ up_a + layer.b
             U = Wp @ up_a + Wn @ lo_a + layer.b
+            if base is not None:    # no LP for a unit the base already makes stable
+                L, U = np.maximum(L, base.lower[k]), np.minimum(U, base.upper[k])
             output = k == K - 1
             if lp is not None and (lp_output if output else act.piecewise):
                 _tighten_by_lp(lp, *pre_map, L, U, act.piecewise and not output, deadline)

@@ -121,3 +121,60 @@ def output_bounds(network: Network, bounds: Bounds, C: np.ndarray, x_lb: np.ndar
     upper = _upper_bound(network, K, C, bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius)
     lower = -_upper_bound(network, K, -C, bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius)
     return lower - _WIDEN(lower), upper + _WIDEN(upper)
+
+
+def widen(values: np.ndarray) -> np.ndarray:
+    """Outward tolerance of solver-free bounds (`compute._widen`, vectorised)."""
+    return 1e-5 * np.maximum(1.0, np.abs(values))
+
+
+def criterion_upper(network: Network, lower: list, upper: list, G: np.ndarray, x_lb: np.ndarray,
+                    x_ub: np.ndarray, x_bar: np.ndarray | None = None, radius: float | None = None) -> np.ndarray:
+    """An upper bound of every row of ``G @ y`` (y the logits) over the input set: the lesser of
+    back-substitution through ``lower``/``upper`` and interval arithmetic on the last hidden layer's
+    bounds (either can be the tighter), widened outward."""
+    G = np.atleast_2d(np.asarray(G, np.float64))
+    K = len(network.layers) - 1
+    ub = _upper_bound(network, K, G, lower, upper, x_lb, x_ub, x_bar, radius)
+    if K > 0:
+        lo_a, up_a = network.layers[K - 1].act.interval(lower[K - 1], upper[K - 1])
+        GW = G @ network.layers[K].W
+        ub = np.minimum(ub, np.maximum(GW, 0) @ up_a + np.minimum(GW, 0) @ lo_a + G @ network.layers[K].b)
+    return ub + widen(ub)
+
+
+def certified_radius(network: Network, x_bar: np.ndarray, conjunctions: list[tuple[np.ndarray, np.ndarray]],
+                     x_lb: np.ndarray, x_ub: np.ndarray, upper: float, norm: str = "l1", base: Bounds | None = None,
+                     rel_precision: float = 0.01, deadline: float | None = None) -> float:
+    """A proven lower bound on the distance (``norm`` l1 or linf) from ``x_bar`` to any point of the box
+    [x_lb, x_ub] whose logits meet one of the ``conjunctions`` (rows G y ≥ h): the largest radius r ≤
+    ``upper`` found by bisection at which backward propagation over the ball (L1: `S_r`; L∞: the box
+    x̄ ± r) proves every conjunction unmeetable — some row's upper bound below its h.  An incomplete
+    verifier's certificate (CROWN's certified radius), to within ``rel_precision`` of ``upper``; 0 if
+    none is proven (x̄ itself is never such a point when it is correctly classified).  Each step costs
+    one `crown_bounds`; no step starts after ``deadline``."""
+    from advmilp.solvers.clock import expired
+
+    x_bar = np.asarray(x_bar, np.float64).reshape(-1)
+
+    def proven(r: float) -> bool:
+        if norm == "linf":
+            lo, hi = np.maximum(x_lb, x_bar - r), np.minimum(x_ub, x_bar + r)
+            b = crown_bounds(network, lo, hi, base=base)
+            ball = (lo, hi, None, None)
+        else:
+            b = crown_bounds(network, x_lb, x_ub, x_bar=x_bar, radius=r, base=base)
+            ball = (x_lb, x_ub, x_bar, r)
+        return all((criterion_upper(network, b.lower[:-1], b.upper[:-1], G, *ball) < h).any()
+                   for G, h in conjunctions)
+
+    lo, hi = 0.0, float(upper)
+    if not np.isfinite(hi) or hi <= 0:
+        return 0.0
+    while hi - lo > rel_precision * upper and not expired(deadline):
+        mid = 0.5 * (lo + hi)
+        if proven(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo

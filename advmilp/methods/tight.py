@@ -98,22 +98,42 @@ class TightPolicy:
     # The up-front relaxation tightening gets at most this share of the time limit (DNN4/DNN5 take
     # 1-10 s of 300; on ERAN 6x100 its 500 per-unit LPs took the whole 60 s before any search).
     tighten_share: float = 0.2
+    # The per-unit LPs of the L1-ball bounds get at most this share of the time limit (the units not
+    # reached keep their backward-propagation bounds): on a 784-64-64-64 study network, radius 6.7,
+    # the 192 units' LPs took 20 s of a 30 s limit; on DNN1-DNN5 they take 0.05-1.5 s.  The ladder's
+    # rungs give theirs a quarter of the time left.
+    ball_share: float = 0.2
+    # Before the phase search, the distance backward propagation certifies (`certified_floor`) as a
+    # proven floor of the search's bound.
+    certify: bool = True
+    # The radius ladder (`climb_ladder`) at these fractions of the way from the floor to the incumbent,
+    # when the direct phase search has not settled the problem by ladder_after × the time limit (from the
+    # instance's start) and is still more than ladder_gap from it; () for none.  The ladder raises the bound of an instance that times out, but its
+    # rungs are proofs the direct search does not reuse: started at 10 % of a 60 s limit it cost DNN4 two of
+    # three instances the direct search proves in 36-59 s (RESULTS.md), hence only the last quarter.
+    ladder: tuple = (0.25, 0.5, 0.75)
+    ladder_after: float = 0.75
+    ladder_gap: float = 0.25     # ... and only if the direct search's gap is still above this then
 
 
 DEFAULT_POLICY = TightPolicy()
 
 
 def ball_bounds_for(network: Network, x_bar, radius: float, base: Bounds, deadline: float | None,
-                    policy: "TightPolicy") -> Bounds:
+                    policy: "TightPolicy", lp_deadline: float | None = None) -> Bounds:
     """Bounds over the L1 ball of ``radius``: by backward linear propagation (`bounds.crown`) on networks
-    with more than ``policy.crown_ball_units`` hidden units, else by per-unit LPs (`bounds.ball`)."""
-    if sum(network.sizes[1:-1]) > policy.crown_ball_units:
-        from advmilp.bounds.crown import crown_bounds
+    with more than ``policy.crown_ball_units`` hidden units, else by per-unit LPs (`bounds.ball`) over the
+    propagated bounds, no LP after ``lp_deadline`` (or ``deadline``): the units not reached keep the
+    propagated bounds."""
+    from advmilp.bounds.crown import crown_bounds
 
-        t0 = time.perf_counter()
-        b = crown_bounds(network, 0.0, 1.0, x_bar=np.asarray(x_bar, np.float64), radius=radius, base=base)
-        return replace(b, method="crown-ball", time_s=time.perf_counter() - t0)
-    return ball_bounds(network, x_bar, radius, base=base, deadline=deadline)
+    t0 = time.perf_counter()
+    crown = crown_bounds(network, 0.0, 1.0, x_bar=np.asarray(x_bar, np.float64), radius=radius, base=base)
+    if sum(network.sizes[1:-1]) > policy.crown_ball_units:
+        return replace(crown, method="crown-ball", time_s=time.perf_counter() - t0)
+    stop = deadline if lp_deadline is None else (lp_deadline if deadline is None else min(deadline, lp_deadline))
+    b = ball_bounds(network, x_bar, radius, base=crown, deadline=stop)
+    return replace(b, time_s=time.perf_counter() - t0)
 
 
 def _unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:
@@ -201,7 +221,8 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         return res
     best_x, best_l1 = h.x, h.l1
     cap = incumbent_cap(best_l1)
-    bb = ball_bounds_for(network, x_bar, cap, bounds, deadline, policy)
+    bb = ball_bounds_for(network, x_bar, cap, bounds, deadline, policy,
+                         time.perf_counter() + policy.ball_share * settings.time_limit)
     prep = h.time_s + bb.time_s
     options, rounds = tight_settings(bb, network, policy)
     escalate_after = 0.0 if unstable_count(bb, network) >= policy.upfront_binaries else policy.escalate_after_s
@@ -295,11 +316,56 @@ def _search_columns(r: PhaseSearchResult) -> dict:
                 solver_version=f"ReLU-phase branch-and-bound on {solver_version('highs')} LPs")
 
 
-def _search(network: Network, bounds: Bounds, problems, x0, options: SearchOptions) -> PhaseSearchResult:
-    """One conjunction: the phase search; several (a disjunctive criterion): the least of their optima."""
+def _search(network: Network, bounds: Bounds, problems, x0, options: SearchOptions,
+            floor: float = -math.inf) -> PhaseSearchResult:
+    """One conjunction: the phase search; several (a disjunctive criterion): the least of their optima.
+    ``floor``: a proven lower bound of the optimum (`certified_floor`)."""
     if len(problems) == 1:
-        return search_phases(network, bounds, problems[0], x0, options)
-    return search_disjunction(network, bounds, problems, x0, options)
+        return search_phases(network, bounds, problems[0], x0, options, floor=floor)
+    return search_disjunction(network, bounds, problems, x0, options, floor=floor)
+
+
+def certified_floor(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, x_lb, x_ub, upper: float,
+                    deadline: float | None) -> float:
+    """A proven lower bound of the minimal distance (the spec's norm, l1 or linf) below ``upper`` (an
+    incumbent's): the radius backward propagation certifies (`bounds.crown.certified_radius`) for the
+    spec's criteria on the logits *without* the model's margin, so that it bounds every point the exact
+    check accepts as well as the model's optimum.  ``bounds`` must hold over the ball of ``upper``."""
+    from advmilp.bounds.crown import certified_radius
+
+    linear = spec.with_(output_relu=False)
+    conjunctions = [(c.G, c.h) for c in criteria(linear, label, network.n_outputs)]
+    return certified_radius(network, x_bar, conjunctions, x_lb, x_ub, upper, norm=spec.norm, base=bounds,
+                            deadline=deadline)
+
+
+def climb_ladder(network: Network, bounds: Bounds, problems_within, floor: float, cap: float, x_bar,
+                 settings: SolverSettings, deadline: float, policy: TightPolicy, effort: list):
+    """The radius ladder: between a proven floor and the incumbent's distance ``cap``, ask at radii
+    r = floor + f·(cap − floor) (f in ``policy.ladder``) whether any point lies within r — the phase
+    search with Σ|δ| ≤ r over bounds re-computed for that smaller ball, where far fewer units are
+    unstable, so a proof costs a fraction of the full search's.  No point within r: r is the new floor.
+    A point found and proven optimal within r: it is the optimum (every point outside is farther), and
+    that search is returned.  A step that runs out of time ends the ladder.  Returns (floor, the search
+    that settled the problem or None, the best point a step found or None); every search is appended
+    to ``effort``."""
+    base = max(floor, 0.0)
+    for f in policy.ladder:
+        r = base + f * (cap - base)
+        if r <= max(floor, 0.0) or expired(deadline):
+            continue
+        bb = ball_bounds_for(network, x_bar, r, bounds, deadline, policy,
+                             time.perf_counter() + 0.25 * time_left(deadline))
+        res = _search(network, bb, problems_within(r), None,
+                      _search_options(network, bb, settings, time_left(deadline), policy), floor)
+        effort.append(res)
+        if res.status == INFEASIBLE:
+            floor = max(floor, r)
+        elif res.status == OPTIMAL and res.x is not None:
+            return floor, res, res.x
+        else:   # out of time (or unsettled): what it proved bounds the optimum within r, hence overall
+            return max(floor, min(res.bound, r)), None, res.x
+    return floor, None, None
 
 
 def _search_options(network: Network, bounds: Bounds, settings: SolverSettings, time_limit: float,
@@ -314,13 +380,44 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
                      policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult | None:
     """The tight problem (logits criteria, Σ|δ| ≤ cap) by branch-and-bound over ReLU phases from the
     verified point ``x0`` — one search per conjunction of the criterion (`spec.problems.criteria`);
-    None if the search could not settle it (the caller then runs the MILP)."""
+    None if the search could not settle it (the caller then runs the MILP).  With an incumbent, first
+    the certified floor (`certified_floor`), then the radius ladder (`climb_ladder`)."""
     x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
     linear = spec.with_(output_relu=False)
     x_bar = np.asarray(x_bar, dtype=np.float64)
-    problems = [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c, cap)
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit
+
+    def problems_within(radius):
+        return [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c, radius)
                 for c in criteria(linear, label, network.n_outputs)]
-    r = _search(network, bounds, problems, x0, _search_options(network, bounds, settings, time_limit, policy))
+
+    floor, r, effort = -math.inf, None, []
+    if cap is not None and spec.norm == "l1":
+        if policy.certify:
+            floor = certified_floor(network, bounds, spec, x_bar, label, x_lb, x_ub, cap, deadline)
+        if policy.ladder:   # the direct search first; it hands the ladder the last part of the limit if far
+            #                 from settled by then
+            ladder_from = deadline - (1.0 - policy.ladder_after) * settings.time_limit
+            first = _search(network, bounds, problems_within(cap), x0,
+                            replace(_search_options(network, bounds, settings, time_left(deadline), policy),
+                                    handoff_at=ladder_from, handoff_gap=policy.ladder_gap), floor)
+            effort.append(first)
+            if first.status != TIME_LIMIT or expired(deadline):
+                r = first
+            else:
+                floor = max(floor, first.bound)
+                if first.x is not None and first.objective < cap:
+                    x0, cap = first.x, incumbent_cap(first.objective)
+                floor, r, x = climb_ladder(network, bounds, problems_within, floor, cap, x_bar, settings, deadline,
+                                           policy, effort)
+                x0 = x if x is not None else x0     # a point within a rung is better than the incumbent
+    if r is None:
+        r = _search(network, bounds, problems_within(cap), x0,
+                    _search_options(network, bounds, settings, time_left(deadline), policy), floor)
+        effort.append(r)
+    r.nodes, r.lps = sum(e.nodes for e in effort) or r.nodes, sum(e.lps for e in effort) or r.lps
+    r.time_s = time.perf_counter() - t0
     if r.status == INFEASIBLE and cap is None:   # no point at all: the problem is infeasible
         res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", None, r.time_s)
         res.row.update(status=INFEASIBLE, **_search_columns(r))
@@ -391,10 +488,13 @@ def run_linf(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solv
         incumbent = h.x
     prep0 = time.perf_counter()
     bb = crown_bounds(network, x_lb, x_ub, base=bounds)
+    floor = (certified_floor(network, bb, spec, x_bar, label, x_lb, x_ub, r0, deadline)
+             if policy.certify and h.found else -math.inf)
     prep = h.time_s + time.perf_counter() - prep0
     problems = [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c)
                 for c in criteria(linear, label, network.n_outputs)]
-    r = _search(network, bb, problems, incumbent, _search_options(network, bb, settings, time_left(deadline), policy))
+    r = _search(network, bb, problems, incumbent, _search_options(network, bb, settings, time_left(deadline), policy),
+                floor)
     res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s)
     if r.x is not None and not res.row["verified"]:     # cannot happen: the search keeps verified points only
         res.row.update(status=UNPROVEN)

@@ -31,9 +31,10 @@ from advmilp.spec.rows import INFEASIBLE, LIMIT, OPTIMAL, TIME_LIMIT
 
 def search_disjunction(network: Network, bounds: Bounds, problems: list[PhaseProblem],
                        incumbent: np.ndarray | None = None,
-                       options: SearchOptions = SearchOptions()) -> PhaseSearchResult:
+                       options: SearchOptions = SearchOptions(), floor: float = -math.inf) -> PhaseSearchResult:
     """The least optimum over ``problems`` (each judged by its own ``evaluate``, which must accept any
-    point of the whole disjunction), within ``options.time_limit`` for all of them."""
+    point of the whole disjunction), within ``options.time_limit`` for all of them.  ``floor``: a proven
+    lower bound of every conjunction's optimum (`search_phases`)."""
     t0 = time.perf_counter()
     deadline = t0 + options.time_limit
     best_x, best = incumbent, math.inf
@@ -41,7 +42,7 @@ def search_disjunction(network: Network, bounds: Bounds, problems: list[PhasePro
         ok, value, x = problems[0].evaluate(incumbent)
         best_x, best = (x, value) if ok else (None, math.inf)
     n = len(problems)
-    bound = np.full(n, -math.inf)      # what is proven per conjunction so far
+    bound = np.full(n, float(floor))   # what is proven per conjunction so far
     done = np.zeros(n, bool)
     nodes = lps = cuts = 0
     binaries = 0
@@ -49,7 +50,7 @@ def search_disjunction(network: Network, bounds: Bounds, problems: list[PhasePro
 
     def run(i: int, opts: SearchOptions) -> PhaseSearchResult:
         nonlocal best_x, best, nodes, lps, cuts, binaries
-        r = search_phases(network, bounds, problems[i], best_x, opts, cutoff=best)
+        r = search_phases(network, bounds, problems[i], best_x, opts, cutoff=best, floor=floor)
         nodes, lps, cuts = nodes + r.nodes, lps + r.lps, cuts + r.cuts
         binaries = max(binaries, r.binaries)
         if r.x is not None and r.objective < best:
@@ -62,6 +63,8 @@ def search_disjunction(network: Network, bounds: Bounds, problems: list[PhasePro
 
     # 1. one node per conjunction: its root bound and maybe a point
     for i in range(n):
+        if bound.min() >= level():         # the incumbent is within the gap of the floor
+            break
         if time.perf_counter() > deadline:
             break
         r = run(i, replace(options, time_limit=deadline - time.perf_counter(), max_nodes=1))
@@ -84,8 +87,10 @@ def search_disjunction(network: Network, bounds: Bounds, problems: list[PhasePro
             done[i] = True
         elif r.status in (UNKNOWN, LIMIT):
             done[i] = True       # settled as far as this search goes: its bound stands
-    proven = float(min(best, bound.min(initial=math.inf)))
-    if not done.all() or TIME_LIMIT in statuses:
+    proven = float(max(min(best, bound.min(initial=math.inf)), floor))
+    if proven >= level() and best_x is not None:
+        status = OPTIMAL
+    elif not done.all() or TIME_LIMIT in statuses:
         status = TIME_LIMIT
     elif UNKNOWN in statuses or LIMIT in statuses:
         status = UNKNOWN if UNKNOWN in statuses else LIMIT

@@ -255,13 +255,15 @@ class Node:
 
 
 def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incumbent: np.ndarray | None = None,
-                  options: SearchOptions = SearchOptions(), cutoff: float = math.inf) -> PhaseSearchResult:
+                  options: SearchOptions = SearchOptions(), cutoff: float = math.inf,
+                  floor: float = -math.inf) -> PhaseSearchResult:
     """Minimise ``problem``'s objective over its points (`search.problems`) by best-bound
     branch-and-bound over ReLU phases, diving on one child of every branched node (the child on the
     side of the unit's LP pre-activation).  ``incumbent``, if ``problem.evaluate`` accepts it, is the
     first best point; ``cutoff`` is a value known to be attained elsewhere (another disjunct's point):
-    only better points are sought.  A point with value ≤ ``problem.stop_at`` ends the search (status
-    ``found``).  Options: time limit, gap, node limit, root cut rounds and branching rule."""
+    only better points are sought; ``floor`` a proven lower bound of the optimum from elsewhere (e.g.
+    `bounds.crown.certified_radius`): an incumbent within the gap of it is optimal, and the reported bound
+    is at least it.  A point with value ≤ ``problem.stop_at`` ends the search (status ``found``).  Options: time limit, gap, node limit, root cut rounds and branching rule."""
     t0 = time.perf_counter()
     deadline = t0 + options.time_limit
     x_lb, x_ub = problem.x_lb, problem.x_ub
@@ -296,16 +298,23 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     def prune_level() -> float:
         return best - options.gap_rel * abs(best) if math.isfinite(best) else math.inf
 
+    def settled() -> bool:      # the incumbent is within the gap of the proven floor
+        return best_x is not None and floor >= prune_level()
+
     def node_limit() -> float:
         left = deadline - time.perf_counter()
         return left if options.node_time_limit is None else min(left, options.node_time_limit)
 
+    handoff = options.handoff_at
     node: Node | None = Node(-math.inf, next(counter), root, 0)     # the node solved next
     while node is not None or heap:
         if best_x is not None and best <= problem.stop_at:
             if node is not None:
                 heapq.heappush(heap, node)
             status = FOUND
+            break
+        if settled():
+            heap, node, pruned = [], None, min(pruned, floor)
             break
         if node is None:                   # best bound first
             node = heapq.heappop(heap)
@@ -315,6 +324,13 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
                 continue
             if node.basis is not None:     # start from the parent's optimal basis
                 lp.restore(node.basis)
+        if handoff is not None and nodes and time.perf_counter() > handoff:     # (judged from the root's LP on)
+            handoff = None
+            now = min(best, min((n.bound for n in heap), default=math.inf), node.bound, unresolved, pruned)
+            if math.isfinite(best) and best - max(now, floor) > options.handoff_gap * abs(best):
+                heapq.heappush(heap, node)
+                status = TIME_LIMIT
+                break
         if time.perf_counter() > deadline or (options.max_nodes is not None and nodes >= options.max_nodes):
             heapq.heappush(heap, node)     # still open: its bound counts
             status = TIME_LIMIT if time.perf_counter() > deadline else LIMIT
@@ -370,7 +386,7 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         heapq.heappush(heap, Node(obj, next(counter), other, depth + 1, lp.basis()))
         node = Node(obj, next(counter), dive, depth + 1)
 
-    bound = min(best, min((n.bound for n in heap), default=math.inf), unresolved, pruned)
+    bound = max(min(best, min((n.bound for n in heap), default=math.inf), unresolved, pruned), floor)
     if status == OPTIMAL and bound < prune_level():
         status = UNKNOWN    # a node could not be settled (LP not solved, or its point failed the check)
     if status == OPTIMAL and best_x is None:

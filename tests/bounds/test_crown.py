@@ -8,7 +8,7 @@ import pytest
 
 from advmilp.bounds.ball import ball_bounds
 from advmilp.bounds.compute import interval_bounds
-from advmilp.bounds.crown import crown_bounds, relaxation_lines
+from advmilp.bounds.crown import certified_radius, crown_bounds, relaxation_lines
 from advmilp.nn.network import Network
 from tests.nets import points_in_ball, random_net
 
@@ -73,3 +73,48 @@ def test_output_bounds_of_a_difference_contain_sampled_values_and_beat_the_diffe
     assert np.all(ys >= lo - 1e-9) and np.all(ys <= up + 1e-9)
     naive_up = b.upper[-1][[0, 2]] - b.lower[-1][[1, 3]]
     assert np.all(up <= naive_up + 1e-9)
+
+
+def _identity_net(hidden_relu: bool):
+    """Logits (x0, x1) — through an identity ReLU layer (stable on [0, 1]) or directly."""
+    eye = np.eye(2)
+    if hidden_relu:
+        return Network.from_arrays([eye, eye], [np.zeros(2), np.zeros(2)])
+    return Network.from_arrays([eye], [np.zeros(2)], activations=["linear"])
+
+
+@pytest.mark.parametrize("hidden_relu", [False, True])
+def test_certified_radius_by_hand(hidden_relu):
+    """From x̄ = (0.8, 0.2), making x1 ≥ x0 costs L1 0.6 (x0 down 0.3 and x1 up 0.3, or any split) and
+    L∞ 0.3; back-substitution is exact on these networks, so the certificate reaches them."""
+    net = _identity_net(hidden_relu)
+    x_bar, lo, up = np.array([0.8, 0.2]), np.zeros(2), np.ones(2)
+    rows = [(np.array([[-1.0, 1.0]]), np.array([0.0]))]
+    r1 = certified_radius(net, x_bar, rows, lo, up, upper=1.0, norm="l1", rel_precision=1e-3)
+    assert 0.6 - 2e-3 <= r1 <= 0.6
+    rinf = certified_radius(net, x_bar, rows, lo, up, upper=1.0, norm="linf", rel_precision=1e-3)
+    assert 0.3 - 2e-3 <= rinf <= 0.3
+    # a disjunction is certified only as far as its nearest conjunction: x1 ≥ x0 or x0 ≤ 0.5 (L1 0.3)
+    rows.append((np.array([[-1.0, 0.0]]), np.array([-0.5])))
+    r2 = certified_radius(net, x_bar, rows, lo, up, upper=1.0, norm="l1", rel_precision=1e-3)
+    assert 0.3 - 2e-3 <= r2 <= 0.3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_certified_radius_is_below_the_exact_minimal_distance(seed):
+    from advmilp.encode.milp import input_box
+    from advmilp.search.phase_bb import search_phases
+    from advmilp.spec.problems import criteria
+    from tests.nets import small_targeted_instance, targeted_problem
+
+    inst = small_targeted_instance(seed)
+    if inst.plain.row["status"] != "optimal":
+        pytest.skip("no adversarial point on this instance")
+    spec = inst.spec.with_(output_relu=False)
+    lo, up = input_box(spec, 16, inst.x_bar)
+    exact = search_phases(inst.net, inst.box, targeted_problem(inst.net, spec, inst.x_bar, inst.label, lo, up))
+    assert exact.status == "optimal"
+    rows = [(c.G, c.h) for c in criteria(spec, inst.label, inst.net.n_outputs)]
+    upper = 2 * exact.objective
+    r = certified_radius(inst.net, inst.x_bar, rows, lo, up, upper, base=inst.box, rel_precision=1e-3)
+    assert 0 <= r <= exact.objective * (1 + 1e-6)

@@ -74,13 +74,15 @@ def test_heuristic_points_are_verified(mnist_test):
     assert found >= 5
 
 
-@pytest.mark.parametrize("path", ["phase-search", "small-model", "cuts-and-presolve"])
+@pytest.mark.parametrize("path", ["phase-search", "ladder", "small-model", "cuts-and-presolve"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tight_equals_thesis_model_on_small_networks(seed, path):
-    # the phase search and both MILP settings of the pipeline: the small-model one (no cuts, no
-    # presolve) and the other
-    policy = replace(DEFAULT_POLICY, phase_search=path == "phase-search",
-                     small_milp_binaries=10**6 if path == "small-model" else -1)
+    # the phase search (directly, or through the radius ladder at once) and both MILP settings of the
+    # pipeline: the small-model one (no cuts, no presolve) and the other
+    policy = replace(DEFAULT_POLICY, phase_search=path in ("phase-search", "ladder"),
+                     small_milp_binaries=10**6 if path == "small-model" else -1,
+                     ladder_after=0.0 if path == "ladder" else DEFAULT_POLICY.ladder_after,
+                     ladder_gap=0.0 if path == "ladder" else DEFAULT_POLICY.ladder_gap)
     inst = small_targeted_instance(seed)
     net, x_bar, label, spec, box, plain = inst.net, inst.x_bar, inst.label, inst.spec, inst.box, inst.plain
     pool = inst.rng.random((400, 16))
@@ -91,7 +93,7 @@ def test_tight_equals_thesis_model_on_small_networks(seed, path):
         assert tight.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
         if path != "phase-search":
             assert (tight.row["cuts"] == 0) == (path == "small-model")
-        assert (tight.row["solver"] == "advmilp-phase-bb") == (path == "phase-search")
+        assert (tight.row["solver"] == "advmilp-phase-bb") == (path in ("phase-search", "ladder"))
 
 
 def test_unstable_count_and_tight_settings_by_hand():
@@ -145,6 +147,15 @@ def test_tight_equals_thesis_model_on_dnn1(image, mnist_test, monkeypatch):
     assert poor.row["heuristic_l1"] > 1.01 * plain.row["objective"]
     assert poor.row["status"] == "optimal" and poor.row["verified"]
     assert poor.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4)
+    # the same from the poor start through the radius ladder (the direct search given no time): its
+    # rungs between the certified floor and the poor incumbent prove floors, then the optimum
+    ladder = run_tight(net, box, SPEC, settings, x_bar, label, image, policy=replace(DEFAULT_POLICY, ladder_after=0.0, ladder_gap=0.0))
+    assert ladder.row["status"] == "optimal" and ladder.row["verified"]
+    assert ladder.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4)
+    for limit in (0.2, 0.5):     # stopped on a rung: what it reports is still a bound on the optimum
+        early = run_tight(net, box, SPEC, SolverSettings(time_limit=limit), x_bar, label, image,
+                          policy=replace(DEFAULT_POLICY, ladder_after=0.0, ladder_gap=0.0))
+        assert not early.row["bound"] > plain.row["objective"] * (1 + 1e-4)
 
 
 def test_fast_rows(mnist_test):

@@ -152,3 +152,45 @@ def test_search_equals_thesis_model_and_bounds_are_valid(seed):
         assert early.bound <= opt * (1 + 1e-6) + 1e-9
         if early.x is not None:
             assert early.objective >= opt * (1 - 1e-6) - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_proven_floor_settles_an_incumbent_within_the_gap_and_bounds_the_rest(seed):
+    inst = small_targeted_instance(seed)
+    net, x_bar, label, spec, box = inst.net, inst.x_bar, inst.label, inst.spec.with_(output_relu=False), inst.box
+    lo, up = input_box(spec, 16, x_bar)
+    exact = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up))
+    if exact.status != "optimal":
+        pytest.skip("no adversarial point on this instance")
+    opt = exact.objective
+    problem = targeted_problem(net, spec, x_bar, label, lo, up, opt * 1.01 + 1e-6)
+    # the optimum as incumbent and a floor within the gap of it: optimal without a node
+    r = search_phases(net, box, problem, exact.x, floor=opt * (1 - 1e-5))
+    assert r.status == "optimal" and r.nodes == 0 and r.bound == pytest.approx(opt * (1 - 1e-5))
+    # a lower floor: the search runs and ends with the same optimum, its bound at least the floor
+    r = search_phases(net, box, problem, exact.x, floor=0.5 * opt)
+    assert r.status == "optimal" and r.objective == pytest.approx(opt, rel=1e-4) and r.bound >= 0.5 * opt
+    stopped = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up), floor=0.5 * opt,
+                            options=SearchOptions(max_nodes=1))
+    assert 0.5 * opt <= stopped.bound <= opt * (1 + 1e-6)
+
+
+def test_a_search_hands_off_at_its_instant_only_if_its_gap_is_wide():
+    inst = small_targeted_instance(1)
+    net, x_bar, label, spec, box = inst.net, inst.x_bar, inst.label, inst.spec.with_(output_relu=False), inst.box
+    lo, up = input_box(spec, 16, x_bar)
+    problem = targeted_problem(net, spec, x_bar, label, lo, up)
+    exact = search_phases(net, box, problem)
+    assert exact.status == "optimal" and exact.nodes > 3
+    # from the optimum, handed off at once with no gap allowed: the root LP's bound is below the
+    # optimum (the search needed several nodes), so it stops after the root, its bound a bound
+    start = exact.x
+    stopped = search_phases(net, box, problem, start, SearchOptions(handoff_at=0.0, handoff_gap=0.0))
+    assert stopped.status == "time_limit" and stopped.nodes == 1
+    assert stopped.bound <= exact.objective * (1 + 1e-6)
+    # a gap allowance no search exceeds: the search runs on to the optimum
+    on = search_phases(net, box, problem, start, SearchOptions(handoff_at=0.0, handoff_gap=10.0))
+    assert on.status == "optimal" and on.objective == pytest.approx(exact.objective, rel=1e-4)
+    # no point at all yet (no incumbent): nothing to hand off, the search runs on
+    cold = search_phases(net, box, problem, None, SearchOptions(handoff_at=0.0, handoff_gap=0.0))
+    assert cold.status == "optimal"
