@@ -88,6 +88,8 @@ def search_disjunction(network: Network, bounds: Bounds, problems: list[PhasePro
         elif r.status in (UNKNOWN, LIMIT):
             done[i] = True       # settled as far as this search goes: its bound stands
     proven = float(max(min(best, bound.min(initial=math.inf)), floor))
+    if best_x is not None:
+        proven = min(proven, best)
     if proven >= level() and best_x is not None:
         status = OPTIMAL
     elif not done.all() or TIME_LIMIT in statuses:

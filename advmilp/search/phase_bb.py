@@ -387,6 +387,8 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         node = Node(obj, next(counter), dive, depth + 1)
 
     bound = max(min(best, min((n.bound for n in heap), default=math.inf), unresolved, pruned), floor)
+    if best_x is not None:    # (a floor proven for the model's margin rows may pass a point within the margin)
+        bound = min(bound, best)
     if status == OPTIMAL and bound < prune_level():
         status = UNKNOWN    # a node could not be settled (LP not solved, or its point failed the check)
     if status == OPTIMAL and best_x is None:
