@@ -36,6 +36,14 @@ from advmilp.reporting.replication import replication_report
 from advmilp.spec.rows import KEY_COLUMNS, as_bool, is_solved
 
 KEYS = ["network", "method", "bounds"]
+
+
+def cell_keys(df: pd.DataFrame) -> list[str]:
+    """What a table cell groups by: network, method, bounds — and the problem when a run mixes several
+    (a config's ``problems:`` list), so that no cell averages a targeted and an untargeted distance."""
+    if len(df) and "problem" in df and (df.groupby(KEYS)["problem"].nunique() > 1).any():
+        return KEYS + ["problem"]
+    return KEYS
 NUMERIC = ["objective", "bound", "gap_pct", "nodes", "time_s", "bounds_time_s", "l1", "linf"]
 _BOUNDS_ORDER = {"basic": 0, "improved": 1, "weak": 2}
 _METHOD_ORDER = {"milp": 0}
@@ -71,12 +79,13 @@ def solved_mask(df: pd.DataFrame) -> pd.Series:
 def table_heuristics(df: pd.DataFrame) -> pd.DataFrame:
     """Per (network, method, bounds): %found, mean time and mean L1 over the found (solved) instances."""
     rows = []
-    for key, g in df.groupby(KEYS, sort=False):
+    keys = cell_keys(df)
+    for key, g in df.groupby(keys, sort=False):
         found = g[solved_mask(g)]
-        rows.append(dict(zip(KEYS, key), n=len(g), **{"%found": 100.0 * len(found) / max(len(g), 1)},
+        rows.append(dict(zip(keys, key), n=len(g), **{"%found": 100.0 * len(found) / max(len(g), 1)},
                          time_s=found["time_s"].mean() if len(found) else float("nan"),
                          obj=found["l1"].mean() if len(found) else float("nan")))
-    t = pd.DataFrame(rows, columns=KEYS + ["n", "%found", "time_s", "obj"])
+    t = pd.DataFrame(rows, columns=keys + ["n", "%found", "time_s", "obj"])
     matches = [thesis_heuristic_row(r["network"], r["method"]) for _, r in t.iterrows()]
     for col, field in (("thesis_%found", "solved_pct"), ("thesis_time_s", "time_s"), ("thesis_obj", "obj")):
         t[col] = [m.get(field, float("nan")) if m else float("nan") for m in matches]
@@ -229,7 +238,7 @@ def _stats(df: pd.DataFrame, max_gap_pct: float | None) -> pd.DataFrame:
     cols = ["n", "%solved", "%gap", "nodes", "time_s"]
     if df.empty:
         return _empty(cols)
-    g = df.assign(_solved=_solved(df, max_gap_pct)).groupby(KEYS, sort=False)
+    g = df.assign(_solved=_solved(df, max_gap_pct)).groupby(cell_keys(df), sort=False)
     t = pd.DataFrame({"n": g.size(), "%solved": 100 * g["_solved"].mean(), "%gap": g["gap_pct"].mean(),
                       "nodes": g["nodes"].mean(), "time_s": g["time_s"].mean()})
     return _sort(t.reset_index())
@@ -248,12 +257,12 @@ def table3(df: pd.DataFrame) -> pd.DataFrame:
     return _add_thesis(_stats(df, 1.0), "table3", _T23)
 
 
-def _recap(df: pd.DataFrame, max_gap_pct: float | None, suffix: str) -> pd.DataFrame:
+def _recap(df: pd.DataFrame, max_gap_pct: float | None, suffix: str, keys: list[str]) -> pd.DataFrame:
     cols = ["n", "%solved", "time_s", "obj"]
     if df.empty:
         return _empty([c + suffix for c in cols])
     obj = df["objective"].where(df["verified"] & df["objective"].notna())
-    g = df.assign(_solved=_solved(df, max_gap_pct), _obj=obj).groupby(KEYS, sort=False)
+    g = df.assign(_solved=_solved(df, max_gap_pct), _obj=obj).groupby(keys, sort=False)
     t = pd.DataFrame({"n": g.size(), "%solved": 100 * g["_solved"].mean(), "time_s": g["time_s"].mean(),
                       "obj": g["_obj"].mean()})
     return t.add_suffix(suffix).reset_index()
@@ -265,7 +274,9 @@ def table4(df: pd.DataFrame, df_gap1: pd.DataFrame | None = None) -> pd.DataFram
     The gap ≤ 1 % half comes from ``df_gap1`` (e.g. a run stopped at 1 %, as the thesis
     did) when given, else from ``df``; ``obj`` averages the objective of verified incumbents.
     """
-    t = _recap(df, None, "").merge(_recap(df if df_gap1 is None else df_gap1, 1.0, "_1pct"), on=KEYS, how="outer")
+    keys = cell_keys(df if df_gap1 is None else pd.concat([df, df_gap1]))
+    t = _recap(df, None, "", keys).merge(_recap(df if df_gap1 is None else df_gap1, 1.0, "_1pct", keys), on=keys,
+                                         how="outer")
     if df_gap1 is None:
         t = t.drop(columns="n_1pct")
     t = _sort(t)
@@ -341,8 +352,8 @@ def footer(df: pd.DataFrame) -> str:
     runs = df["run"].nunique() if "run" in df else 1
     text = (f"{len(df)} rows from {runs} run(s); {unverified} unverified "
             f"({failed} with an incumbent that failed verification, never counted as solved)")
-    if len(df) and "problem" in df and (df.groupby(KEYS)["problem"].nunique() > 1).any():
-        text += "; WARNING: some cells mix several problem specs"
+    if cell_keys(df) != KEYS:
+        text += "; one row per problem (the run has several)"
     return text
 
 

@@ -302,3 +302,25 @@ def test_two_networks_with_one_name_get_two_cells(tmp_path):
         "dnn1,h1,milp,basic,targeted,0,optimal,3.0,True\n")
     t = report.table2(report.load_rows(tmp_path))
     assert sorted(t["network"]) == ["dnn1", "twin@aaa", "twin@bbb"] and t["n"].tolist() == [1, 1, 1]
+
+
+def test_a_run_of_several_problems_gets_one_row_per_problem(tmp_path):
+    """A config's ``problems:`` list: targeted L1 8 and 10 beside untargeted 2 and 4 on one network must
+    not average to 6 in one cell."""
+    rows = ("network,method,bounds,problem,image_index,status,objective,bound,gap_pct,nodes,time_s,verified\n"
+            "dnn1,tight,basic,targeted ratio 1.2,0,optimal,8.0,8.0,0.0,10,1.0,True\n"
+            "dnn1,tight,basic,targeted ratio 1.2,1,optimal,10.0,10.0,0.0,30,3.0,True\n"
+            "dnn1,tight,basic,untargeted factor 0.95,0,optimal,2.0,2.0,0.0,5,0.5,True\n"
+            "dnn1,tight,basic,untargeted factor 0.95,1,time_limit,4.0,3.0,25.0,7,9.0,True\n")
+    path = tmp_path / "instances.csv"
+    path.write_text(rows)
+    df = report.load_rows([path])
+    t4 = report.table4(df).set_index("problem")
+    assert list(t4.index) == ["targeted ratio 1.2", "untargeted factor 0.95"]
+    assert t4.loc["targeted ratio 1.2", "obj"] == 9.0 and t4.loc["untargeted factor 0.95", "obj"] == 3.0
+    t2 = report.table2(df).set_index("problem")
+    assert t2.loc["targeted ratio 1.2", "%solved"] == 100 and t2.loc["untargeted factor 0.95", "%solved"] == 50
+    assert "one row per problem" in report.footer(df)
+    # one problem: no problem column, as before
+    single = df[df["problem"].str.startswith("targeted")]
+    assert "problem" not in report.table2(single) and "one row per problem" not in report.footer(single)
