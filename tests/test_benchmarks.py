@@ -72,3 +72,25 @@ def test_phase_compare_runs_both_solvers_to_the_same_optimum(data_dir, monkeypat
     assert len(optima) == 2 and optima[0] == pytest.approx(optima[1], rel=1e-4)
     assert "milp mean" in printed and "phase mean" in printed and "opt 1/1" in printed
     assert run_script("phase_compare.py", ["--variants", "cplex"], monkeypatch) == 2   # argparse's usage error
+
+
+def test_trees_vs_networks_compares_on_the_images_every_model_solved(tmp_path, capsys):
+    """Image 0 solved by both models, image 1 only by the network, image 2 by the tree with the
+    network unverified: only image 0 counts, for both."""
+    head = "network,problem,image_index,status,verified,l1,time_s\n"
+    (tmp_path / "trees").mkdir()
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "trees" / "instances.csv").write_text(
+        head + "tree-d6,targeted argmax,0,optimal,True,0.5,1.0\n"
+               "tree-d6,targeted argmax,1,time_limit,True,0.9,60.0\n"
+               "tree-d6,targeted argmax,2,optimal,True,0.7,2.0\n")
+    (tmp_path / "nets" / "instances.csv").write_text(
+        head + "dnn1,targeted ratio 1.2,0,optimal,True,4.0,0.1\n"
+               "dnn1,targeted ratio 1.2,1,optimal,True,6.0,0.2\n"
+               "dnn1,targeted ratio 1.2,2,optimal,False,3.0,0.3\n")
+    mod = runpy.run_path(str(REPO / "benchmarks" / "trees_vs_networks.py"))
+    assert mod["main"](["--trees", str(tmp_path / "trees"), "--networks", str(tmp_path / "nets")]) == 0
+    out = capsys.readouterr().out
+    assert "over the 1 test images every model solved" in out
+    assert "| dnn1 | 1 | 4.0000 | 4.0000 | 0.10 | 0.10 |" in out
+    assert "| tree-d6 | 1 | 0.5000 | 0.5000 | 1.00 | 1.00 |" in out
