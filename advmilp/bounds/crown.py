@@ -26,10 +26,14 @@ import time
 import numpy as np
 
 from advmilp.bounds.ball import knapsack_bounds
-from advmilp.bounds.compute import Bounds, _widen
+from advmilp.bounds.compute import Bounds
 from advmilp.nn.network import Network
+from advmilp.solvers.clock import expired
 
-_WIDEN = np.vectorize(_widen, otypes=[float])
+
+def widen(values: np.ndarray) -> np.ndarray:
+    """Outward tolerance of solver-free bounds, per entry: `compute._widen`'s 1e-5 · max(1, |v|)."""
+    return 1e-5 * np.maximum(1.0, np.abs(values))
 
 
 def relaxation_lines(slope: float, L: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -96,8 +100,8 @@ def crown_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndar
             n = len(layer.b)
             U_bs = _upper_bound(network, k, np.eye(n), lower, upper, x_lb, x_ub, x_bar, radius)
             L_bs = -_upper_bound(network, k, -np.eye(n), lower, upper, x_lb, x_ub, x_bar, radius)
-            L = np.maximum(L_int, L_bs - _WIDEN(L_bs))
-            U = np.minimum(U_int, U_bs + _WIDEN(U_bs))
+            L = np.maximum(L_int, L_bs - widen(L_bs))
+            U = np.minimum(U_int, U_bs + widen(U_bs))
         if base is not None:
             L, U = np.maximum(L, base.lower[k]), np.minimum(U, base.upper[k])
         U = np.maximum(U, L)
@@ -120,12 +124,7 @@ def output_bounds(network: Network, bounds: Bounds, C: np.ndarray, x_lb: np.ndar
     x_ub = np.broadcast_to(np.asarray(x_ub, np.float64), (network.n_inputs,))
     upper = _upper_bound(network, K, C, bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius)
     lower = -_upper_bound(network, K, -C, bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius)
-    return lower - _WIDEN(lower), upper + _WIDEN(upper)
-
-
-def widen(values: np.ndarray) -> np.ndarray:
-    """Outward tolerance of solver-free bounds (`compute._widen`, vectorised)."""
-    return 1e-5 * np.maximum(1.0, np.abs(values))
+    return lower - widen(lower), upper + widen(upper)
 
 
 def criterion_upper(network: Network, lower: list, upper: list, G: np.ndarray, x_lb: np.ndarray,
@@ -153,8 +152,6 @@ def certified_radius(network: Network, x_bar: np.ndarray, conjunctions: list[tup
     verifier's certificate (CROWN's certified radius), to within ``rel_precision`` of ``upper``; 0 if
     none is proven (x̄ itself is never such a point when it is correctly classified).  Each step costs
     one `crown_bounds`; no step starts after ``deadline``."""
-    from advmilp.solvers.clock import expired
-
     x_bar = np.asarray(x_bar, np.float64).reshape(-1)
 
     def proven(r: float) -> bool:

@@ -108,11 +108,12 @@ class TightPolicy:
     certify: bool = True
     # The radius ladder (`climb_ladder`) at these fractions of the way from the floor to the incumbent,
     # when the direct phase search has not settled the problem by ladder_after × the time limit (from the
-    # instance's start) and is still more than ladder_gap from it; () for none.  Targeted problems only:
-    # on untargeted ones (a search per winning class) it lost 3 of 19 proofs and worsened 13 of 42
-    # incumbents on the study networks, since the hand-off skips the later classes' searches.  The ladder raises the bound of an instance that times out, but its
-    # rungs are proofs the direct search does not reuse: started at 10 % of a 60 s limit it cost DNN4 two of
-    # three instances the direct search proves in 36-59 s (RESULTS.md), hence only the last quarter.
+    # instance's start) and is still more than ladder_gap from it; () for none.  The ladder raises the
+    # bound of an instance that times out, but its rungs are proofs the direct search does not reuse:
+    # started at 10 % of a 60 s limit it cost DNN4 two of three instances the direct search proves in
+    # 36-59 s (RESULTS.md), hence only the last quarter.  Targeted problems only: on untargeted ones (a
+    # search per winning class) it lost 3 of 19 proofs and worsened 13 of 42 incumbents on the study
+    # networks, since the hand-off skips the later classes' searches.
     ladder: tuple = (0.25, 0.5, 0.75)
     ladder_after: float = 0.75
     ladder_gap: float = 0.25     # ... and only if the direct search's gap is still above this then
@@ -389,17 +390,16 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
     x_bar = np.asarray(x_bar, dtype=np.float64)
     t0 = time.perf_counter()
     deadline = t0 + time_limit
+    conjunctions = criteria(linear, label, network.n_outputs)
 
     def problems_within(radius):
-        return [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c, radius)
-                for c in criteria(linear, label, network.n_outputs)]
+        return [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c, radius) for c in conjunctions]
 
     floor, r, effort = -math.inf, None, []
     if cap is not None and spec.norm == "l1":
         if policy.certify:
             floor = certified_floor(network, bounds, spec, x_bar, label, x_lb, x_ub, cap, deadline)
-        conjunctions = len(criteria(linear, label, network.n_outputs))
-        if policy.ladder and conjunctions == 1:   # the direct search first; it hands the ladder the last part
+        if policy.ladder and len(conjunctions) == 1:   # the direct search first; it hands the ladder the last part
             #   of the limit if far from settled by then.  Not for a disjunction (untargeted): its direct search
             #   improves the incumbent through the later conjunctions, which a hand-off skips (RESULTS.md)
             ladder_from = deadline - (1.0 - policy.ladder_after) * settings.time_limit
@@ -420,7 +420,7 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
         r = _search(network, bounds, problems_within(cap), x0,
                     _search_options(network, bounds, settings, time_left(deadline), policy), floor)
         effort.append(r)
-    r.nodes, r.lps = sum(e.nodes for e in effort) or r.nodes, sum(e.lps for e in effort) or r.lps
+    r.nodes, r.lps = sum(e.nodes for e in effort), sum(e.lps for e in effort)   # (effort holds r itself)
     r.time_s = time.perf_counter() - t0
     if r.status == INFEASIBLE and cap is None:   # no point at all: the problem is infeasible
         res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", None, r.time_s)

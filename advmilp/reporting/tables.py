@@ -36,6 +36,9 @@ from advmilp.reporting.replication import replication_report
 from advmilp.spec.rows import KEY_COLUMNS, as_bool, is_solved
 
 KEYS = ["network", "method", "bounds"]
+NUMERIC = ["objective", "bound", "gap_pct", "nodes", "time_s", "bounds_time_s", "l1", "linf"]
+_BOUNDS_ORDER = {"basic": 0, "improved": 1, "weak": 2}
+_METHOD_ORDER = {"milp": 0}
 
 
 def cell_keys(df: pd.DataFrame) -> list[str]:
@@ -44,9 +47,8 @@ def cell_keys(df: pd.DataFrame) -> list[str]:
     if len(df) and "problem" in df and (df.groupby(KEYS)["problem"].nunique() > 1).any():
         return KEYS + ["problem"]
     return KEYS
-NUMERIC = ["objective", "bound", "gap_pct", "nodes", "time_s", "bounds_time_s", "l1", "linf"]
-_BOUNDS_ORDER = {"basic": 0, "improved": 1, "weak": 2}
-_METHOD_ORDER = {"milp": 0}
+
+
 TITLES = {
     "table2": "Table 2: adversarial examples, solved = proven optimal (gap 0) and verified",
     "table3": "Table 3: adversarial examples, solved = verified and within 1 % of optimality",

@@ -263,7 +263,8 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     first best point; ``cutoff`` is a value known to be attained elsewhere (another disjunct's point):
     only better points are sought; ``floor`` a proven lower bound of the optimum from elsewhere (e.g.
     `bounds.crown.certified_radius`): an incumbent within the gap of it is optimal, and the reported bound
-    is at least it.  A point with value ≤ ``problem.stop_at`` ends the search (status ``found``).  Options: time limit, gap, node limit, root cut rounds and branching rule."""
+    is at least it.  A point with value ≤ ``problem.stop_at`` ends the search (status ``found``).
+    Options: time limit, gap, node limit, root cut rounds, branching rule and a hand-off instant."""
     t0 = time.perf_counter()
     deadline = t0 + options.time_limit
     x_lb, x_ub = problem.x_lb, problem.x_ub
@@ -301,6 +302,10 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     def settled() -> bool:      # the incumbent is within the gap of the proven floor
         return best_x is not None and floor >= prune_level()
 
+    def proven_bound(open_node: float = math.inf) -> float:
+        """The least bound of what is not settled (open nodes, ``open_node`` too), at least the floor."""
+        return max(min(best, min((n.bound for n in heap), default=math.inf), open_node, unresolved, pruned), floor)
+
     def node_limit() -> float:
         left = deadline - time.perf_counter()
         return left if options.node_time_limit is None else min(left, options.node_time_limit)
@@ -326,8 +331,7 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
                 lp.restore(node.basis)
         if handoff is not None and nodes and time.perf_counter() > handoff:     # (judged from the root's LP on)
             handoff = None
-            now = min(best, min((n.bound for n in heap), default=math.inf), node.bound, unresolved, pruned)
-            if math.isfinite(best) and best - max(now, floor) > options.handoff_gap * abs(best):
+            if math.isfinite(best) and best - proven_bound(node.bound) > options.handoff_gap * abs(best):
                 heapq.heappush(heap, node)
                 status = TIME_LIMIT
                 break
@@ -386,7 +390,7 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         heapq.heappush(heap, Node(obj, next(counter), other, depth + 1, lp.basis()))
         node = Node(obj, next(counter), dive, depth + 1)
 
-    bound = max(min(best, min((n.bound for n in heap), default=math.inf), unresolved, pruned), floor)
+    bound = proven_bound()
     if best_x is not None:    # (a floor proven for the model's margin rows may pass a point within the margin)
         bound = min(bound, best)
     if status == OPTIMAL and bound < prune_level():
