@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from advmilp.bounds.compute import Bounds, _widen
+from advmilp.bounds.compute import Bounds, widen
 from advmilp.nn.network import Network
 from advmilp.encode.activations import encoder_for
 from advmilp.encode.lp import LinearRows, encode_units, next_pre_map
@@ -132,12 +132,12 @@ def _tighten_by_lp(lp: HighsLP, cols: np.ndarray, coef: np.ndarray, const: np.nd
         s_max, v_max = lp.minimize(cols, -coef[j], deadline=deadline)
         if s_max == OPTIMAL:
             vmax = -v_max + const[j]
-            U[j] = min(U[j], vmax + _widen(vmax))
+            U[j] = min(U[j], vmax + widen(vmax))
         if piecewise and U[j] <= 0:
             continue
         s_min, v_min = lp.minimize(cols, coef[j], deadline=deadline)
         if s_min == OPTIMAL:
             vmin = v_min + const[j]
-            L[j] = max(L[j], vmin - _widen(vmin))
+            L[j] = max(L[j], vmin - widen(vmin))
 
 

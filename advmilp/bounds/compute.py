@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pulp
 
 from advmilp import __version__
 from advmilp.errors import AdvmilpError
@@ -94,14 +93,17 @@ def interval_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.n
     return Bounds(lower, upper, "basic", {}, 0.0, network.content_hash())
 
 
-def _widen(value: float) -> float:
-    """Outward tolerance for a solver-proven bound (feasibility tolerances ~1e-6)."""
-    return 1e-5 * max(1.0, abs(value))
+def widen(values):
+    """Outward tolerance of a proven bound, per entry: 1e-5 · max(1, |v|) (LP feasibility tolerances are
+    ~1e-6; solver-free bounds take the same margin against floating-point rounding).  Scalars or arrays."""
+    return 1e-5 * np.maximum(1.0, np.abs(values))
 
 
 def _bound_unit(args) -> list[tuple[int, float, float, int, bool]]:
     """Max and min of some units' pre-activations (top level: runs in worker processes too): per unit
     (index, L, U, solves stopped by the time limit, both solves done without the deadline stopping them)."""
+    import pulp
+
     from advmilp.encode.milp import build_preactivation_model
     from advmilp.solvers.pulp import solve
     from advmilp.spec.rows import OPTIMAL
@@ -127,9 +129,9 @@ def _bound_unit(args) -> list[tuple[int, float, float, int, bool]]:
             if not math.isfinite(res.bound):
                 continue  # nothing proven: keep the interval bound
             if sense == pulp.LpMaximize:
-                U = min(U, res.bound + _widen(res.bound))
+                U = min(U, res.bound + widen(res.bound))
             else:
-                L = max(L, res.bound - _widen(res.bound))
+                L = max(L, res.bound - widen(res.bound))
         if L > U:  # cannot happen for sound bounds; guard against tolerance noise
             L = U = 0.5 * (L + U)
         out.append((j, L, U, capped, done))

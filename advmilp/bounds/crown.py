@@ -26,14 +26,9 @@ import time
 import numpy as np
 
 from advmilp.bounds.ball import knapsack_bounds
-from advmilp.bounds.compute import Bounds
+from advmilp.bounds.compute import Bounds, widen
 from advmilp.nn.network import Network
 from advmilp.solvers.clock import expired
-
-
-def widen(values: np.ndarray) -> np.ndarray:
-    """Outward tolerance of solver-free bounds, per entry: `compute._widen`'s 1e-5 · max(1, |v|)."""
-    return 1e-5 * np.maximum(1.0, np.abs(values))
 
 
 def relaxation_lines(slope: float, L: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from advmilp.bounds.compute import Bounds, _widen
+from advmilp.bounds.compute import Bounds, widen
 from advmilp.encode.milp import Formulation
 from advmilp.solvers.clock import expired
 from advmilp.solvers.pulp import relaxation_lp
@@ -50,13 +50,13 @@ def tighten_on_relaxation(form: Formulation, bounds: Bounds, deadline: float | N
             st, neg_max = lp.minimize(cols, np.array([-1.0, 1.0]), deadline=deadline)     # − max (a − s)
             n_lps += 1
             if st == OPTIMAL:
-                upper[k][j] = min(upper[k][j], -neg_max + _widen(neg_max))
+                upper[k][j] = min(upper[k][j], -neg_max + widen(neg_max))
             if upper[k][j] <= 0:
                 continue                                 # stably inactive: the lower side is unused
             st, low = lp.minimize(cols, np.array([1.0, -1.0]), deadline=deadline)
             n_lps += 1
             if st == OPTIMAL:
-                lower[k][j] = max(lower[k][j], low - _widen(low))
+                lower[k][j] = max(lower[k][j], low - widen(low))
             upper[k][j] = max(upper[k][j], lower[k][j])
     params = {**bounds.params, "relaxation_tightened": True}
     return replace(bounds, lower=lower, upper=upper, params=params), n_lps

@@ -118,7 +118,7 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
     from advmilp.data.mnist import load_split
     from advmilp.methods.universal import fooling_rates, universal_attack
     from advmilp.nn.interchange import load_any
-    from advmilp.solvers.pulp import gap_percent
+    from advmilp.spec.rows import gap_percent
     from advmilp.spec.problems import ProblemSpec
 
     if untargeted:

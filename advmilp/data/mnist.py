@@ -202,10 +202,13 @@ def load_raw(data_dir: Path, key: str, verify: bool = True) -> np.ndarray:
     return arr
 
 
-def load_split(split: str = "test", data_dir: str | os.PathLike | None = None,
-               verify: bool = True, rows: slice | None = None) -> Split:
-    """Load one split ('train' or 'test') as float64 pixels in [0, 1], flattened to 784; only the
-    images ``rows`` (a slice) if given — the same values as ``load_split(split)`` has at those rows."""
+PIXEL_CODES = 255.0     # pixels = codes / PIXEL_CODES
+
+
+def load_codes(split: str = "test", data_dir: str | os.PathLike | None = None,
+               verify: bool = True, rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One split ('train' or 'test') as stored: (uint8 pixel codes (N, 784), read-only and memory-mapped
+    when the decoded cache holds them; int64 labels), only the images ``rows`` (a slice) if given."""
     if split not in SPLIT_SIZES:
         raise DataError(f"unknown split {split!r} (choose train or test)")
     root = resolve_data_dir(data_dir)
@@ -215,9 +218,17 @@ def load_split(split: str = "test", data_dir: str | os.PathLike | None = None,
         raise DataError(f"{root}: {split} images ({len(images)}) and labels ({len(labels)}) differ in count")
     if rows is not None:
         images, labels = images[rows], labels[rows]
-    x = images.reshape(len(images), -1).astype(np.float64)
-    x /= 255.0
-    return Split(images=x, labels=labels.astype(np.int64))
+    return images.reshape(len(images), -1), labels.astype(np.int64)
+
+
+def load_split(split: str = "test", data_dir: str | os.PathLike | None = None,
+               verify: bool = True, rows: slice | None = None) -> Split:
+    """Load one split ('train' or 'test') as float64 pixels in [0, 1], flattened to 784; only the
+    images ``rows`` (a slice) if given — the same values as ``load_split(split)`` has at those rows."""
+    codes, labels = load_codes(split, data_dir, verify, rows)
+    x = codes.astype(np.float64)
+    x /= PIXEL_CODES
+    return Split(images=x, labels=labels)
 
 
 def split_size(split: str = "test", data_dir: str | os.PathLike | None = None) -> int:

@@ -31,7 +31,7 @@ from advmilp.encode.activations import TwoPieceEncoder, encoder_for
 from advmilp.errors import AdvmilpError
 from advmilp.nn.activations import Activation, make_activation
 from advmilp.nn.network import Network
-from advmilp.spec.problems import ProblemSpec, targeted_criterion
+from advmilp.spec.problems import ProblemSpec, input_box, targeted_criterion
 
 
 RELU = make_activation("relu")   # the thesis' ReLU split on the output layer (output_relu)
@@ -195,16 +195,6 @@ def encode_network(prob: pulp.LpProblem, network: Network, bounds, x: list,
         layers.append(units)
         inputs = [u.value for u in units]
     return layers
-
-
-def input_box(spec: ProblemSpec, n: int, x_bar: np.ndarray | None,
-              lb0: float = 0.0, ub0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    lb, ub = np.full(n, lb0, dtype=np.float64), np.full(n, ub0, dtype=np.float64)
-    if spec.kind == "inference":
-        return x_bar.copy(), x_bar.copy()
-    if spec.linf_cap is not None and x_bar is not None:
-        lb, ub = np.maximum(lb, x_bar - spec.linf_cap), np.minimum(ub, x_bar + spec.linf_cap)
-    return lb, ub
 
 
 def build_model(network: Network, bounds, spec: ProblemSpec, x_bar: np.ndarray | None = None,

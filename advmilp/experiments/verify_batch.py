@@ -146,7 +146,7 @@ def format_counterexample(x, y) -> str:
 
 
 def versions() -> str:
-    from advmilp.solvers.pulp import solver_version
+    from advmilp.solvers.highs import solver_version
 
     return f"advmilp {__version__}; {solver_version('highs')}; Python {platform.python_version()}"
 

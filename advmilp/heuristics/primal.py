@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from advmilp.bounds.compute import interval_bounds
-from advmilp.encode.milp import input_box
+from advmilp.heuristics.pool import ImagePool
 from advmilp.nn.network import Network
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP
 from advmilp.solvers.clock import expired
-from advmilp.spec.problems import Criterion, ProblemSpec, criteria
+from advmilp.spec.problems import Criterion, ProblemSpec, criteria, input_box
 from advmilp.spec.rows import OPTIMAL
 from advmilp.spec.verify import verify_witness
 
@@ -105,29 +105,12 @@ def greedy_start(network: Network, x_bar: np.ndarray, criterion: Criterion, marg
     return None
 
 
-_POOL_OUTPUTS: dict = {}
-
-
-def _pool_outputs(network: Network, pool: np.ndarray) -> np.ndarray:
-    """The network's outputs on the pool, computed once per (network, pool) and reused by every
-    instance of a batch (a forward pass over 20,000 images would otherwise repeat per image)."""
-    key = (network.content_hash(), id(pool), pool.shape)
-    hit = _POOL_OUTPUTS.get(key)
-    if hit is not None and hit[0] is pool:
-        return hit[1]
-    if len(_POOL_OUTPUTS) >= 4:
-        _POOL_OUTPUTS.clear()
-    y = network.forward(pool)
-    _POOL_OUTPUTS[key] = (pool, y)
-    return y
-
-
-def pool_starts(network: Network, x_bar: np.ndarray, criterion: Criterion, margin: float, pool: np.ndarray,
+def pool_starts(network: Network, x_bar: np.ndarray, criterion: Criterion, margin: float, pool: ImagePool | np.ndarray,
                 x_lb: np.ndarray, x_ub: np.ndarray, n_candidates: int = 5) -> list[np.ndarray]:
     """Bisection from x̄ towards the nearest pool images that already meet the criterion."""
-    y = _pool_outputs(network, pool)
-    ok = criterion.slack(y) > margin
-    cands = pool[ok]
+    pool = ImagePool.of(pool)
+    ok = criterion.slack(pool.outputs(network)) > margin
+    cands = pool.pixels(np.flatnonzero(ok))
     if len(cands) == 0:
         return []
     cands = np.clip(cands, x_lb, x_ub)
@@ -220,7 +203,7 @@ def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub
 
 
 def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: ProblemSpec,
-                     pool: np.ndarray | None = None, starts: tuple[str, ...] = ("greedy", "pool"),
+                     pool: ImagePool | np.ndarray | None = None, starts: tuple[str, ...] = ("greedy", "pool"),
                      time_limit: float = 10.0, n_pool: int = 5, deadline: float | None = None,
                      max_winners: int = 3) -> PrimalResult:
     """The best verified adversarial point found from every start (``x`` None if none).  After

@@ -36,6 +36,7 @@ from advmilp.errors import AdvmilpError
 if TYPE_CHECKING:  # annotations only: importing the registry must stay cheap
     import numpy as np
 
+    from advmilp.heuristics.pool import ImagePool
     from advmilp.methods.result import InstanceResult
 
 POOL_SIZE = 20000
@@ -46,7 +47,7 @@ _POOLS: dict[str, Any] = {}
 class MethodInputs:
     """The data a method may need beyond the instance (None: not loaded)."""
 
-    pool: Any = None            # (POOL_SIZE, 784) training images, for needs_pool methods
+    pool: Any = None            # ImagePool of POOL_SIZE training images, for needs_pool methods
     masks: Any = None           # (10, 784) per-label masks, for needs_masks methods
     cdh_settings: Any = None    # heuristics.cdh.CDHSettings of a cdh variant (None: from the spec)
 
@@ -223,13 +224,15 @@ def _invalid(name, network, bounds, spec, settings, label, image_index, reason: 
     return InstanceResult(row, None)
 
 
-def load_pool(data_dir: str | os.PathLike | None = None) -> "np.ndarray":
-    """The first POOL_SIZE MNIST training images (loaded once per process and data directory)."""
+def load_pool(data_dir: str | os.PathLike | None = None) -> "ImagePool":
+    """The first POOL_SIZE MNIST training images as a `heuristics.pool.ImagePool` of their uint8 codes
+    (loaded once per process and data directory; pixels are made only for the rows a start needs)."""
     key = str(data_dir)
     if key not in _POOLS:
-        from advmilp.data.mnist import load_split
+        from advmilp.data.mnist import PIXEL_CODES, load_codes
+        from advmilp.heuristics.pool import ImagePool
 
-        _POOLS[key] = load_split("train", data_dir, rows=slice(0, POOL_SIZE)).images
+        _POOLS[key] = ImagePool(load_codes("train", data_dir, rows=slice(0, POOL_SIZE))[0], PIXEL_CODES)
     return _POOLS[key]
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from advmilp import __version__
 from advmilp.bounds.compute import Bounds
-from advmilp.encode.milp import input_box
+from advmilp.spec.problems import input_box
 from advmilp.nn.network import Network
 from advmilp.spec.problems import ProblemSpec, SolverSettings
 from advmilp.spec.rows import FOUND, NOT_FOUND, is_solved, make_row

@@ -20,23 +20,19 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from advmilp.methods.milp import run_instance
 from advmilp.methods.result import InstanceResult, point_result
 from advmilp.bounds.ball import ball_bounds
 from advmilp.bounds.compute import Bounds
-from advmilp.search.cuts import add_ideal_cuts
-from advmilp.encode.milp import build_model, input_box
 from advmilp.nn.network import Network
 from advmilp.search.options import SearchOptions
 from advmilp.search.disjunction import search_disjunction
 from advmilp.search.phase_bb import PhaseSearchResult, search_phases
 from advmilp.search.problems import distance_problem, output_problem
 from advmilp.heuristics.primal import find_adversarial
-from advmilp.spec.problems import ProblemSpec, SolverSettings, criteria
-from advmilp.spec.rows import INFEASIBLE, OPTIMAL, TIME_LIMIT, UNPROVEN
-from advmilp.bounds.relaxation import tighten_on_relaxation
+from advmilp.spec.problems import ProblemSpec, SolverSettings, criteria, input_box
+from advmilp.spec.rows import INFEASIBLE, OPTIMAL, TIME_LIMIT, UNPROVEN, gap_percent
 from advmilp.solvers.clock import expired, time_left
-from advmilp.solvers.pulp import gap_percent, solver_version
+from advmilp.solvers.highs import solver_version
 from advmilp.spec.verify import verify_witness
 
 
@@ -156,6 +152,10 @@ def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar,
     """``bounds`` tightened over the feasible set of the tight MILP (criteria, Σ|δ| ≤ cap): build it,
     separate its ideal cuts, bound every unstable unit over that LP; repeat with the new bounds, at
     most ``passes`` times, none after ``deadline`` (what is tightened by then is kept: it is valid)."""
+    from advmilp.bounds.relaxation import tighten_on_relaxation
+    from advmilp.encode.milp import build_model
+    from advmilp.search.cuts import add_ideal_cuts
+
     t0 = time.perf_counter()
     for _ in range(passes):
         if expired(deadline):
@@ -168,6 +168,14 @@ def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar,
         if after.size == before.size and after.sum() > 0.95 * before.sum():
             break
     return replace(bounds, time_s=bounds.time_s + time.perf_counter() - t0)
+
+
+def _run_milp(*args, **kwargs) -> InstanceResult:
+    """`methods.milp.run_instance`, the MILP on PuLP, imported where a branch of the pipeline needs it
+    (a call that ends in the phase search never loads PuLP: ~40 ms of every call's start)."""
+    from advmilp.methods.milp import run_instance
+
+    return run_instance(*args, **kwargs)
 
 
 def tight_settings(bounds: Bounds, network: Network, policy: TightPolicy = DEFAULT_POLICY) -> tuple[dict, int]:
@@ -217,7 +225,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         if expired(deadline):
             res = _stopped(network, bounds, spec, settings, x_bar, label, image_index, None, "")
         else:
-            res = run_instance(network, bounds, linear, settings, x_bar, label, image_index, split_distance=True,
+            res = _run_milp(network, bounds, linear, settings, x_bar, label, image_index, split_distance=True,
                                solver_options=policy.highs_options, deadline=deadline)
         res.row.update(method="tight", time_s=time.perf_counter() - t0, heuristic_l1=math.nan,
                        prep_time_s=h.time_s, problem=spec.describe())
@@ -251,7 +259,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         return _finish(res, network, bounds, spec, x_bar, label, h, best_x, best_l1, prep, t0)
     escalating = rounds and escalate_after > 0
     first_deadline = min(deadline, time.perf_counter() + escalate_after) if escalating else deadline
-    res = run_instance(network, bb, linear, settings, x_bar, label, image_index,
+    res = _run_milp(network, bb, linear, settings, x_bar, label, image_index,
                        warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
                        cut_rounds=rounds, deadline=first_deadline)
     if note:
@@ -268,7 +276,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
             prep += bb.time_s
         tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes, deadline)
         prep += tb.time_s - bb.time_s
-        res = run_instance(network, tb, linear, settings, x_bar, label, image_index,
+        res = _run_milp(network, tb, linear, settings, x_bar, label, image_index,
                            warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
                            cut_rounds=rounds, deadline=deadline)
         res.row["nodes"] = (res.row["nodes"] or 0) + nodes
@@ -463,7 +471,7 @@ def run_max_target(network: Network, bounds: Bounds, spec: ProblemSpec, settings
     if expired(deadline):
         res = _stopped(network, bb, spec, settings, x_bar, label, image_index, r.x, "")
     else:
-        res = run_instance(network, bb, spec, settings, x_bar, label, image_index, deadline=deadline,
+        res = _run_milp(network, bb, spec, settings, x_bar, label, image_index, deadline=deadline,
                            solver_options=policy.highs_options)
         res.row["message"] = ("the phase search could not settle it; " + res.row["message"]).rstrip("; ")
     res.row.update(method="tight", bounds=bounds.method, time_s=time.perf_counter() - t0, prep_time_s=bb.time_s,

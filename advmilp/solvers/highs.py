@@ -104,6 +104,22 @@ def new_highs():
     return h
 
 
+@functools.lru_cache(maxsize=None)
+def solver_version(name: str = "highs") -> str:
+    """The name and version of a MILP solver PuLP can drive, as the result rows record it (``HiGHS 1.x``);
+    here, beside HiGHS, so that reading it never imports PuLP."""
+    if name == "highs":
+        return f"HiGHS {new_highs().version()}"
+    if name == "gurobi":
+        try:
+            import gurobipy
+
+            return "Gurobi " + ".".join(map(str, gurobipy.gurobi.version()))
+        except ImportError:
+            return "Gurobi (unavailable)"
+    return name
+
+
 def run_cancellable(h) -> None:
     """``h.run()`` in HiGHS' solver thread, cancelled if Ctrl-C arrives: the KeyboardInterrupt is
     re-raised once HiGHS has stopped — within a fraction of a second where HiGHS polls its interrupt

@@ -17,7 +17,6 @@ what a model means.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ import pulp
 
 from advmilp.errors import AdvmilpError
 from advmilp.solvers.clock import solve_limit
-from advmilp.solvers.highs import HighsLP, new_highs, run_cancellable, status_of, swallow_banner
-from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TIME_LIMIT, UNBOUNDED
+from advmilp.solvers.highs import HighsLP, new_highs, run_cancellable, solver_version, status_of, swallow_banner
+from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TIME_LIMIT, UNBOUNDED, gap_percent
 
 SOLVERS = ("highs", "cbc", "scip", "gurobi")
 
@@ -49,28 +48,6 @@ class SolveResult:
     @property
     def has_solution(self) -> bool:
         return self.values is not None
-
-
-def gap_percent(objective: float, bound: float) -> float:
-    if not math.isfinite(objective):
-        return 100.0
-    if not math.isfinite(bound):
-        return 100.0
-    return 100.0 * abs(objective - bound) / max(abs(objective), 1e-9)
-
-
-@functools.lru_cache(maxsize=None)
-def solver_version(name: str = "highs") -> str:
-    if name == "highs":
-        return f"HiGHS {new_highs().version()}"
-    if name == "gurobi":
-        try:
-            import gurobipy
-
-            return "Gurobi " + ".".join(map(str, gurobipy.gurobi.version()))
-        except ImportError:
-            return "Gurobi (unavailable)"
-    return name
 
 
 def solve(prob: pulp.LpProblem, solver: str = "highs", time_limit: float | None = None,

@@ -266,3 +266,15 @@ class SolverSettings:
         object.__setattr__(self, "time_limit", float(self.time_limit))   # rows record seconds as floats
         if self.gap_rel is not None:
             _number("gap_rel", self.gap_rel, 0.0, high=1.0, open_high=True)
+
+
+def input_box(spec: ProblemSpec, n: int, x_bar: np.ndarray | None,
+              lb0: float = 0.0, ub0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The box every input of the problem lies in: the pixel range [lb0, ub0]^n, cut to x̄ ± the L∞ cap
+    when the spec has one, and the single point x̄ for the inference check."""
+    lb, ub = np.full(n, lb0, dtype=np.float64), np.full(n, ub0, dtype=np.float64)
+    if spec.kind == "inference":
+        return x_bar.copy(), x_bar.copy()
+    if spec.linf_cap is not None and x_bar is not None:
+        lb, ub = np.maximum(lb, x_bar - spec.linf_cap), np.minimum(ub, x_bar + spec.linf_cap)
+    return lb, ub

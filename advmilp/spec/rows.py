@@ -125,6 +125,16 @@ def as_bool(value) -> bool:
     return bool(value)
 
 
+def gap_percent(objective: float, bound: float) -> float:
+    """The relative gap of a result, in percent of its objective: |objective − bound| / max(|objective|, 1e-9);
+    100 when either is not finite (no witness, or nothing proven)."""
+    if not math.isfinite(objective):
+        return 100.0
+    if not math.isfinite(bound):
+        return 100.0
+    return 100.0 * abs(objective - bound) / max(abs(objective), 1e-9)
+
+
 def is_solved(row: Mapping) -> bool:
     """The one definition of "solved": status optimal or found, and the witness verified.
 

@@ -102,7 +102,7 @@ def test_certified_radius_by_hand(hidden_relu):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_certified_radius_is_below_the_exact_minimal_distance(seed):
-    from advmilp.encode.milp import input_box
+    from advmilp.spec.problems import input_box
     from advmilp.search.phase_bb import search_phases
     from advmilp.spec.problems import criteria
     from tests.nets import small_targeted_instance, targeted_problem

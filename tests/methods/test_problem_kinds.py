@@ -9,7 +9,7 @@ import pytest
 
 from advmilp.bounds.compute import interval_bounds
 from advmilp.errors import AdvmilpError
-from advmilp.encode.milp import input_box
+from advmilp.spec.problems import input_box
 from advmilp.methods.milp import run_instance
 from advmilp.methods.registry import MethodInputs, run_method
 from advmilp.search.disjunction import search_disjunction

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from advmilp.bounds.compute import interval_bounds
-from advmilp.encode.milp import input_box
+from advmilp.spec.problems import input_box
 from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP, search_phases
 from advmilp.heuristics.primal import affine_maps, hidden_pattern

@@ -41,7 +41,7 @@ def test_attack_interrupted_during_its_milp_exits_130_promptly():
 
 
 def test_highs_banner_never_reaches_stdout():
-    code = ("from advmilp.solvers.highs import HighsLP\nfrom advmilp.solvers.pulp import solver_version\n"
+    code = ("from advmilp.solvers.highs import HighsLP\nfrom advmilp.solvers.highs import solver_version\n"
             "HighsLP()\nprint(solver_version())\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.startswith("HiGHS ") and "Running HiGHS" not in out and "Copyright" not in out

@@ -7,7 +7,9 @@ import pulp
 import pytest
 
 from advmilp.errors import AdvmilpError
-from advmilp.solvers.pulp import gap_percent, relaxation_lp, solve, solver_version
+from advmilp.solvers.highs import solver_version
+from advmilp.solvers.pulp import relaxation_lp, solve
+from advmilp.spec.rows import gap_percent
 from advmilp.spec.rows import INFEASIBLE, OPTIMAL
 
 

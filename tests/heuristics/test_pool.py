@@ -1,0 +1,58 @@
+"""The heuristic's image pool (`heuristics.pool`): pixels made on demand are the very values the float64
+loader gives, the block-wise outputs equal one forward pass over the whole pool (to rounding: BLAS may sum
+a block in another order), and the pool starts are the same from a pool and from the plain array."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advmilp.heuristics import pool as pool_module
+from advmilp.heuristics.pool import ImagePool
+from advmilp.heuristics.primal import pool_starts
+from advmilp.nn.network import load_network
+from advmilp.spec.problems import ProblemSpec, criteria, input_box
+from tests.nets import mnist_dir, random_net
+
+
+def test_pixels_are_codes_over_the_divisor_and_outputs_span_every_block(monkeypatch):
+    monkeypatch.setattr(pool_module, "BLOCK", 7)        # several blocks and a short last one (50 = 7·7 + 1)
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, size=(50, 6), dtype=np.uint8)
+    pool = ImagePool(codes, 255.0)
+    assert len(pool) == 50 and pool.shape == (50, 6)
+    assert pool.pixels([3, 0]).tolist() == (codes[[3, 0]] / 255.0).tolist()
+    net = random_net([6, 5, 3], seed=1)
+    # equal to one pass over all rows up to BLAS' blocking (its sums may run in another order)
+    assert np.allclose(pool.outputs(net), net.forward(codes / 255.0), rtol=0, atol=1e-12)
+    assert pool.outputs(net) is pool.outputs(net)       # kept per network
+
+
+def test_an_array_is_a_pool_of_its_pixels():
+    x = np.random.default_rng(1).random((9, 4))
+    pool = ImagePool.of(x)
+    assert np.array_equal(pool.pixels(), x) and ImagePool.of(pool) is pool
+    with pytest.raises(ValueError):
+        ImagePool(np.zeros(4))
+
+
+def test_the_mnist_pool_is_the_float_training_set_and_starts_are_unchanged():
+    root = mnist_dir()
+    if root is None:
+        pytest.skip("MNIST not found (set ADVMILP_DATA)")
+    from advmilp.data.mnist import load_split
+    from advmilp.methods.registry import POOL_SIZE, load_pool
+
+    pool = load_pool(root)
+    floats = load_split("train", root, rows=slice(0, POOL_SIZE)).images
+    rows = np.array([0, 17, 4242, POOL_SIZE - 1])
+    assert np.array_equal(pool.pixels(rows), floats[rows])
+    net = load_network("dnn1")
+    assert np.allclose(pool.outputs(net), net.forward(floats), rtol=0, atol=1e-12)
+    x_bar = load_split("test", root, rows=slice(0, 1)).images[0]
+    spec = ProblemSpec(kind="targeted", ratio=1.2)
+    x_lb, x_ub = input_box(spec, 784, x_bar)
+    criterion = criteria(spec, 7, 10)[0]
+    a = pool_starts(net, x_bar, criterion, spec.margin, pool, x_lb, x_ub)
+    b = pool_starts(net, x_bar, criterion, spec.margin, floats, x_lb, x_ub)
+    assert len(a) == len(b) > 0 and all(np.array_equal(p, q) for p, q in zip(a, b))
