@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test,train,dask,onnx,trees]'
+	$(BIN)/pip install -q -e '.[test,train,dask,onnx,trees,peers]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
