@@ -10,7 +10,9 @@ so "the closest adversarial point in this region" is a linear program:
 
 1. finds a first adversarial point: greedy full pixel flips along the gradient of the margin
    ``y_d − ratio·max_{j≠d} y_j`` of the current region ("greedy"), and/or bisection towards
-   the nearest pool images that the network already classifies as d ("pool");
+   the nearest pool images that the network already classifies as d ("pool"); on large networks a
+   boundary attack (`heuristics.gradient`) walks from those points and x̄ along the decision boundary
+   towards x̄ ("gradient");
 2. solves the region LP of that point;
 3. moves to neighbouring regions: at the LP optimum some units sit at pre-activation 0 (their
    phase constraint binds); flipping such a unit opens the adjacent region, whose LP is solved
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advmilp.bounds.compute import interval_bounds
+from advmilp.heuristics.gradient import GradientOptions, gradient_start
 from advmilp.heuristics.pool import ImagePool
 from advmilp.nn.network import Network
 from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP
@@ -205,11 +208,14 @@ def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub
 def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: ProblemSpec,
                      pool: ImagePool | np.ndarray | None = None, starts: tuple[str, ...] = ("greedy", "pool"),
                      time_limit: float = 10.0, n_pool: int = 5, deadline: float | None = None,
-                     max_winners: int = 3) -> PrimalResult:
+                     max_winners: int = 3, gradient: GradientOptions | None = GradientOptions()) -> PrimalResult:
     """The best verified adversarial point found from every start (``x`` None if none).  After
     ``time_limit`` no further start is improved once a point is known; nothing runs past ``deadline``
     (the instance's, `solvers.clock`), point or not.  An untargeted problem is tried towards the
-    ``max_winners`` classes with the largest logits at x̄ (its criterion is one conjunction per class)."""
+    ``max_winners`` classes with the largest logits at x̄ (its criterion is one conjunction per class).
+    On networks of at least ``gradient.min_hidden_units`` hidden units (None: never) the boundary attack
+    `gradient.gradient_start`, seeded with the greedy and pool points, runs for ``gradient.share`` of each
+    criterion's time and its point is polished first."""
     t0 = time.perf_counter()
     hard = math.inf if deadline is None else deadline
     soft = min(t0 + time_limit, hard)
@@ -235,6 +241,13 @@ def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: Prob
         if "pool" in starts and pool is not None and time.perf_counter() <= hard:
             initial += [("pool", s) for s in pool_starts(network, x_bar, criterion, spec.margin, pool, x_lb, x_ub,
                                                          n_pool)]
+        if (gradient is not None and sum(network.sizes[1:-1]) >= gradient.min_hidden_units
+                and time.perf_counter() <= hard):
+            stop = min(hard, time.perf_counter() + gradient.share * max(share - time.perf_counter(), 0.0))
+            g = gradient_start(network, x_bar, criterion, spec.margin, x_lb, x_ub, deadline=stop, options=gradient,
+                               seeds=[x0 for _, x0 in initial])
+            if g is not None:
+                initial.insert(0, ("gradient", g))
         lp = (region_lp_model(network, criterion, spec.margin, x_bar, x_lb, x_ub)
               if initial and time.perf_counter() <= hard else None)
         for name, x0 in initial:
