@@ -116,7 +116,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("milp", exact=True, needs_pool=False, needs_masks=False, problems=None, run=_milp, solvers=None,
            norms=None, summary="the thesis model"),
     Method("tight", exact=True, needs_pool=True, needs_masks=False, problems=("targeted", "untargeted", "max-target"),
-           run=_tight, norms=("l1", "linf"), summary="heuristic + L1-ball bounds + MILP (exact, fast)"),
+           run=_tight, norms=("l1", "linf", "l0"), summary="heuristic + L1-ball bounds + MILP (exact, fast)"),
     Method("fast", exact=False, needs_pool=True, needs_masks=False, problems=("targeted", "untargeted"), run=_fast,
            summary="the primal heuristic alone"),
     Method("cdh", exact=False, needs_pool=False, needs_masks=True, problems=("targeted",), run=_cdh,

@@ -113,6 +113,10 @@ class TightPolicy:
     ladder: tuple = (0.25, 0.5, 0.75)
     ladder_after: float = 0.75
     ladder_gap: float = 0.25     # ... and only if the direct search's gap is still above this then
+    # Problems with pixel binaries (minimal L0, or an L0 cap): the same problem without them first, by
+    # this pipeline, for at most this share of the time limit; its proven bound and point start the
+    # MILP with the binaries (`run_l0`).
+    l0_relaxed_share: float = 0.3
 
 
 DEFAULT_POLICY = TightPolicy()
@@ -191,6 +195,8 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     relaxation-tightened bounds if not solved quickly); time_s counts everything, and everything ends
     by ``settings.time_limit``."""
     t0 = time.perf_counter()
+    if spec.distance_norm == "l0":
+        return run_l0(network, bounds, spec, settings, x_bar, label, image_index, pool, t0, policy)
     if spec.kind == "max-target":
         return run_max_target(network, bounds, spec, settings, x_bar, label, image_index, t0, policy)
     if spec.norm == "linf":
@@ -521,6 +527,90 @@ def run_linf(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solv
     res.row.update(**_search_columns(r), time_s=time.perf_counter() - t0, heuristic_l1=h.l1 if h.found else math.nan, prep_time_s=prep,
                    bounds=bounds.method, problem=spec.describe())
     return res
+
+
+def run_l0(network: Network, bounds: Bounds, spec: ProblemSpec, settings: SolverSettings, x_bar, label,
+           image_index, pool, t0: float, policy: TightPolicy = DEFAULT_POLICY) -> InstanceResult:
+    """A problem with pixel binaries: minimal L0 (number of changed pixels), or minimal L1/L∞ under an L0 cap.
+
+    First the problem without the binaries (L1 for minimal L0; the same norm without the cap otherwise)
+    by this pipeline, for ``policy.l0_relaxed_share`` of the limit: a lower bound b and a verified point.
+    Every pixel moves by at most 1, so a point changing k pixels has Σ|δ| ≤ k: minimal L0 ≥ ⌈b⌉, and
+    the relaxed point changing k pixels is an incumbent; a better point changes at most k − 1 pixels, so
+    it lies in the L1 ball of radius k − 1, whose bounds (`ball_bounds_for`) the MILP with the binaries
+    (`methods.milp`, with Σc ≤ k − 1 and Σ|δ| ≤ k − 1) then uses.  Under an L0 cap, the relaxed problem's
+    optimum is the answer if its point meets the cap; else the MILP, whose bound is at least b."""
+    deadline = t0 + settings.time_limit
+    x_bar = np.asarray(x_bar, dtype=np.float64)
+    x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
+    relaxed = spec.with_(norm="l1" if spec.norm == "l0" else spec.norm, l0_cap=None)
+    first = run_tight(network, bounds, relaxed,
+                      replace(settings, time_limit=policy.l0_relaxed_share * settings.time_limit),
+                      x_bar, label, image_index, pool, policy)
+    r1 = first.row
+    floor = r1["bound"] if r1["status"] != INFEASIBLE and math.isfinite(r1["bound"]) else -math.inf
+    if spec.norm == "l0" and math.isfinite(floor):
+        floor = float(math.ceil(floor - 1e-6 * max(1.0, abs(floor))))
+    best = None
+    if first.witness is not None and r1["verified"]:
+        check = verify_witness(network, first.witness, spec, x_bar, label, spec.target_for(label), x_lb, x_ub)
+        best = check.x if check.verified else None
+    note = (f"{relaxed.describe()} first: {r1['status']} {r1['objective']:.6g}, bound {r1['bound']:.6g} "
+            f"in {r1['time_s']:.1f} s")
+
+    def done(x, status, bound, res=None):
+        out = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", x, 0.0)
+        objective = out.row["objective"] if out.witness is not None else math.nan
+        bound = max(bound, floor)
+        if out.witness is not None:
+            bound = min(bound, objective)
+            if bound >= objective - 1e-9 * max(1.0, abs(objective)):
+                status = OPTIMAL
+        extra = {}
+        if res is not None:
+            extra = {k: res.row[k] for k in ("nodes", "binaries", "cuts", "solver", "solver_version", "build_time_s")}
+            note_milp = res.row["message"]
+        else:
+            note_milp = ""
+        out.row.update(status=status, bound=bound if status != INFEASIBLE else math.inf,
+                       gap_pct=gap_percent(objective, bound) if out.witness is not None else math.nan,
+                       time_s=time.perf_counter() - t0, prep_time_s=r1["time_s"], heuristic_l1=r1["heuristic_l1"],
+                       message="; ".join(m for m in (note, note_milp) if m), **extra)
+        return out
+
+    if r1["status"] == INFEASIBLE:           # no point even without the binaries' constraints
+        return done(None, INFEASIBLE, math.inf)
+    if best is not None and spec.norm != "l0" and r1["status"] == OPTIMAL:
+        return done(best, OPTIMAL, r1["bound"])     # the relaxation's optimum meets the cap
+    if expired(deadline):
+        return done(best, TIME_LIMIT, -math.inf)
+    milp_spec, base = spec, bounds
+    if spec.norm == "l0" and best is not None:
+        k = int(np.count_nonzero(best - x_bar))
+        if k <= floor:
+            return done(best, OPTIMAL, floor)
+        radius = k - 1
+        base = ball_bounds_for(network, x_bar, radius + 1e-6, bounds, deadline, policy,
+                               time.perf_counter() + policy.ball_share * settings.time_limit)
+        cap = radius if spec.l0_cap is None else min(radius, spec.l0_cap)
+        milp_spec = spec.with_(l0_cap=cap, l1_cap=radius + spec.margin + 1e-6
+                               if spec.l1_cap is None else min(spec.l1_cap, radius + spec.margin + 1e-6))
+    res = _run_milp(network, base, milp_spec, settings, x_bar, label, image_index, deadline=deadline,
+                    solver_options=policy.highs_options)
+    row = res.row
+    milp_bound = row["bound"] if math.isfinite(row["bound"]) else -math.inf
+    if spec.norm == "l0" and math.isfinite(milp_bound):
+        milp_bound = float(math.ceil(milp_bound - 1e-6 * max(1.0, abs(milp_bound))))
+    if res.witness is not None and row["verified"]:
+        status = OPTIMAL if row["status"] == OPTIMAL else TIME_LIMIT
+        return done(res.witness, status, milp_bound, res)
+    if row["status"] == INFEASIBLE and milp_spec is not spec:
+        return done(best, OPTIMAL, math.inf, res)    # nothing changes fewer pixels than the incumbent
+    if row["status"] == INFEASIBLE:
+        return done(None, INFEASIBLE, math.inf, res)
+    # time limit (or an unverified point): the incumbent, the bound of the restricted problem capped by it
+    status = TIME_LIMIT if expired(deadline) or row["status"] == TIME_LIMIT else UNPROVEN
+    return done(best, status, milp_bound, res)
 
 
 def incumbent_cap(l1: float) -> float:

@@ -145,18 +145,47 @@ def test_linf_with_an_l1_cap_by_hand(identity_net):
 def test_l0_by_hand(identity_net):
     # one pixel suffices (x1 → 1: 1 ≥ 1.2·.8 + m), none does not: the optimum is 1 changed pixel
     spec = ProblemSpec("targeted", target=1, norm="l0")
-    res = _run("milp", identity_net, spec)
-    assert res.row["status"] == "optimal" and res.solved
-    assert res.row["objective"] == pytest.approx(1.0, abs=1e-6)
-    assert np.count_nonzero(res.witness - np.array([0.8, 0.2])) == 1
-    # the least max|δ| moving one pixel only: x0 down to (.2 − m) / 1.2 (x1 up would take .76 + m), where
-    # both pixels may move by (.76 + m) / 2.2
     m = spec.margin
-    capped = _run("milp", identity_net, ProblemSpec("targeted", target=1, norm="linf", l0_cap=1))
-    assert capped.solved and capped.row["objective"] == pytest.approx(0.8 - (0.2 - m) / 1.2, abs=1e-6)
-    assert np.count_nonzero(capped.witness - np.array([0.8, 0.2])) == 1
-    with pytest.raises(AdvmilpError, match="method tight does not minimise or cap the l0 distance"):
-        _run("tight", identity_net, spec)
+    for name in ("milp", "tight"):
+        res = _run(name, identity_net, spec)
+        assert res.row["status"] == "optimal" and res.solved, name
+        assert res.row["objective"] == pytest.approx(1.0, abs=1e-6) and res.row["bound"] == pytest.approx(1.0), name
+        assert np.count_nonzero(res.witness - np.array([0.8, 0.2])) == 1, name
+        # the least max|δ| moving one pixel only: x0 down to (.2 − m) / 1.2 (x1 up would take .76 + m), where
+        # both pixels may move by (.76 + m) / 2.2
+        capped = _run(name, identity_net, ProblemSpec("targeted", target=1, norm="linf", l0_cap=1))
+        assert capped.solved and capped.row["objective"] == pytest.approx(0.8 - (0.2 - m) / 1.2, abs=1e-6), name
+        assert np.count_nonzero(capped.witness - np.array([0.8, 0.2])) == 1, name
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("kind", ("targeted", "untargeted"))
+def test_l0_on_the_fast_engine_equals_the_thesis_style_milp(seed, kind):
+    """`tight` (the L1 problem first: its bound b gives L0 ≥ ⌈b⌉, its point an incumbent; then the MILP
+    with pixel binaries over the L1 ball of the incumbent's count − 1) proves the MILP's optimum."""
+    net, x_bar, label = _instance(seed)
+    spec = ProblemSpec(kind, target=(label + 1) % 3 if kind == "targeted" else None, norm="l0")
+    plain = _run("milp", net, spec, x_bar, label)
+    fast = _run("tight", net, spec, x_bar, label)
+    assert plain.row["status"] in ("optimal", "infeasible")
+    assert fast.row["status"] == plain.row["status"]
+    if plain.row["status"] == "optimal":
+        assert fast.solved and fast.row["objective"] == pytest.approx(plain.row["objective"], abs=1e-6)
+        assert fast.row["bound"] == fast.row["objective"]
+        assert np.count_nonzero(fast.witness - x_bar) == fast.row["objective"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_l0_cap_on_the_fast_engine_equals_the_thesis_style_milp(seed):
+    net, x_bar, label = _instance(seed)
+    for cap in (1, 2, 4):
+        spec = ProblemSpec("targeted", target=(label + 1) % 3, l0_cap=cap)
+        plain = _run("milp", net, spec, x_bar, label)
+        fast = _run("tight", net, spec, x_bar, label)
+        assert fast.row["status"] == plain.row["status"], cap
+        if plain.row["status"] == "optimal":
+            assert fast.solved and fast.row["objective"] == pytest.approx(plain.row["objective"], rel=1e-4, abs=1e-6)
+            assert np.count_nonzero(fast.witness - x_bar) <= cap
 
 
 @pytest.mark.parametrize("seed", range(3))
