@@ -373,7 +373,7 @@ def run_images(onnx_path, indices: list[int], spec: ProblemSpec, settings: Solve
     """Attack test images ``indices`` of MNIST; one whole row per image appended to out_dir/instances.csv,
     images whose row is recorded skipped (resume), witnesses in out_dir/witnesses/."""
     from advmilp.data.mnist import load_split
-    from advmilp.experiments.runner import Instance
+    from advmilp.experiments.runner import Instance, git_sha
     from advmilp.experiments.store import append_row, locked_folder, read_done, save_array
     from advmilp.nn.interchange import load_any
     from advmilp.spec.rows import is_solved
@@ -387,6 +387,7 @@ def run_images(onnx_path, indices: list[int], spec: ProblemSpec, settings: Solve
         raise AdvmilpError(f"image indices out of range (0..{len(split) - 1}): {bad}")
     out_dir = Path(out_dir)
     csv_path = out_dir / "instances.csv"
+    sha = git_sha()
     with locked_folder(out_dir):
         done = read_done(csv_path)
         for i in indices:
@@ -405,6 +406,7 @@ def run_images(onnx_path, indices: list[int], spec: ProblemSpec, settings: Solve
                 row = make_row(network=net.name, network_hash=net.short_hash(), method=METHOD, bounds="basic",
                                problem=spec.describe(), image_index=i, label=label, target=spec.target_for(label),
                                status=ERROR, message=f"{type(exc).__name__}: {exc}", started_at=started_at())
+            row["git_sha"] = sha
             append_row(csv_path, row)
             log(f"{net.name} image {i}: {row['status']} objective {row['objective']} bound {row['bound']} "
                 f"{row['time_s'] or 0:.1f} s{' solved' if is_solved(row) else ''}")

@@ -175,6 +175,7 @@ def test_cli_appends_whole_rows_and_resumes(tmp_path):
     assert peer.main(argv) == 0
     rows = list(csv.DictReader((out / "instances.csv").open()))
     assert [r["image_index"] for r in rows] == ["0", "1"] and all(r["method"] == "omlt" for r in rows)
+    assert all(r["git_sha"] and r["solver"] == "highs" and r["time_limit"] == "60.0" for r in rows)
     assert all(r["status"] in ("optimal", "infeasible") for r in rows)
     assert all(r["verified"] == "True" for r in rows if r["status"] == "optimal")
     assert peer.main(argv[:3] + ["0-2"] + argv[4:]) == 0   # image 2 is new; 0 and 1 are recorded
