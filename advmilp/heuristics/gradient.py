@@ -70,9 +70,8 @@ def criterion_slack(network: Network, X: np.ndarray, criterion: Criterion) -> np
 def soft_rows(network: Network, X: np.ndarray, criterion: Criterion, temperature: float
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(soft minimum of the criterion's rows G y − h, its input gradient, the hard minimum) for every point
-    of the batch X
-    (B, n): ``S = −T log Σ_r exp(−s_r / T)`` (≤ min_r s_r, so S ≥ 0 implies the criterion), one forward
-    pass and one vector-Jacobian product through each hidden activation's slope.  A soft minimum, not the
+    of the batch X (B, n): ``S = −T log Σ_r exp(−s_r / T)`` (≤ min_r s_r, so S ≥ 0 implies the criterion),
+    one forward pass and one vector-Jacobian product through each hidden activation's slope.  A soft minimum, not the
     binding row: linearising one row at a time made the walk alternate between two rows (the label's and
     a runner-up's) without meeting both (VNN-COMP 256x2)."""
     pres = network.preactivations(X)
