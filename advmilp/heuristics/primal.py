@@ -205,6 +205,30 @@ def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub
     return lp.point(col, x_lb, x_ub), lp.basis()
 
 
+def sparsify(network: Network, x: np.ndarray, x_bar: np.ndarray, criterion: Criterion, margin: float,
+             x_lb: np.ndarray, x_ub: np.ndarray, deadline: float = math.inf, tol: float = 1e-5) -> np.ndarray:
+    """A point changing fewer pixels than ``x`` (a point meeting ``criterion``), for minimal L0: inside x's
+    activation region, every pixel x leaves at x̄ is held there, and the changed ones are held at x̄ one at a
+    time, smallest move first; a hold after which the region LP (minimal Σ|δ| with the criterion) is still
+    feasible is kept, and the LP's point is the new point.  Unverified (the caller checks it); ``x`` itself
+    if nothing could be held."""
+    lp = region_lp_model(network, criterion, margin, x_bar, x_lb, x_ub)
+    pattern = hidden_pattern(network, x)
+    move = np.abs(x - x_bar)
+    lp.pin_pixels(np.flatnonzero(move <= tol))
+    best = x
+    for i in np.flatnonzero(move > tol)[np.argsort(move[move > tol], kind="stable")]:
+        if time.perf_counter() > deadline:
+            break
+        lp.pin_pixels(i)
+        y, _ = _solve_region(lp, pattern, x_lb, x_ub, deadline)
+        if y is None:
+            lp.pin_pixels(i, pinned=False)
+        else:
+            best = y
+    return best
+
+
 def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: ProblemSpec,
                      pool: ImagePool | np.ndarray | None = None, starts: tuple[str, ...] = ("greedy", "pool"),
                      time_limit: float = 10.0, n_pool: int = 5, deadline: float | None = None,

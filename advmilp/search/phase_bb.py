@@ -108,6 +108,7 @@ class PhaseLP:
                 nz = np.flatnonzero(a)
                 rows.add_row(np.concatenate([logits[nz], t]), np.concatenate([a[nz], [-1.0]]), -math.inf, float(rhs))
         self.cap_row = rows.add_row(pm, np.ones(len(pm)), -math.inf, float(cap) if cap is not None else math.inf)
+        self._pm, self._pm_hi = pm, np.concatenate([up[self.P], down[self.M]])
         self.cost = np.array(rows.cost)
         self._primal = objective.A is not None
         self.lp = HighsLP()
@@ -138,6 +139,19 @@ class PhaseLP:
                     self._unit_inputs[j0 + j] = (c, layer.pre_coef[j, nz], col_lo[c], col_hi[c], float(layer.pre_const[j]))
             j0 += len(layer.encodings)
         self.n_cuts = 0
+
+    def pin_pixels(self, pixels, pinned: bool = True) -> None:
+        """Hold ``pixels`` at x̄ (their move columns' upper bounds 0), or free them again (``pinned`` False)."""
+        pixels = np.atleast_1d(np.asarray(pixels, dtype=np.int64))
+        cols = []
+        for arr, offset in ((self.P, 0), (self.M, len(self.P))):
+            k = np.minimum(np.searchsorted(arr, pixels), max(len(arr) - 1, 0))
+            if len(arr):
+                cols.append(offset + k[arr[k] == pixels])
+        cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        if len(cols):
+            self.lp.set_col_bounds(self._pm[cols], np.zeros(len(cols)),
+                                   np.zeros(len(cols)) if pinned else self._pm_hi[cols])
 
     def root_phases(self) -> np.ndarray:
         """Phase of every hidden unit at the root: the units with a binary free, the others fixed

@@ -291,3 +291,17 @@ def test_mnist_masks_look_like_digits(mnist_masks):
     centre, corner = mnist_masks.reshape(10, 28, 28)[:, 10:18, 10:18], mnist_masks.reshape(10, 28, 28)[:, :3, :3]
     assert np.all(corner < 0.01) and np.all(centre.mean(axis=(1, 2)) > 0.1)
     assert mnist_masks[1].sum() < mnist_masks[0].sum()   # a "1" covers fewer pixels than a "0"
+
+
+def test_sparsify_holds_pixels_at_the_image_while_the_region_lp_stays_feasible(identity_net):
+    # y = x, x̄ = (.8, .2), target 1 (y1 ≥ 1.2·y0 + m, y1 ≥ ε + m).  From x = (.5, .7) (two pixels moved):
+    # holding x0 at .8 (the smaller move) leaves x1 = .96 + m; holding x1 too is infeasible: one pixel.
+    from advmilp.heuristics.primal import sparsify
+    from advmilp.spec.problems import ProblemSpec, criteria, input_box
+
+    spec = ProblemSpec("targeted", target=1, norm="l0")
+    x_bar = np.array([0.8, 0.2])
+    x_lb, x_ub = input_box(spec, 2, x_bar)
+    y = sparsify(identity_net, np.array([0.5, 0.7]), x_bar, criteria(spec, 0, 2)[0], spec.margin, x_lb, x_ub)
+    assert y[0] == pytest.approx(0.8, abs=1e-9) and y[1] == pytest.approx(0.96 + spec.margin, abs=1e-6)
+    assert np.count_nonzero(np.abs(y - x_bar) > 1e-9) == 1
