@@ -61,6 +61,10 @@ class GradientOptions:
             raise ValueError(f"need 0 ≤ alpha_max ≤ 1, eta ≥ 1, 0 < beta < 1 (got {self.alpha_max}, {self.eta}, "
                              f"{self.beta})")
 
+    def runs_on(self, network: Network) -> bool:
+        """Whether `primal.find_adversarial` runs the attack on ``network`` (its hidden-unit count)."""
+        return sum(network.sizes[1:-1]) >= self.min_hidden_units
+
 
 def criterion_slack(network: Network, X: np.ndarray, criterion: Criterion) -> np.ndarray:
     """min over the criterion's rows of G y − h, for every row of the batch X."""

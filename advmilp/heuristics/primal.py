@@ -251,7 +251,7 @@ def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: Prob
         y = network.forward(x_bar)
         conj = sorted(conj, key=lambda c: -y[c.winner])[:max_winners]
     best, best_l1, best_start, lps, rounds = None, np.inf, "", 0, 0
-    attack = gradient is not None and sum(network.sizes[1:-1]) >= gradient.min_hidden_units
+    attack = gradient is not None and gradient.runs_on(network)
     for n_done, criterion in enumerate(conj):
         now = time.perf_counter()
         if now > hard or (now > soft and best is not None):

@@ -28,6 +28,7 @@ from advmilp.search.options import SearchOptions
 from advmilp.search.disjunction import search_disjunction
 from advmilp.search.phase_bb import PhaseSearchResult, search_phases
 from advmilp.search.problems import distance_problem, output_problem
+from advmilp.heuristics.gradient import GradientOptions
 from advmilp.heuristics.primal import find_adversarial, sparsify
 from advmilp.spec.problems import ProblemSpec, SolverSettings, criteria, input_box
 from advmilp.spec.rows import INFEASIBLE, OPTIMAL, TIME_LIMIT, UNPROVEN, gap_percent
@@ -209,7 +210,7 @@ def tight_heuristic(network: Network, x_bar, label, spec: ProblemSpec, time_limi
                     deadline: float | None = None):
     """The primal heuristic as the tight pipeline runs it: 2 % of the time limit (0.5-3 s), 5 % from 200
     hidden units (where its gradient attack runs), two pool starts, nothing past the instance's ``deadline``."""
-    share = 0.05 if sum(network.sizes[1:-1]) >= 200 else 0.02   # RESULTS.md, "A gradient start at scale"
+    share = 0.05 if GradientOptions().runs_on(network) else 0.02   # RESULTS.md, "A gradient start at scale"
     return find_adversarial(network, x_bar, label, spec, pool=pool, n_pool=2,
                             time_limit=min(3.0, max(0.5, share * time_limit)), deadline=deadline)
 
@@ -233,7 +234,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
             res = _stopped(network, bounds, spec, settings, x_bar, label, image_index, None, "")
         else:
             res = _run_milp(network, bounds, linear, settings, x_bar, label, image_index, split_distance=True,
-                               solver_options=policy.highs_options, deadline=deadline)
+                            solver_options=policy.highs_options, deadline=deadline)
         res.row.update(method="tight", time_s=time.perf_counter() - t0, heuristic_l1=math.nan,
                        prep_time_s=h.time_s, problem=spec.describe())
         return res
@@ -267,8 +268,8 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
     escalating = rounds and escalate_after > 0
     first_deadline = min(deadline, time.perf_counter() + escalate_after) if escalating else deadline
     res = _run_milp(network, bb, linear, settings, x_bar, label, image_index,
-                       warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
-                       cut_rounds=rounds, deadline=first_deadline)
+                    warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
+                    cut_rounds=rounds, deadline=first_deadline)
     if note:
         res.row["message"] = (note + "; " + res.row["message"]).rstrip("; ")
     if escalating and first_deadline < deadline and res.row["status"] == TIME_LIMIT \
@@ -284,8 +285,8 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes, deadline)
         prep += tb.time_s - bb.time_s
         res = _run_milp(network, tb, linear, settings, x_bar, label, image_index,
-                           warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
-                           cut_rounds=rounds, deadline=deadline)
+                        warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,
+                        cut_rounds=rounds, deadline=deadline)
         res.row["nodes"] = (res.row["nodes"] or 0) + nodes
         res.row["message"] = (f"restarted after {escalate_after:g} s with bounds tightened on the LP relaxation; "
                               + res.row["message"]).rstrip("; ")
@@ -479,7 +480,7 @@ def run_max_target(network: Network, bounds: Bounds, spec: ProblemSpec, settings
         res = _stopped(network, bb, spec, settings, x_bar, label, image_index, r.x, "")
     else:
         res = _run_milp(network, bb, spec, settings, x_bar, label, image_index, deadline=deadline,
-                           solver_options=policy.highs_options)
+                        solver_options=policy.highs_options)
         res.row["message"] = ("the phase search could not settle it; " + res.row["message"]).rstrip("; ")
     res.row.update(method="tight", bounds=bounds.method, time_s=time.perf_counter() - t0, prep_time_s=bb.time_s,
                    problem=spec.describe())
@@ -550,25 +551,22 @@ def run_l0(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solver
                       x_bar, label, image_index, pool, policy)
     r1 = first.row
     floor = r1["bound"] if r1["status"] != INFEASIBLE and math.isfinite(r1["bound"]) else -math.inf
-    if spec.norm == "l0" and math.isfinite(floor):
-        floor = float(math.ceil(floor - 1e-6 * max(1.0, abs(floor))))
-    best = None
+    if spec.norm == "l0":
+        floor = _whole_bound(floor)
+    best, note_sparse = None, ""
     if first.witness is not None and r1["verified"]:
         check = verify_witness(network, first.witness, spec, x_bar, label, spec.target_for(label), x_lb, x_ub)
         best = check.x if check.verified else None
     if best is not None and spec.norm == "l0" and not expired(deadline):
         # fewer pixels by region LPs that hold the changed pixels at x̄ one by one (kept if verified)
-        conj = criteria(spec, label, network.n_outputs)
-        criterion = max(conj, key=lambda c: c.slack(network.forward(best)))
+        y = network.forward(best)
+        criterion = max(criteria(spec, label, network.n_outputs), key=lambda c: c.slack(y))
         fewer = verify_witness(network, sparsify(network, best, x_bar, criterion, spec.margin, x_lb, x_ub, deadline),
                                spec, x_bar, label, spec.target_for(label), x_lb, x_ub)
-        if fewer.verified and fewer.l0 < np.count_nonzero(best - x_bar):
-            note_sparse = f"; sparsified {np.count_nonzero(best - x_bar)} -> {fewer.l0} pixels"
+        k = int(np.count_nonzero(best - x_bar))
+        if fewer.verified and fewer.l0 < k:
+            note_sparse = f"; sparsified {k} -> {fewer.l0} pixels"
             best = fewer.x
-        else:
-            note_sparse = ""
-    else:
-        note_sparse = ""
     note = (f"{relaxed.describe()} first: {r1['status']} {r1['objective']:.6g}, bound {r1['bound']:.6g} "
             f"in {r1['time_s']:.1f} s{note_sparse}")
 
@@ -580,12 +578,9 @@ def run_l0(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solver
             bound = min(bound, objective)
             if bound >= objective - 1e-9 * max(1.0, abs(objective)):
                 status = OPTIMAL
-        extra = {}
-        if res is not None:
-            extra = {k: res.row[k] for k in ("nodes", "binaries", "cuts", "solver", "solver_version", "build_time_s")}
-            note_milp = res.row["message"]
-        else:
-            note_milp = ""
+        extra = {} if res is None else {k: res.row[k] for k in ("nodes", "binaries", "cuts", "solver",
+                                                                 "solver_version", "build_time_s")}
+        note_milp = "" if res is None else res.row["message"]
         out.row.update(status=status, bound=bound if status != INFEASIBLE else math.inf,
                        gap_pct=gap_percent(objective, bound) if out.witness is not None else math.nan,
                        time_s=time.perf_counter() - t0, prep_time_s=r1["time_s"], heuristic_l1=r1["heuristic_l1"],
@@ -613,8 +608,8 @@ def run_l0(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solver
                     solver_options=policy.highs_options)
     row = res.row
     milp_bound = row["bound"] if math.isfinite(row["bound"]) else -math.inf
-    if spec.norm == "l0" and math.isfinite(milp_bound):
-        milp_bound = float(math.ceil(milp_bound - 1e-6 * max(1.0, abs(milp_bound))))
+    if spec.norm == "l0":
+        milp_bound = _whole_bound(milp_bound)
     if res.witness is not None and row["verified"]:
         status = OPTIMAL if row["status"] == OPTIMAL else TIME_LIMIT
         return done(res.witness, status, milp_bound, res)
@@ -625,6 +620,12 @@ def run_l0(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solver
     # time limit (or an unverified point): the incumbent, the bound of the restricted problem capped by it
     status = TIME_LIMIT if expired(deadline) or row["status"] == TIME_LIMIT else UNPROVEN
     return done(best, status, milp_bound, res)
+
+
+def _whole_bound(bound: float) -> float:
+    """A proven bound on a number of pixels, rounded up to the whole number it implies (less a tolerance
+    for the solver's); -inf stays -inf."""
+    return float(math.ceil(bound - 1e-6 * max(1.0, abs(bound)))) if math.isfinite(bound) else bound
 
 
 def incumbent_cap(l1: float) -> float:
