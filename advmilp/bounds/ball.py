@@ -33,26 +33,33 @@ from advmilp.solvers.highs import HighsLP
 from advmilp.spec.rows import OPTIMAL
 
 
+def _knapsack_steps(G: np.ndarray, x_bar: np.ndarray, radius: float, x_lb: np.ndarray,
+                    x_ub: np.ndarray) -> np.ndarray:
+    """Per row of G, how far each pixel moves (in the direction of the sign of its gain G[j, i]) at the
+    maximum of G x over S_U: the budget U spent on the largest |G[j, i]| first, each pixel up to its
+    room in the box."""
+    room = np.where(G > 0, (x_ub - x_bar)[None, :], (x_bar - x_lb)[None, :])
+    order = np.argsort(-np.abs(G), axis=1)
+    r = np.take_along_axis(room, order, axis=1)
+    used_before = np.cumsum(r, axis=1) - r
+    steps = np.empty_like(r)
+    np.put_along_axis(steps, order, np.clip(radius - used_before, 0.0, r), axis=1)
+    return steps
+
+
 def knapsack_bounds(W: np.ndarray, b: np.ndarray, x_bar: np.ndarray, radius: float,
                     x_lb: np.ndarray, x_ub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact min and max of W x + b over S_U (one fractional knapsack per row and sense)."""
     base = W @ x_bar + b
-    up_room, down_room = x_ub - x_bar, x_bar - x_lb
-
-    def best_gain(G: np.ndarray) -> np.ndarray:
-        # G[j, i] = gain per unit of L1 at pixel i for row j; room depends on the sign
-        room = np.where(G > 0, up_room[None, :], down_room[None, :])
-        gain = np.abs(G)
-        order = np.argsort(-gain, axis=1)
-        g = np.take_along_axis(gain, order, axis=1)
-        r = np.take_along_axis(room, order, axis=1)
-        used_before = np.cumsum(r, axis=1) - r
-        take = np.clip(radius - used_before, 0.0, r)
-        return (g * take).sum(axis=1)
-
-    upper = base + best_gain(W)
-    lower = base - best_gain(-W)
+    upper = base + (np.abs(W) * _knapsack_steps(W, x_bar, radius, x_lb, x_ub)).sum(axis=1)
+    lower = base - (np.abs(W) * _knapsack_steps(-W, x_bar, radius, x_lb, x_ub)).sum(axis=1)
     return lower, upper
+
+
+def knapsack_argmax(W: np.ndarray, x_bar: np.ndarray, radius: float, x_lb: np.ndarray,
+                    x_ub: np.ndarray) -> np.ndarray:
+    """A maximiser of every row's W x over S_U (rows × inputs)."""
+    return x_bar[None, :] + np.sign(W) * _knapsack_steps(W, x_bar, radius, x_lb, x_ub)
 
 
 def ball_bounds(network: Network, x_bar: np.ndarray, radius: float, x_lb: np.ndarray | None = None,

@@ -22,10 +22,11 @@ and widened by a relative tolerance like every other solver-free bound here.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from advmilp.bounds.ball import knapsack_bounds
+from advmilp.bounds.ball import knapsack_argmax, knapsack_bounds
 from advmilp.bounds.compute import Bounds, widen
 from advmilp.nn.network import Network
 from advmilp.solvers.clock import expired
@@ -52,29 +53,111 @@ def _maximise(A: np.ndarray, c: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray,
     return knapsack_bounds(A, c, x_bar, radius, x_lb, x_ub)[1]
 
 
+def _argmax(A: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray, x_bar: np.ndarray | None,
+            radius: float | None) -> np.ndarray:
+    """A maximiser of every row's A x over the input set (rows × inputs)."""
+    if radius is None:
+        return np.where(A > 0, x_ub[None, :], x_lb[None, :])
+    return knapsack_argmax(A, x_bar, radius, x_lb, x_ub)
+
+
 def _upper_bound(network: Network, k: int, C: np.ndarray, lower: list, upper: list, x_lb, x_ub, x_bar,
-                 radius) -> np.ndarray:
-    """An upper bound of C·z_k over the input set, by back-substitution through layers k−1 … 1."""
+                 radius, slopes: dict | None = None, gradient: bool = False):
+    """An upper bound of C·z_k over the input set, by back-substitution through layers k−1 … 1.
+
+    ``slopes`` {layer j: rows × n_j}: the lower lines' slopes to use instead of CROWN's (α-CROWN; valid
+    for any value in [act.slope, 1]).  With ``gradient``, also the bound's gradient with respect to
+    each of them (reverse mode through the same products; the maximum over the input set is
+    differentiated at its maximiser), as (bound, {j: gradient})."""
     layer = network.layers[k]
     A, c = C @ layer.W, C @ layer.b
+    trace = []
     for j in range(k - 1, -1, -1):
-        lo_s, lo_i, up_s, up_i = relaxation_lines(network.layers[j].act.slope, lower[j], upper[j])
+        lo_s, _, up_s, up_i = relaxation_lines(network.layers[j].act.slope, lower[j], upper[j])
+        if slopes is not None and j in slopes:
+            lo_s = slopes[j]
         pos, neg = np.maximum(A, 0), np.minimum(A, 0)
         D = pos * up_s + neg * lo_s                     # coefficient on z_j, unit by unit
-        c = c + pos @ up_i + neg @ lo_i
+        c = c + pos @ up_i                              # (every lower line passes through 0)
+        if gradient:
+            trace.append((j, A, up_s, up_i, lo_s))
         W, b = network.layers[j].W, network.layers[j].b
         A, c = D @ W, c + D @ b
-    return _maximise(A, c, x_lb, x_ub, x_bar, radius)
+    value = _maximise(A, c, x_lb, x_ub, x_bar, radius)
+    if not gradient:
+        return value
+    g_A = _argmax(A, x_lb, x_ub, x_bar, radius)        # d value / d A; d value / d c = 1
+    grads = {}
+    for j, A_j, up_s, up_i, lo_s in reversed(trace):
+        W, b = network.layers[j].W, network.layers[j].b
+        g_D = g_A @ W.T + b[None, :]
+        if slopes is not None and j in slopes:
+            grads[j] = g_D * np.minimum(A_j, 0)
+        up = A_j > 0
+        g_A = g_D * np.where(up, up_s, lo_s) + np.where(up, up_i, 0.0)
+    return value, grads
+
+
+@dataclass(frozen=True)
+class AlphaOptions:
+    """α-CROWN (Xu et al. 2021, "Fast and Complete"): the lower line's slope of every unstable unit,
+    separately for every bounded quantity, optimised by projected gradient descent (Adam) on the bound
+    instead of CROWN's fixed choice.  Every iterate is a valid bound; the best per row is kept, so the
+    result is never looser than CROWN's (the first iterate)."""
+    iterations: int = 20
+    lr: float = 0.25            # Adam step on slopes in [act.slope, 1]
+    decay: float = 0.9          # the step shrinks by this factor per iteration
+
+
+def optimised_upper(network: Network, k: int, C: np.ndarray, lower: list, upper: list, x_lb, x_ub, x_bar,
+                    radius, options: AlphaOptions, deadline: float | None = None) -> np.ndarray:
+    """The α-CROWN upper bound of every row of C·z_k over the input set (≤ CROWN's, row by row); no
+    iteration starts after ``deadline``."""
+    C = np.atleast_2d(np.asarray(C, np.float64))
+    rows = C.shape[0]
+    slopes, free, floor = {}, {}, {}
+    for j in range(k):
+        act = network.layers[j].act
+        unstable = (lower[j] < 0) & (upper[j] > 0)
+        if act.piecewise and unstable.any():
+            lo_s = relaxation_lines(act.slope, lower[j], upper[j])[0]
+            slopes[j] = np.tile(lo_s, (rows, 1))
+            free[j], floor[j] = unstable, act.slope
+    best = _upper_bound(network, k, C, lower, upper, x_lb, x_ub, x_bar, radius)
+    if not slopes:
+        return best
+    m = {j: np.zeros_like(a) for j, a in slopes.items()}
+    v = {j: np.zeros_like(a) for j, a in slopes.items()}
+    lr = options.lr
+    for it in range(1, options.iterations + 1):
+        if expired(deadline):
+            break
+        value, grads = _upper_bound(network, k, C, lower, upper, x_lb, x_ub, x_bar, radius, slopes, True)
+        best = np.minimum(best, value)
+        for j, g in grads.items():
+            g = g * free[j]
+            m[j] = 0.9 * m[j] + 0.1 * g
+            v[j] = 0.999 * v[j] + 0.001 * g * g
+            step = (m[j] / (1 - 0.9 ** it)) / (np.sqrt(v[j] / (1 - 0.999 ** it)) + 1e-8)
+            slopes[j] = np.where(free[j], np.clip(slopes[j] - lr * step, floor[j], 1.0), slopes[j])
+        lr *= options.decay
+    if not expired(deadline):
+        best = np.minimum(best, _upper_bound(network, k, C, lower, upper, x_lb, x_ub, x_bar, radius, slopes))
+    return best
 
 
 def crown_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndarray | float = 1.0,
                  x_bar: np.ndarray | None = None, radius: float | None = None,
-                 base: Bounds | None = None) -> Bounds:
+                 base: Bounds | None = None, alpha: AlphaOptions | None = None,
+                 deadline: float | None = None) -> Bounds:
     """Bounds of every pre-activation over the box [x_lb, x_ub] — or, with ``x_bar`` and ``radius``,
     over the L1 ball S_radius around x_bar inside the box — by backward linear propagation.
     ``base`` (e.g. cached bounds valid over a superset) is intersected in, layer by layer, before
-    the next layer relaxes on them."""
+    the next layer relaxes on them.  With ``alpha``, the hidden units CROWN leaves unstable are
+    bounded again by α-CROWN (`optimised_upper`), until ``deadline``."""
     t0 = time.perf_counter()
+    if alpha is not None:   # tighter early bounds can change CROWN's slopes later for the worse: keep both
+        base = crown_bounds(network, x_lb, x_ub, x_bar, radius, base)
     n0 = network.n_inputs
     x_lb = np.broadcast_to(np.asarray(x_lb, np.float64), (n0,)).copy()
     x_ub = np.broadcast_to(np.asarray(x_ub, np.float64), (n0,)).copy()
@@ -97,6 +180,13 @@ def crown_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndar
             L_bs = -_upper_bound(network, k, -np.eye(n), lower, upper, x_lb, x_ub, x_bar, radius)
             L = np.maximum(L_int, L_bs - widen(L_bs))
             U = np.minimum(U_int, U_bs + widen(U_bs))
+            open_ = np.flatnonzero((L < 0) & (U > 0)) if layer.act.piecewise and alpha is not None else []
+            if len(open_) and not expired(deadline):
+                E = np.eye(n)[open_]
+                best = optimised_upper(network, k, np.vstack([E, -E]), lower, upper, x_lb, x_ub, x_bar, radius,
+                                       alpha, deadline)
+                U[open_] = np.minimum(U[open_], best[:len(open_)] + widen(best[:len(open_)]))
+                L[open_] = np.maximum(L[open_], -best[len(open_):] - widen(best[len(open_):]))
         if base is not None:
             L, U = np.maximum(L, base.lower[k]), np.minimum(U, base.upper[k])
         U = np.maximum(U, L)
@@ -104,32 +194,45 @@ def crown_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndar
         upper.append(U)
         lo_a, up_a = layer.act.interval(L, U)
     params = {"radius": float(radius)} if radius is not None else {}
-    return Bounds(lower, upper, "crown", params, time.perf_counter() - t0, network.content_hash())
+    if alpha is not None:
+        params["alpha_iterations"] = alpha.iterations
+    return Bounds(lower, upper, "alpha-crown" if alpha is not None else "crown", params, time.perf_counter() - t0, network.content_hash())
 
 
 def output_bounds(network: Network, bounds: Bounds, C: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray,
-                  x_bar: np.ndarray | None = None, radius: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  x_bar: np.ndarray | None = None, radius: float | None = None, alpha: AlphaOptions | None = None,
+                  deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) bounds of ``C @ y`` (y the network's outputs before their activation, i.e. the
     last layer's pre-activations) over the input set, by back-substitution through ``bounds`` (valid
     pre-activation bounds over that set, e.g. from `crown_bounds`).  Tighter than bounding each y_j
-    and combining: the rows of C may cancel what they share."""
+    and combining: the rows of C may cancel what they share.  With ``alpha``: α-CROWN's slopes, per row."""
     K = len(network.layers) - 1
     C = np.atleast_2d(np.asarray(C, np.float64))
     x_lb = np.broadcast_to(np.asarray(x_lb, np.float64), (network.n_inputs,))
     x_ub = np.broadcast_to(np.asarray(x_ub, np.float64), (network.n_inputs,))
-    upper = _upper_bound(network, K, C, bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius)
-    lower = -_upper_bound(network, K, -C, bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius)
+    both = _bound_rows(network, K, np.vstack([C, -C]), bounds.lower, bounds.upper, x_lb, x_ub, x_bar, radius,
+                       alpha, deadline)
+    upper, lower = both[:len(C)], -both[len(C):]
     return lower - widen(lower), upper + widen(upper)
 
 
+def _bound_rows(network: Network, k: int, C: np.ndarray, lower: list, upper: list, x_lb, x_ub, x_bar, radius,
+                alpha: AlphaOptions | None, deadline: float | None) -> np.ndarray:
+    """Upper bounds of C·z_k: CROWN's, or α-CROWN's with ``alpha``."""
+    if alpha is None:
+        return _upper_bound(network, k, C, lower, upper, x_lb, x_ub, x_bar, radius)
+    return optimised_upper(network, k, C, lower, upper, x_lb, x_ub, x_bar, radius, alpha, deadline)
+
+
 def criterion_upper(network: Network, lower: list, upper: list, G: np.ndarray, x_lb: np.ndarray,
-                    x_ub: np.ndarray, x_bar: np.ndarray | None = None, radius: float | None = None) -> np.ndarray:
+                    x_ub: np.ndarray, x_bar: np.ndarray | None = None, radius: float | None = None,
+                    alpha: AlphaOptions | None = None, deadline: float | None = None) -> np.ndarray:
     """An upper bound of every row of ``G @ y`` (y the logits) over the input set: the lesser of
     back-substitution through ``lower``/``upper`` and interval arithmetic on the last hidden layer's
-    bounds (either can be the tighter), widened outward."""
+    bounds (either can be the tighter), widened outward; with ``alpha`` the former by α-CROWN."""
     G = np.atleast_2d(np.asarray(G, np.float64))
     K = len(network.layers) - 1
-    ub = _upper_bound(network, K, G, lower, upper, x_lb, x_ub, x_bar, radius)
+    ub = _bound_rows(network, K, G, lower, upper, x_lb, x_ub, x_bar, radius, alpha, deadline)
     if K > 0:
         lo_a, up_a = network.layers[K - 1].act.interval(lower[K - 1], upper[K - 1])
         GW = G @ network.layers[K].W
