@@ -242,25 +242,27 @@ def criterion_upper(network: Network, lower: list, upper: list, G: np.ndarray, x
 
 def certified_radius(network: Network, x_bar: np.ndarray, conjunctions: list[tuple[np.ndarray, np.ndarray]],
                      x_lb: np.ndarray, x_ub: np.ndarray, upper: float, norm: str = "l1", base: Bounds | None = None,
-                     rel_precision: float = 0.01, deadline: float | None = None) -> float:
+                     rel_precision: float = 0.01, deadline: float | None = None,
+                     alpha: AlphaOptions | None = None) -> float:
     """A proven lower bound on the distance (``norm`` l1 or linf) from ``x_bar`` to any point of the box
     [x_lb, x_ub] whose logits meet one of the ``conjunctions`` (rows G y ≥ h): the largest radius r ≤
     ``upper`` found by bisection at which backward propagation over the ball (L1: `S_r`; L∞: the box
     x̄ ± r) proves every conjunction unmeetable — some row's upper bound below its h.  An incomplete
     verifier's certificate (CROWN's certified radius), to within ``rel_precision`` of ``upper``; 0 if
     none is proven (x̄ itself is never such a point when it is correctly classified).  Each step costs
-    one `crown_bounds`; no step starts after ``deadline``."""
+    one `crown_bounds` (α-CROWN's with ``alpha``); no step starts after ``deadline``."""
     x_bar = np.asarray(x_bar, np.float64).reshape(-1)
 
     def proven(r: float) -> bool:
         if norm == "linf":
             lo, hi = np.maximum(x_lb, x_bar - r), np.minimum(x_ub, x_bar + r)
-            b = crown_bounds(network, lo, hi, base=base)
+            b = crown_bounds(network, lo, hi, base=base, alpha=alpha, deadline=deadline)
             ball = (lo, hi, None, None)
         else:
-            b = crown_bounds(network, x_lb, x_ub, x_bar=x_bar, radius=r, base=base)
+            b = crown_bounds(network, x_lb, x_ub, x_bar=x_bar, radius=r, base=base, alpha=alpha, deadline=deadline)
             ball = (x_lb, x_ub, x_bar, r)
-        return all((criterion_upper(network, b.lower[:-1], b.upper[:-1], G, *ball) < h).any()
+        return all((criterion_upper(network, b.lower[:-1], b.upper[:-1], G, *ball, alpha=alpha,
+                                    deadline=deadline) < h).any()
                    for G, h in conjunctions)
 
     lo, hi = 0.0, float(upper)

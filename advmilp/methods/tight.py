@@ -90,7 +90,8 @@ class TightPolicy:
     # Above this many hidden units the L1-ball bounds come from backward linear propagation
     # (`bounds.crown`) instead of one LP per unstable unit: ERAN 6x100 (500 units), radius 2: 105
     # unstable units in 0.70 s against 93 in 11.8 s by the LPs (DNN5, 70 units: 48 in 0.03 s vs 44 in 1.24 s,
-    # so the LPs stay below it).
+    # so the LPs stay below it).  There the slopes are optimised (α-CROWN, `alpha_for`), for the ball
+    # bounds, the certified floor and the L∞ box alike.
     crown_ball_units: int = 200
     # The up-front relaxation tightening gets at most this share of the time limit (DNN4/DNN5 take
     # 1-10 s of 300; on ERAN 6x100 its 500 per-unit LPs took the whole 60 s before any search).
@@ -123,6 +124,14 @@ class TightPolicy:
 DEFAULT_POLICY = TightPolicy()
 
 
+def alpha_for(network: Network, policy: "TightPolicy"):
+    """α-CROWN's options on networks with more than ``policy.crown_ball_units`` hidden units, else None
+    (plain CROWN, the per-unit LPs doing the tightening)."""
+    from advmilp.bounds.crown import AlphaOptions
+
+    return AlphaOptions() if sum(network.sizes[1:-1]) > policy.crown_ball_units else None
+
+
 def ball_bounds_for(network: Network, x_bar, radius: float, base: Bounds, deadline: float | None,
                     policy: "TightPolicy", lp_deadline: float | None = None) -> Bounds:
     """Bounds over the L1 ball of ``radius``: by backward linear propagation (`bounds.crown`) on networks
@@ -132,10 +141,12 @@ def ball_bounds_for(network: Network, x_bar, radius: float, base: Bounds, deadli
     from advmilp.bounds.crown import crown_bounds
 
     t0 = time.perf_counter()
-    crown = crown_bounds(network, 0.0, 1.0, x_bar=np.asarray(x_bar, np.float64), radius=radius, base=base)
-    if sum(network.sizes[1:-1]) > policy.crown_ball_units:
-        return replace(crown, method="crown-ball", time_s=time.perf_counter() - t0)
     stop = deadline if lp_deadline is None else (lp_deadline if deadline is None else min(deadline, lp_deadline))
+    alpha = alpha_for(network, policy)
+    crown = crown_bounds(network, 0.0, 1.0, x_bar=np.asarray(x_bar, np.float64), radius=radius, base=base,
+                         alpha=alpha, deadline=stop)
+    if alpha is not None:
+        return replace(crown, method="alpha-crown-ball", time_s=time.perf_counter() - t0)
     b = ball_bounds(network, x_bar, radius, base=crown, deadline=stop)
     return replace(b, time_s=time.perf_counter() - t0)
 
@@ -345,7 +356,7 @@ def _search(network: Network, bounds: Bounds, problems, x0, options: SearchOptio
 
 
 def certified_floor(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, x_lb, x_ub, upper: float,
-                    deadline: float | None) -> float:
+                    deadline: float | None, policy: "TightPolicy") -> float:
     """A proven lower bound of the minimal distance (the spec's norm, l1 or linf) below ``upper`` (an
     incumbent's): the radius backward propagation certifies (`bounds.crown.certified_radius`) for the
     spec's criteria on the logits *without* the model's margin, so that it bounds every point the exact
@@ -355,7 +366,7 @@ def certified_floor(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, 
     linear = spec.with_(output_relu=False)
     conjunctions = [(c.G, c.h) for c in criteria(linear, label, network.n_outputs)]
     return certified_radius(network, x_bar, conjunctions, x_lb, x_ub, upper, norm=spec.norm, base=bounds,
-                            deadline=deadline)
+                            deadline=deadline, alpha=alpha_for(network, policy))
 
 
 def climb_ladder(network: Network, bounds: Bounds, problems_within, floor: float, cap: float, x_bar,
@@ -414,7 +425,7 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
     floor, r, effort = -math.inf, None, []
     if cap is not None and spec.norm == "l1":
         if policy.certify:
-            floor = certified_floor(network, bounds, spec, x_bar, label, x_lb, x_ub, cap, deadline)
+            floor = certified_floor(network, bounds, spec, x_bar, label, x_lb, x_ub, cap, deadline, policy)
         if policy.ladder and len(conjunctions) == 1:   # the direct search first; it hands the ladder the last part
             #   of the limit if far from settled by then.  Not for a disjunction (untargeted): its direct search
             #   improves the incumbent through the later conjunctions, which a hand-off skips (RESULTS.md)
@@ -507,8 +518,8 @@ def run_linf(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solv
         x_lb, x_ub = np.maximum(x_lb, x_bar - r0), np.minimum(x_ub, x_bar + r0)
         incumbent = h.x
     prep0 = time.perf_counter()
-    bb = crown_bounds(network, x_lb, x_ub, base=bounds)
-    floor = (certified_floor(network, bb, spec, x_bar, label, x_lb, x_ub, r0, deadline)
+    bb = crown_bounds(network, x_lb, x_ub, base=bounds, alpha=alpha_for(network, policy), deadline=deadline)
+    floor = (certified_floor(network, bb, spec, x_bar, label, x_lb, x_ub, r0, deadline, policy)
              if policy.certify and h.found else -math.inf)
     prep = h.time_s + time.perf_counter() - prep0
     problems = [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c)
