@@ -52,6 +52,7 @@ import numpy as np
 
 from advmilp import __version__
 from advmilp.errors import AdvmilpError
+from advmilp.experiments.config import parse_indices
 from advmilp.methods.result import InstanceResult, started_at
 from advmilp.nn.network import Network
 from advmilp.spec.problems import ProblemSpec, SolverSettings, input_box, targeted_criterion
@@ -354,20 +355,6 @@ def omlt_attack(onnx_path, x_bar: np.ndarray, label: int, spec: ProblemSpec, set
 
 
 # ---- a batch: rows appended to DIR/instances.csv --------------------------------------------------
-def parse_indices(text: str) -> list[int]:
-    """``0-2,7`` → [0, 1, 2, 7]."""
-    out = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.strip().partition("-")
-            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    except ValueError:
-        raise AdvmilpError(f"--images must be indices or ranges like 0-2,7 (got {text!r})") from None
-    if not out or min(out) < 0:
-        raise AdvmilpError(f"--images must be non-negative indices (got {text!r})")
-    return out
-
-
 def run_images(onnx_path, indices: list[int], spec: ProblemSpec, settings: SolverSettings, out_dir,
                data_dir=None, log=print) -> Path:
     """Attack test images ``indices`` of MNIST; one whole row per image appended to out_dir/instances.csv,

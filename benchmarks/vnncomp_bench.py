@@ -4,7 +4,8 @@ Quick mode (the default): VNN-COMP 2021 ``mnistfc``, mnist-net_256x2, props 0-4 
 Full mode (``--full``): the whole 2021 set at its published timeouts (120 s / 300 s), then the 2020
 "MNIST-OVAL" set (the same three networks, test images 0-24, eps 0.02 and 0.05, 900 s), whose
 VNN-LIB files are generated here with ``export_vnnlib`` (no VNN-LIB files were published for it).
-``--limit N`` keeps the first N instances of each set (to check the full mode quickly).
+``--limit N`` keeps the first N instances of each set (to check the full mode quickly); ``--nets 256x2,256x4``
+keeps those networks, ``--sets 2021`` that set.
 
 Both run ``advmilp verify --instances`` (the same batch: resumable, one row per instance) into
 ``--results-dir`` (default ``results/vnncomp_bench``) and print the table of ``advmilp report``.
@@ -58,15 +59,16 @@ def quick_csv(folder: Path) -> Path:
     return write_csv(folder / "quick_instances.csv", rows)
 
 
-def full_2021_csv(folder: Path, limit: int | None) -> Path:
+def full_2021_csv(folder: Path, limit: int | None, nets=NETS) -> Path:
     """The published mnistfc_instances.csv, with the files where this copy keeps them (onnx/, vnnlib/)."""
     rows = []
     for onnx, spec, timeout in csv.reader((MNISTFC / "mnistfc_instances.csv").read_text().splitlines()):
-        rows.append((MNISTFC / "onnx" / onnx.strip(), MNISTFC / "vnnlib" / spec.strip(), float(timeout)))
+        if Path(onnx.strip()).stem in nets:
+                rows.append((MNISTFC / "onnx" / onnx.strip(), MNISTFC / "vnnlib" / spec.strip(), float(timeout)))
     return write_csv(folder / "mnistfc2021_instances.csv", rows[:limit])
 
 
-def oval2020_csv(folder: Path, limit: int | None) -> Path:
+def oval2020_csv(folder: Path, limit: int | None, nets=NETS) -> Path:
     """The 2020 set: per network and eps, the L∞ box clip(x ± eps, 0, 1) around test images 0-24, untargeted,
     900 s, written by export_vnnlib into ``folder/oval2020`` (its instances.csv)."""
     from advmilp.data.mnist import load_split
@@ -76,7 +78,7 @@ def oval2020_csv(folder: Path, limit: int | None) -> Path:
     test = load_split("test")
     out = folder / "oval2020"
     written = 0
-    for name in NETS:
+    for name in nets:
         net = load_any(str(MNISTFC / "onnx" / f"{name}.onnx"))
         for eps in (0.02, 0.05):
             images = list(range(25))[: None if limit is None else max(limit - written, 0)]
@@ -164,6 +166,9 @@ def main() -> int:
     mode.add_argument("--quick", action="store_true", help="256x2 props 0-4 at 0.03, 30 s (the default)")
     mode.add_argument("--full", action="store_true", help="the 2021 set at its timeouts, then the 2020 set")
     ap.add_argument("--limit", type=int, default=None, help="full mode: the first N instances of each set")
+    ap.add_argument("--nets", default=",".join(n.split("_")[1] for n in NETS),
+                    help="full mode: these networks (default 256x2,256x4,256x6)")
+    ap.add_argument("--sets", default="2021,2020", help="full mode: these sets (default 2021,2020)")
     ap.add_argument("--results-dir", type=Path, default=REPO / "results" / "vnncomp_bench")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--timeout-scale", type=float, default=None,
@@ -180,14 +185,24 @@ def main() -> int:
     if args.marabou and (why := marabou_available()):
         print(f"error: --marabou needs maraboupy and onnxruntime ({why})", file=sys.stderr)
         return 2
+    nets = tuple(f"mnist-net_{n.strip()}" for n in args.nets.split(",") if n.strip())
+    sets_wanted = {s.strip() for s in args.sets.split(",") if s.strip()}
+    if bad := [n for n in nets if n not in NETS]:
+        print(f"error: --nets: unknown network {bad[0].split('_')[1]} (choose from 256x2, 256x4, 256x6)",
+              file=sys.stderr)
+        return 2
+    if not nets or not sets_wanted or not sets_wanted <= {"2021", "2020"}:
+        print("error: --nets needs one of 256x2, 256x4, 256x6 and --sets one of 2021, 2020", file=sys.stderr)
+        return 2
     os.environ.setdefault("ADVMILP_DATA", str(REPO.parent / "shared" / "data" / "mnist"))
     sets = []
     gen = args.results_dir / "instances"      # the generated instances.csv files (and the 2020 VNN-LIB files)
     if args.full:
-        sets.append(("2021 mnistfc (published timeouts)", full_2021_csv(gen, args.limit),
-                     args.results_dir / "mnistfc2021", MNISTFC))
-        if OVAL2020.is_dir():
-            sets.append(("2020 MNIST-OVAL (900 s)", oval2020_csv(gen, args.limit),
+        if "2021" in sets_wanted:
+            sets.append(("2021 mnistfc (published timeouts)", full_2021_csv(gen, args.limit, nets),
+                         args.results_dir / "mnistfc2021", MNISTFC))
+        if "2020" in sets_wanted and OVAL2020.is_dir():
+            sets.append(("2020 MNIST-OVAL (900 s)", oval2020_csv(gen, args.limit, nets),
                          args.results_dir / "oval2020", OVAL2020))
     else:
         sets.append(("2021 mnistfc, 256x2 props 0-4 at 0.03, 30 s", quick_csv(gen),

@@ -67,25 +67,6 @@ def transfer(arch, model, run_dir, to, n_images, seed, out, force, data_dir, mod
     click.echo(f"written: {out_dir / 'transfer.csv'} and {out_dir / 'transfer_deltas.csv'}")
 
 
-def _index_list(text: str) -> list[int]:
-    """``0-9`` or ``0,3,5`` (or a mix) → test-set indices, in order, without repeats."""
-    out: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        try:
-            if "-" in part:
-                a, b = (int(v) for v in part.split("-", 1))
-                if b < a:
-                    raise ValueError
-                out += range(a, b + 1)
-            elif part:
-                out.append(int(part))
-        except ValueError:
-            raise AdvmilpError(f"--images {text!r}: write indices as 0-9 or 0,3,5") from None
-    if not out or min(out) < 0:
-        raise AdvmilpError(f"--images {text!r}: give at least one test index ≥ 0")
-    return list(dict.fromkeys(out))
-
-
 @main.command()
 @click.option("--arch", default=None, help="Network name or model file.")
 @MODEL
@@ -116,6 +97,7 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
 
     from advmilp import __version__
     from advmilp.data.mnist import load_split
+    from advmilp.experiments.config import parse_indices
     from advmilp.methods.universal import fooling_rates, universal_attack
     from advmilp.nn.interchange import load_any
     from advmilp.spec.rows import gap_percent
@@ -127,7 +109,7 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
     net = load_any(_need_network(arch, model), models_dir)
     spec = ProblemSpec("targeted", target=target, norm=norm)
     test = load_split("test", data_dir)
-    wanted = _index_list(images_text)
+    wanted = parse_indices(images_text)
     if max(wanted) >= len(test):
         raise AdvmilpError(f"--images: index {max(wanted)} out of range (0..{len(test) - 1})")
     keep, skipped = [], []

@@ -254,6 +254,26 @@ def read_index_file(path: str | os.PathLike, src: str = "<config>") -> tuple[lis
     return columns, rows
 
 
+def parse_indices(text: str, option: str = "--images") -> list[int]:
+    """``0-9`` or ``0,3,5`` (or a mix) → test-set indices, in order, without repeats; a malformed list is
+    one `AdvmilpError` naming ``option``."""
+    out: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            if "-" in part:
+                a, b = (int(v) for v in part.split("-", 1))
+                if b < a:
+                    raise ValueError
+                out += range(a, b + 1)
+            elif part:
+                out.append(int(part))
+        except ValueError:
+            raise AdvmilpError(f"{option} {text!r}: write indices as 0-9 or 0,3,5") from None
+    if not out or min(out) < 0:
+        raise AdvmilpError(f"{option} {text!r}: give at least one test index ≥ 0")
+    return list(dict.fromkeys(out))
+
+
 def _images_file(images: dict, src: str, base: Path | None) -> dict:
     """``images`` with ``indices_file`` expanded and checked against the file's columns."""
     given = [k for k in ("indices", "first") if k in images]
