@@ -159,4 +159,11 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from advmilp.errors import AdvmilpError
+
+    os.environ.setdefault("ADVMILP_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
+    try:
+        sys.exit(main())
+    except AdvmilpError as exc:     # bad input or missing data: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
