@@ -4,6 +4,7 @@ published 2021 mnistfc scores recomputed from the per-instance file, and ``advmi
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,32 @@ def test_the_benchmark_script_runs_its_full_mode_on_one_instance_per_set(tmp_pat
     rows = list(csv.DictReader((tmp_path / "oval2020" / "verify.csv").open()))
     assert len(rows) == 1 and rows[0]["timeout_s"] == "18.0" and rows[0]["result"] in ("violated", "unknown")
     assert bool(rows[0]["counterexample"]) == (rows[0]["result"] == "violated")
+
+
+@pytest.mark.skipif(not (EXTERNAL / "vnncomp2021_mnistfc").is_dir(), reason="../shared/external absent")
+def test_the_benchmark_script_keeps_the_networks_and_sets_asked_for(tmp_path, monkeypatch, capsys):
+    """--nets/--sets narrow the full mode (here: 2021 only, 256x4 only, its first instance); an unknown
+    network is refused in one line before anything runs."""
+    import runpy
+
+    from tests.nets import mnist_dir
+
+    if mnist_dir() is None:
+        pytest.skip("MNIST not found")
+    monkeypatch.setenv("ADVMILP_DATA", str(mnist_dir()))
+    script = str(REPO / "benchmarks" / "vnncomp_bench.py")
+    monkeypatch.setattr("sys.argv", ["vnncomp_bench.py", "--full", "--sets", "2021", "--nets", "256x4", "--limit", "1",
+                                     "--timeout-scale", "0.01", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(script, run_name="__main__")
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert "## 2021 mnistfc" in printed and "## 2020 MNIST-OVAL" not in printed and not (tmp_path / "oval2020").exists()
+    rows = list(csv.DictReader((tmp_path / "mnistfc2021" / "verify.csv").open()))
+    assert [Path(r["vnnlib"]).name for r in rows] == ["prop_0_0.03.vnnlib"]
+    assert Path(rows[0]["onnx"]).name == "mnist-net_256x4.onnx" and rows[0]["result"] != "violated"
+    monkeypatch.setattr("sys.argv", ["vnncomp_bench.py", "--full", "--nets", "128x2", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(script, run_name="__main__")
+    assert done.value.code == 2
+    assert "unknown network 128x2" in capsys.readouterr().err
