@@ -94,3 +94,18 @@ def test_trees_vs_networks_compares_on_the_images_every_model_solved(tmp_path, c
     assert "over the 1 test images every model solved" in out
     assert "| dnn1 | 1 | 4.0000 | 4.0000 | 0.10 | 0.10 |" in out
     assert "| tree-d6 | 1 | 0.5000 | 0.5000 | 1.00 | 1.00 |" in out
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "external" / "vnncomp2021_mnistfc").is_dir(),
+                    reason="../shared/external absent")
+def test_attack_bench_compares_both_attacks_beside_the_published_answer(monkeypatch, capsys):
+    """256x2's first instances: prop_0_0.03 holds (no attack may find a point), prop_7_0.03 is violated
+    and both attacks find it; an unknown network is refused in one line."""
+    assert run_script("attack_bench.py", ["--nets", "256x2", "--limit", "8", "--time-limit", "10"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "| mnist-net_256x2-prop_0_0.03 | holds | – " in out
+    row = next(line for line in out.splitlines() if line.startswith("| mnist-net_256x2-prop_7_0.03 |"))
+    assert row.count("violated") == 3        # the consensus and both attacks
+    assert "counterexamples found: per disjunct 1, joint 1" in out
+    assert run_script("attack_bench.py", ["--nets", "128x2"], monkeypatch) == 2
+    assert "unknown network" in capsys.readouterr().err

@@ -108,8 +108,9 @@ class Network:
         return self.preactivations(x, dtype)[-1]
 
     def input_gradient(self, x: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """Gradient of ``c · forward(x)`` with respect to the input x (one point), by the chain rule
-        through each hidden activation's slope at x (a vector–Jacobian product: O(n²) per layer)."""
+        """Gradient of ``c · forward(x)`` with respect to the input x (one point; or a batch (N, n0) with
+        one row of c per point), by the chain rule through each hidden activation's slope at x (a
+        vector–Jacobian product: O(n²) per layer)."""
         pres = self.preactivations(np.asarray(x, dtype=np.float64))
         v = np.asarray(c, dtype=np.float64)
         for k in range(len(self.layers) - 1, 0, -1):

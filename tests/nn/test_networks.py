@@ -129,3 +129,7 @@ def test_input_gradient_matches_finite_differences():
     eps = 1e-7
     fd = [(c @ net.forward(x + eps * e) - c @ net.forward(x - eps * e)) / (2 * eps) for e in np.eye(2)]
     np.testing.assert_allclose(net.input_gradient(x, c), fd, atol=1e-6)
+    # a batch: one c row per point, each row the single point's gradient
+    X = np.array([[0.3, 0.4], [0.9, -0.2], [-0.5, 0.5]])
+    C = np.array([[1.0, -0.5], [0.0, 2.0], [-1.0, 1.0]])
+    np.testing.assert_allclose(net.input_gradient(X, C), [net.input_gradient(x_, c_) for x_, c_ in zip(X, C)])
