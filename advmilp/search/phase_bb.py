@@ -111,6 +111,7 @@ class PhaseLP:
         self._pm, self._pm_hi = pm, np.concatenate([up[self.P], down[self.M]])
         self.cost = np.array(rows.cost)
         self._primal = objective.A is not None
+        self._solved = False            # no solve yet: no basis
         self.lp = HighsLP()
         self.lp.add_cols(np.array(rows.col_lo), np.array(rows.col_hi), self.cost)
         self.lp.add_rows(*rows.compressed())
@@ -244,8 +245,12 @@ class PhaseLP:
         dual simplex stalled there, from the slack basis (VNN-COMP 256x2 prop_0_0.03: 25,859 iterations
         in 60 s without an optimum; primal: 833 iterations, 0.5 s) and from a parent's basis too
         (prop_5_0.03, disjuncts 1 and 2: 10-11 nodes in 20 s, every node LP cut at 2 s; primal: proven
-        in 2.3 and 1.9 s).  The distance LPs keep dual simplex from the parent's basis."""
-        st, value = self.lp.run(time_limit, primal=self._primal)
+        in 2.3 and 1.9 s).  The distance LPs keep dual simplex from the parent's basis.  The first solve
+        has no basis to start from: interior point with crossover (VNN-COMP 256x4 prop_1_0.05's root LP,
+        3,400 columns, 367k nonzeros: 2.6 s against 79 s by primal simplex and no optimum in 120 s by dual;
+        256x4 prop_0_0.03: 0.6 s against 10.2 s; 256x2 prop_1_0.03: 0.4 s against 1.6 s)."""
+        st, value = self.lp.run(time_limit, primal=self._primal, ipm=not self._solved)
+        self._solved = True
         return st, value, (self.lp.values() if st == "optimal" else None)
 
     def point(self, col: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray) -> np.ndarray:

@@ -230,17 +230,20 @@ class HighsLP:
         self.h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, dtype=np.float64))
 
     def run(self, time_limit: float | None = None, primal: bool = False,
-            deadline: float | None = None) -> tuple[str, float]:
+            deadline: float | None = None, ipm: bool = False) -> tuple[str, float]:
         """Solve from the current basis: (status, objective).  The objective is the optimum if
         ``optimal``, +inf if ``infeasible`` and −inf otherwise (nothing proven).  ``primal``: primal
         simplex (after an objective change the old basis stays primal feasible), else dual simplex
-        (after bound changes it stays dual feasible).  ``time_limit`` (seconds, None: none) counts
-        from this call and is cut to the time left before ``deadline`` (`solvers.clock`)."""
+        (after bound changes it stays dual feasible).  ``ipm``: HiGHS' interior point method with
+        crossover (a basis for the next solves) — for an LP without a useful basis yet.  ``time_limit``
+        (seconds, None: none) counts from this call and is cut to the time left before ``deadline``
+        (`solvers.clock`)."""
         time_limit = solve_limit(time_limit, deadline)
         if time_limit is None:
             self.h.setOptionValue("time_limit", self.inf)
         else:   # HiGHS' time_limit counts the object's run time summed over every run() so far
             self.h.setOptionValue("time_limit", self.h.getRunTime() + max(float(time_limit), 1e-3))
+        self.h.setOptionValue("solver", "ipm" if ipm else "simplex")
         self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX)
         start = time.perf_counter()
         if self.last_solve_s >= LONG_LP_S:
