@@ -239,6 +239,48 @@ def score_table(published: Published, ours: dict[str, Answer] | None = None, ins
     return table
 
 
+def group_of(iid: str) -> str:
+    """``<network> ε <eps>`` of an instance id (2021: ``…-prop_3_0.05``; 2020: ``…-img7-eps0.02``)."""
+    m = re.search(r"(?:eps([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)|_([0-9]*\.[0-9]+))$", iid)
+    return f"{network_of(iid)} ε {float(m[1] or m[2]):g}" if m else network_of(iid)
+
+
+def _short(iid: str) -> str:
+    """The instance id without its network: ``prop_1_0.03``, ``img7-eps0.02``."""
+    return iid[len(network_of(iid)):].lstrip("-_") or iid
+
+
+@dataclass
+class Coverage:
+    """Per group (`group_of`): how many instances each tool decided correctly, and which instances a
+    published tool decided correctly that we did not (``missed``) or that we alone decided (``only_ours``)."""
+    instances: int = 0
+    decided: Counter = field(default_factory=Counter)
+    missed: list = field(default_factory=list)
+    only_ours: list = field(default_factory=list)
+
+
+def coverage_table(published: Published, ours: dict[str, Answer], limits: dict[str, float] | None = None
+                   ) -> dict[str, Coverage]:
+    """group → `Coverage` over our instances: correct answers only (a published answer against the
+    consensus, or slower than our timeout, does not count; ours not when `ours_wrong`)."""
+    out: dict[str, Coverage] = {}
+    for iid, a in ours.items():
+        pub = published.answers.get(iid, {})
+        truth = consensus(pub, published.truth.get(iid))
+        capped = _capped(pub, (limits or {}).get(iid))
+        tools = [t for t, x in capped.items() if x.result and (truth is None or x.result == truth)]
+        mine = a.result is not None and not ours_wrong(a.result, pub, published.truth.get(iid))
+        c = out.setdefault(group_of(iid), Coverage())
+        c.instances += 1
+        c.decided.update(tools + ([OURS] if mine else []))
+        if tools and not mine:
+            c.missed.append(iid)
+        if mine and not tools:
+            c.only_ours.append(iid)
+    return out
+
+
 # ---- our rows ------------------------------------------------------------------------------------------------
 def our_limits(rows: list[dict]) -> dict[str, float]:
     """instance id → the timeout our row ran with."""
@@ -319,6 +361,18 @@ def render_report(rows: list[dict], published: Published | None, rules: ScoringR
             name = f"**{tool}**" if tool == OURS else tool
             lines.append(f"| {net} | {name} | {s.holds} | {s.violated} | {s.unknown} | {s.wrong} | {s.fastest} | "
                          f"{s.time_s:.1f} | {s.score} |")
+    cover = coverage_table(published, ours, limits)
+    lines += ["", "Decided correctly, per network and ε (at our timeouts); instances a published tool decided and "
+              "advmilp did not, and those advmilp alone decided:", "",
+              "| network, ε | instances | **advmilp** | " + " | ".join(published.tools) + " | missed by advmilp | "
+              "advmilp alone |", "|---|---|---|" + "---|" * len(published.tools) + "---|---|"]
+    for group in sorted(cover):
+        c = cover[group]
+        short, alone = [_short(i) for i in c.missed], [_short(i) for i in c.only_ours]
+        lines.append(f"| {group} | {c.instances} | {c.decided[OURS]} | "
+                     + " | ".join(str(c.decided[t]) for t in published.tools)
+                     + f" | {len(c.missed)}{': ' + ', '.join(short) if short else ''} | "
+                     f"{len(c.only_ours)}{': ' + ', '.join(alone) if alone else ''} |")
     lines += ["", "Per instance (h = holds, v = violated, – = no answer; seconds):", ""]
     lines += ["| instance | consensus | **advmilp** | " + " | ".join(published.tools) + " |",
               "|---|---|---|" + "---|" * len(published.tools)]

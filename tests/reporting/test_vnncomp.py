@@ -10,7 +10,8 @@ import pytest
 
 from advmilp.experiments.verify_batch import COLUMNS
 from advmilp.reporting.vnncomp import (OURS, Answer, ScoringRules, consensus, instance_id, load_published,
-                                       ours_wrong, render_report, score_instance, score_table)
+                                       coverage_table, group_of, ours_wrong, render_report, score_instance,
+                                       score_table)
 from tests.cli.helpers import cli_env, invoke
 from tests.nets import REPO
 
@@ -59,6 +60,24 @@ def test_scores_of_a_hand_made_table_with_wrong_answers(published_dir):
     # us: two wrong (-200), p2 correct and tied fastest (12), p3 late = timeout, p4 correct and second (11)
     assert (us.holds, us.violated, us.unknown, us.wrong, us.score) == (1, 1, 1, 2, -177)
     assert us.time_s == pytest.approx(1.05 + 4.0)
+
+
+def test_coverage_counts_correct_answers_per_network_and_eps_and_lists_what_we_missed(published_dir):
+    from advmilp.reporting.vnncomp import our_answers
+
+    ours, _ = our_answers(our_rows())
+    c = coverage_table(load_published(published_dir), ours)["net_1x1"]
+    # ours correct on p2 and p4 only (p0, p1 wrong, p3 late); A on p0, p1, p2, p4; B on p0, p2; C wrong on p2
+    assert c.instances == 5 and (c.decided[OURS], c.decided["A"], c.decided["B"], c.decided["C"]) == (2, 4, 2, 0)
+    assert c.missed == ["net_1x1-p0", "net_1x1-p1"] and c.only_ours == []
+    assert "| net_1x1 | 5 | 2 | 4 | 2 | 0 | 2: p0, p1 | 0 |" in render_report(our_rows(), load_published(published_dir))
+    # a tool slower than our timeout does not count; an instance no tool decided is ours alone
+    c = coverage_table(load_published(published_dir), {"net_1x1-p3": Answer("holds", 1.0)}, {"net_1x1-p3": 30})
+    assert c["net_1x1"].only_ours == ["net_1x1-p3"]
+    c = coverage_table(load_published(published_dir), {"net_1x1-p1": Answer(None)}, {"net_1x1-p1": 2.0})
+    assert c["net_1x1"].decided["A"] == 0 and c["net_1x1"].missed == []
+    assert group_of("mnist-net_256x2-prop_1_0.03") == "mnist-net_256x2 ε 0.03"
+    assert group_of("mnist-net_256x4-img7-eps0.05") == "mnist-net_256x4 ε 0.05"
 
 
 def test_the_rules_one_by_one():
