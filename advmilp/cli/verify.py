@@ -93,6 +93,8 @@ def _single(arch, model, vnnlib_path, timeout, counterexample, models_dir):
         click.echo(f"margin      {r.margin:.6g} (a proven lower bound of every violation's slack, > 0)")
         click.echo(f"how         {r.how}")
     else:
+        if r.margin == r.margin:    # (nan when no disjunct was bounded)
+            click.echo(f"margin      {r.margin:.6g} (the least proven lower bound of an open disjunct's slack)")
         click.echo(f"how         {r.how}")
 
 

@@ -53,7 +53,8 @@ class VerifyResult:
     result: str                  # holds | violated | unknown
     x: np.ndarray | None         # the counterexample (violated)
     y: np.ndarray | None         # its outputs, float64
-    margin: float                # violated: the disjunct's margin at x (≤ 0); holds: the least proven lower bound (> 0)
+    margin: float                # violated: the disjunct's margin at x (≤ 0); holds: the least proven lower bound
+    #                              (> 0); unknown: the least proven lower bound of the disjuncts left open (≤ 0)
     time_s: float
     how: str                     # bounds | attack | phase search (what settled it), or why unknown
     disjuncts: int               # how many the property has
@@ -224,10 +225,12 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
                 proven[d] = max(proven[d], bound)
                 how = "phase search"
             else:
+                proven[d] = max(proven[d], bound)
                 still.append(d)
         open_ = still
     unknown += open_
-    if unknown:
-        return done(UNKNOWN, why="time limit" if time.perf_counter() > deadline else
-                    "a node could not be settled within the solver's tolerances")
+    if unknown:    # how far it got: the disjuncts ruled out, and the least proven bound of the others
+        why = "time limit" if time.perf_counter() > deadline else "a node could not be settled within the solver's tolerances"
+        return done(UNKNOWN, margin=float(min(proven[d] for d in unknown)),
+                    why=f"{why}; {n - len(unknown)} of {n} disjuncts ruled out")
     return done(HOLDS, margin=float(min(proven)), why=how)

@@ -44,6 +44,17 @@ def test_abs_difference_needs_the_exact_model():
     assert r.result == HOLDS and r.margin > 0
 
 
+def test_an_unknown_answer_says_how_far_it_got(identity_net):
+    """With no time, the bounds still run.  y = x on [0, 0.4] × [0.6, 1], where x1 − x0 ∈ [0.2, 1]: of the
+    disjuncts x1 − x0 ≤ −0.5 (impossible: ruled out) and x1 − x0 ≤ 0.5 (met, but the attack never ran),
+    unknown, 1 of 2 ruled out; the margin bounds the open disjunct's least slack, 0.2 − 0.5 = −0.3, from
+    below (exactly, up to the bounds' widening, on this linear network)."""
+    p = prop([0, 0.6], [0.4, 1], ([[-1, 1]], [-0.5]), ([[-1, 1]], [0.5]))
+    r = verify_property(identity_net, p, time_limit=0.0)
+    assert r.result == UNKNOWN and r.how == "time limit; 1 of 2 disjuncts ruled out"
+    assert -0.3 - 1e-3 <= r.margin <= -0.3
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_networks_agree_with_a_dense_grid(seed):
     """Y_0 − Y_1 ≤ c for c just above the grid's maximum (+ a Lipschitz allowance): holds; just below
