@@ -5,7 +5,7 @@ Full mode (``--full``): the whole 2021 set at its published timeouts (120 s / 30
 "MNIST-OVAL" set (the same three networks, test images 0-24, eps 0.02 and 0.05, 900 s), whose
 VNN-LIB files are generated here with ``export_vnnlib`` (no VNN-LIB files were published for it).
 ``--limit N`` keeps the first N instances of each set (to check the full mode quickly); ``--nets 256x2,256x4``
-keeps those networks, ``--sets 2021`` that set.
+keeps those networks, ``--sets 2021`` that set, ``--eps 0.02`` that radius of the 2020 set.
 
 Both run ``advmilp verify --instances`` (the same batch: resumable, one row per instance) into
 ``--results-dir`` (default ``results/vnncomp_bench``) and print the table of ``advmilp report``.
@@ -36,6 +36,7 @@ MNISTFC = EXTERNAL / "vnncomp2021_mnistfc"
 OVAL2020 = EXTERNAL / "vnncomp2020_mnist_oval"
 NETS = ("mnist-net_256x2", "mnist-net_256x4", "mnist-net_256x6")
 MARABOU = "marabou (this machine)"
+OVAL_EPS = (0.02, 0.05)     # the 2020 set's two L∞ radii
 
 # One Marabou query in a fresh interpreter: a crash or a hang cannot take the benchmark with it.
 MARABOU_SCRIPT = """
@@ -68,7 +69,7 @@ def full_2021_csv(folder: Path, limit: int | None, nets=NETS) -> Path:
     return write_csv(folder / "mnistfc2021_instances.csv", rows[:limit])
 
 
-def oval2020_csv(folder: Path, limit: int | None, nets=NETS) -> Path:
+def oval2020_csv(folder: Path, limit: int | None, nets=NETS, epsilons=OVAL_EPS) -> Path:
     """The 2020 set: per network and eps, the L∞ box clip(x ± eps, 0, 1) around test images 0-24, untargeted,
     900 s, written by export_vnnlib into ``folder/oval2020`` (its instances.csv)."""
     from advmilp.data.mnist import load_split
@@ -80,7 +81,7 @@ def oval2020_csv(folder: Path, limit: int | None, nets=NETS) -> Path:
     written = 0
     for name in nets:
         net = load_any(str(MNISTFC / "onnx" / f"{name}.onnx"))
-        for eps in (0.02, 0.05):
+        for eps in epsilons:
             images = list(range(25))[: None if limit is None else max(limit - written, 0)]
             if images:
                 written += len(export_vnnlib(net, out, test.images, test.labels, images, eps, timeout=900))
@@ -169,6 +170,8 @@ def main() -> int:
     ap.add_argument("--nets", default=",".join(n.split("_")[1] for n in NETS),
                     help="full mode: these networks (default 256x2,256x4,256x6)")
     ap.add_argument("--sets", default="2021,2020", help="full mode: these sets (default 2021,2020)")
+    ap.add_argument("--eps", default=",".join(f"{e:g}" for e in OVAL_EPS),
+                    help="full mode, the 2020 set: these radii (default 0.02,0.05)")
     ap.add_argument("--results-dir", type=Path, default=REPO / "results" / "vnncomp_bench")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--timeout-scale", type=float, default=None,
@@ -194,6 +197,13 @@ def main() -> int:
     if not nets or not sets_wanted or not sets_wanted <= {"2021", "2020"}:
         print("error: --nets needs one of 256x2, 256x4, 256x6 and --sets one of 2021, 2020", file=sys.stderr)
         return 2
+    try:
+        epsilons = tuple(float(e) for e in args.eps.split(",") if e.strip())
+    except ValueError:
+        epsilons = ()
+    if not epsilons or not set(epsilons) <= set(OVAL_EPS):
+        print(f"error: --eps: choose from {', '.join(f'{e:g}' for e in OVAL_EPS)} (the 2020 set's radii)", file=sys.stderr)
+        return 2
     os.environ.setdefault("ADVMILP_DATA", str(REPO.parent / "shared" / "data" / "mnist"))
     sets = []
     gen = args.results_dir / "instances"      # the generated instances.csv files (and the 2020 VNN-LIB files)
@@ -202,7 +212,7 @@ def main() -> int:
             sets.append(("2021 mnistfc (published timeouts)", full_2021_csv(gen, args.limit, nets),
                          args.results_dir / "mnistfc2021", MNISTFC))
         if "2020" in sets_wanted and OVAL2020.is_dir():
-            sets.append(("2020 MNIST-OVAL (900 s)", oval2020_csv(gen, args.limit, nets),
+            sets.append(("2020 MNIST-OVAL (900 s)", oval2020_csv(gen, args.limit, nets, epsilons),
                          args.results_dir / "oval2020", OVAL2020))
     else:
         sets.append(("2021 mnistfc, 256x2 props 0-4 at 0.03, 30 s", quick_csv(gen),

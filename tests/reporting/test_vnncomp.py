@@ -206,3 +206,28 @@ def test_the_benchmark_script_keeps_the_networks_and_sets_asked_for(tmp_path, mo
         runpy.run_path(script, run_name="__main__")
     assert done.value.code == 2
     assert "unknown network 128x2" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (EXTERNAL / "vnncomp2020_mnist_oval").is_dir(), reason="../shared/external absent")
+def test_the_benchmark_script_keeps_the_2020_radius_asked_for(tmp_path, monkeypatch, capsys):
+    """--eps 0.05 writes and runs only that radius of the 2020 set; a radius the set does not have is refused."""
+    import runpy
+
+    from tests.nets import mnist_dir
+
+    if mnist_dir() is None:
+        pytest.skip("MNIST not found")
+    monkeypatch.setenv("ADVMILP_DATA", str(mnist_dir()))
+    script = str(REPO / "benchmarks" / "vnncomp_bench.py")
+    monkeypatch.setattr("sys.argv", ["vnncomp_bench.py", "--full", "--sets", "2020", "--nets", "256x2", "--eps", "0.05",
+                                     "--limit", "1", "--timeout-scale", "0.01", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(script, run_name="__main__")
+    assert done.value.code == 0
+    assert "| mnist-net_256x2 ε 0.05 | 1 |" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "oval2020" / "verify.csv").open()))
+    assert [Path(r["vnnlib"]).name for r in rows] == ["mnist-net_256x2_0_linf_0.05.vnnlib"]
+    monkeypatch.setattr("sys.argv", ["vnncomp_bench.py", "--full", "--eps", "0.1", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(script, run_name="__main__")
+    assert done.value.code == 2 and "--eps: choose from 0.02, 0.05" in capsys.readouterr().err
