@@ -239,13 +239,17 @@ def _invalid(name, network, bounds, spec, settings, label, image_index, reason: 
 
 def load_pool(data_dir: str | os.PathLike | None = None) -> "ImagePool":
     """The first POOL_SIZE MNIST training images as a `heuristics.pool.ImagePool` of their uint8 codes
-    (loaded once per process and data directory; pixels are made only for the rows a start needs)."""
+    (loaded once per process and data directory; pixels are made only for the rows a start needs; the
+    networks' outputs on it kept beside the decoded MNIST cache, `data.mnist.decoded_cache_dir`)."""
     key = str(data_dir)
     if key not in _POOLS:
-        from advmilp.data.mnist import PIXEL_CODES, load_codes
+        from advmilp.data.mnist import FILES, PIXEL_CODES, decoded_cache_dir, load_codes
         from advmilp.heuristics.pool import ImagePool
 
-        _POOLS[key] = ImagePool(load_codes("train", data_dir, rows=slice(0, POOL_SIZE))[0], PIXEL_CODES)
+        codes = load_codes("train", data_dir, rows=slice(0, POOL_SIZE))[0]   # (verified: the md5 names them)
+        cache = decoded_cache_dir()
+        _POOLS[key] = ImagePool(codes, PIXEL_CODES, cache / "pool-outputs" if cache is not None else None,
+                                f"{FILES['train_images'][1][:12]}-0-{len(codes)}")
     return _POOLS[key]
 
 

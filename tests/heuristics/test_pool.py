@@ -56,3 +56,36 @@ def test_the_mnist_pool_is_the_float_training_set_and_starts_are_unchanged():
     a = pool_starts(net, x_bar, criterion, spec.margin, pool, x_lb, x_ub)
     b = pool_starts(net, x_bar, criterion, spec.margin, floats, x_lb, x_ub)
     assert len(a) == len(b) > 0 and all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
+def test_outputs_are_kept_on_disk_per_network_and_a_bad_file_is_recomputed(tmp_path):
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 256, size=(30, 6), dtype=np.uint8)
+    net, other = random_net([6, 5, 3], seed=1), random_net([6, 4, 3], seed=2)
+    first = ImagePool(codes, 255.0, tmp_path, "k1")
+    out = first.outputs(net)
+    path = first.cache_file(net.content_hash())
+    assert path.is_file() and np.array_equal(np.load(path), out)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+    # a new process' pool with the same key reads the file: (zeroed codes would give other outputs)
+    again = ImagePool(np.zeros_like(codes), 255.0, tmp_path, "k1")
+    assert np.array_equal(again.outputs(net), out)
+    assert not np.array_equal(again.outputs(other), other.forward(codes / 255.0))   # per network
+    # another key, no cache: computed
+    assert np.allclose(ImagePool(codes, 255.0, tmp_path, "k2").outputs(net), out, rtol=0, atol=1e-12)
+    assert ImagePool(codes, 255.0).cache_file(net.content_hash()) is None
+    # a truncated or misshapen file is recomputed and replaced
+    path.write_bytes(path.read_bytes()[:40])
+    assert np.allclose(ImagePool(codes, 255.0, tmp_path, "k1").outputs(net), out, rtol=0, atol=1e-12)
+    np.save(path, np.zeros((3, 3)))
+    assert np.allclose(ImagePool(codes, 255.0, tmp_path, "k1").outputs(net), out, rtol=0, atol=1e-12)
+    assert np.load(path).shape == (30, 3)
+
+
+def test_a_cache_that_cannot_be_written_is_skipped(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    codes = np.random.default_rng(3).integers(0, 256, size=(5, 6), dtype=np.uint8)
+    net = random_net([6, 5, 3], seed=1)
+    pool = ImagePool(codes, 255.0, blocker / "cache", "k")
+    assert np.allclose(pool.outputs(net), net.forward(codes / 255.0), rtol=0, atol=1e-12)
