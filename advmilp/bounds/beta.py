@@ -65,6 +65,19 @@ class SplitRelaxation:
         width = np.where(self.unstable, U - L, 1.0)
         self.chord = np.where(self.unstable, (U - slope * L) / width, 1.0)
         self.chord_icpt = np.where(self.unstable, slope * L - self.chord * L, 0.0)
+        self.weights = [(layer.W, layer.b) for layer in network.layers]
+        self.dtype = np.float64
+
+    def as_float32(self) -> "SplitRelaxation":
+        """The same relaxation in float32 (half the work per product) — for *searching* α and β only: a
+        bound that decides anything is computed in float64 (`search.split_bab`)."""
+        other = object.__new__(SplitRelaxation)
+        other.__dict__.update(self.__dict__)
+        for name in ("L", "U", "slope", "chord", "chord_icpt"):
+            setattr(other, name, getattr(self, name).astype(np.float32))
+        other.weights = [(W.astype(np.float32), b.astype(np.float32)) for W, b in self.weights]
+        other.dtype = np.float32
+        return other
 
     @property
     def H(self) -> int:
@@ -74,31 +87,50 @@ class SplitRelaxation:
         """CROWN's adaptive lower slopes (1 if U ≥ −L else the activation's slope), (H,)."""
         return np.where(self.U >= -self.L, 1.0, self.slope)
 
-    def lines(self, phases: np.ndarray, alpha: np.ndarray):
-        """Per domain (N, H): upper slope, upper intercept, lower slope, and the mask of free unstable units."""
+    def lines(self, phases: np.ndarray) -> "DomainLines":
+        """What the domains' ``phases`` (N, H) make of every unit (`DomainLines`)."""
         act = self.stable_active | (phases == ACTIVE)
         free = self.unstable & (phases == FREE)
-        flat = np.where(act, 1.0, self.slope)                          # stable or split: one line
-        up_s = np.where(free, self.chord, flat)
-        up_i = np.where(free, self.chord_icpt, 0.0)
-        lo_s = np.where(free, alpha, flat)
-        return up_s, up_i, lo_s, free
+        one = self.dtype(1.0)
+        flat = np.where(act, one, self.slope)                          # stable or split: one line
+        return DomainLines(free, flat, np.where(free, self.chord, flat), np.where(free, self.chord_icpt, 0).astype(self.dtype),
+                           phases.astype(self.dtype))
+
+
+@dataclass
+class DomainLines:
+    """Per domain and unit (N, H): free unstable units, the one line of the others (slope), the upper line
+    (slope, intercept) and the split sign (+1, −1, 0).  The lower slope is α on free units, else ``flat``."""
+    free: np.ndarray
+    flat: np.ndarray
+    up_s: np.ndarray
+    up_i: np.ndarray
+    sign: np.ndarray
+
+    def lower(self, alpha: np.ndarray) -> np.ndarray:
+        return np.where(self.free, alpha, self.flat)
 
 
 def split_upper_bound(relax: SplitRelaxation, C: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray,
-                      phases: np.ndarray, alpha: np.ndarray, beta: np.ndarray, gradient: bool = False) -> SplitBound:
+                      phases: np.ndarray, alpha: np.ndarray, beta: np.ndarray, gradient: bool = False,
+                      lines: DomainLines | None = None) -> SplitBound:
     """An upper bound of ``C[i]·z_K`` (z_K the last layer's pre-activations) over domain i, for every i:
     its ``phases`` (N, H) of ACTIVE / INACTIVE / FREE, lower slopes ``alpha`` (N, H; used on free
     unstable units, each in [slope, 1]) and multipliers ``beta`` (N, H; used on split units, each ≥ 0).
     With ``gradient``, also the bound's gradient with respect to α and β (reverse mode through the same
-    products; the maximum over the box differentiated at its maximiser)."""
-    net, off = relax.network, relax.offsets
-    K = len(net.layers) - 1
-    up_s, up_i, lo_s, free = relax.lines(phases, alpha)
-    sign = phases.astype(np.float64)
-    A = C @ net.layers[K].W
-    c = C @ net.layers[K].b
-    scores = np.zeros_like(up_s)
+    products; the maximum over the box differentiated at its maximiser).  ``lines``: ``relax.lines(phases)``
+    if already made (the phases do not change while α and β are optimised).  Computed in ``relax.dtype``."""
+    off = relax.offsets
+    K = len(relax.weights) - 1
+    dt = relax.dtype
+    ln = lines if lines is not None else relax.lines(phases)
+    up_s, up_i, sign = ln.up_s, ln.up_i, ln.sign
+    lo_s = ln.lower(alpha.astype(dt, copy=False))
+    beta = beta.astype(dt, copy=False)
+    W, b = relax.weights[K]
+    C = C.astype(dt, copy=False)
+    A, c = C @ W, C @ b
+    scores = np.zeros(up_s.shape, dt)
     trace = []
     for j in range(K - 1, -1, -1):
         s = slice(off[j], off[j + 1])
@@ -109,22 +141,22 @@ def split_upper_bound(relax: SplitRelaxation, C: np.ndarray, x_lb: np.ndarray, x
         c = c + icpt.sum(axis=1)
         if gradient:
             trace.append((j, A))
-        W, b = net.layers[j].W, net.layers[j].b
+        W, b = relax.weights[j]
         A, c = D @ W, c + D @ b
     x = np.where(A > 0, x_ub[None, :], x_lb[None, :])
-    value = np.einsum("ij,ij->i", A, x) + c
+    value = np.einsum("ij,ij->i", A, x.astype(dt, copy=False)) + c
     out = SplitBound(value, x, scores)
     if not gradient:
         return out
-    g_alpha, g_beta = np.zeros_like(up_s), np.zeros_like(up_s)
-    g_A = x
+    g_alpha, g_beta = np.zeros(up_s.shape, dt), np.zeros(up_s.shape, dt)
+    g_A = x.astype(dt)
     for j, A_j in reversed(trace):
         s = slice(off[j], off[j + 1])
-        W, b = net.layers[j].W, net.layers[j].b
+        W, b = relax.weights[j]
         g_D = g_A @ W.T + b[None, :]
         g_beta[:, s] = g_D * sign[:, s]
-        g_alpha[:, s] = np.where(free[:, s], g_D * np.minimum(A_j, 0), 0.0)
+        g_alpha[:, s] = np.where(ln.free[:, s], g_D * np.minimum(A_j, 0), 0)
         up = A_j > 0
-        g_A = g_D * np.where(up, up_s[:, s], lo_s[:, s]) + np.where(up, up_i[:, s], 0.0)
+        g_A = g_D * np.where(up, up_s[:, s], lo_s[:, s]) + np.where(up, up_i[:, s], 0)
     out.grad_alpha, out.grad_beta = g_alpha, g_beta
     return out

@@ -10,7 +10,11 @@ outputs y = N(x) meeting every row of some disjunct, ``G_d y <= h_d``.  Per disj
 2. **attack** — projected sign-gradient descent on all open disjuncts at once from a batch of starts
    (`_joint_attack`: each start follows the disjunct nearest to being met, ``max_r (G_d y − h_d)_r``
    the least; most violated instances fall here);
-3. **phase search** — the exact branch-and-bound over ReLU phases (`search.phase_bb`, the encoder
+3. **β-CROWN search** — branch-and-bound over ReLU splits with β-CROWN bounds, many domains per
+   matrix product and no LP (`search.split_bab`), on each open disjunct for its share of `BAB_SHARE` of
+   the time left: it rules a disjunct out when every domain has a row proven above ``TOL``, and its
+   candidate points (and the LPs of fully split domains) can meet a disjunct;
+4. **phase search** — the exact branch-and-bound over ReLU phases (`search.phase_bb`, the encoder
    table's big-M encoding with the CROWN bounds, `search.problems` kind "violation"): minimise
    t subject to ``G_d y − h_d ≤ t``; it stops at the first point with t ≤ 0 in float64 and float32,
    and rules the disjunct out when no node's LP bound is below ``TOL``.  An activation on the last
@@ -18,7 +22,8 @@ outputs y = N(x) meeting every row of some disjunct, ``G_d y <= h_d``.  Per disj
 
 A counterexample counts only if the disjunct holds **exactly** at it in a float64 and a float32
 forward pass (outputs after the last layer's activation, as the VNN-LIB ``Y_j`` are).  ``holds`` is
-reported only when every disjunct was ruled out by bounds or by the phase search's LP bounds (≥ ``TOL``).
+reported only when every disjunct was ruled out by bounds, by the β-CROWN search or by the phase search's
+LP bounds (≥ ``TOL``).
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ NODE_LP_S = 2.0
 # 256x2 + 256x4 instances, 30 s each, that found 14 counterexamples and this 17, every one of the 14
 # among them (`benchmarks/attack_bench.py`)
 JOINT_STARTS, JOINT_STEPS, JOINT_STEP = 64, 100, 0.25
+# the β-CROWN branch-and-bound's part of the time left after the attack (the LP phase search gets the rest)
+BAB_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,15 @@ def violation_problem(network: Network, prop: VnnlibProperty, d: int):
                         LPObjective(l1=False, A=G, b=h), stop_at=0.0)
 
 
+def _split_search(logits_net: Network, network: Network, prop: VnnlibProperty, d: int, box_bounds, deadline: float):
+    """β-CROWN branch-and-bound on disjunct d (`search.split_bab`); a point counts only if `_check` passes."""
+    from advmilp.search.split_bab import prove_disjunct
+
+    G, h = prop.disjuncts[d]
+    return prove_disjunct(logits_net, box_bounds.lower[:-1], box_bounds.upper[:-1], G, h, prop.x_lb, prop.x_ub,
+                          lambda x: _check(network, prop, d, x)[0], deadline=deadline, tol=TOL)
+
+
 def _search(network: Network, prop: VnnlibProperty, d: int, box_bounds, deadline: float, max_nodes: int | None = None):
     """The exact phase search on disjunct d: (result, proven lower bound of its slack, counterexample or None).
     result: violated | holds (every node's LP bound ≥ TOL) | unknown.  ``max_nodes``: a first look."""
@@ -202,11 +218,29 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
     if found is not None:
         d, x, y = found
         return done(VIOLATED, x, y, prop.margin(y), "attack", "float64 and float32 forward pass")
-    # the exact search: most violated bound first; a first look (a dive) at every disjunct, then the rest.
+    # β-CROWN branch-and-bound (no LPs) on every open disjunct, most violated bound first, each its share of
+    # BAB_SHARE of the time left; what it leaves goes to the LP phase search.
+    open_.sort(key=lambda d: proven[d])
+    still = []
+    for i, d in enumerate(open_):
+        share = (deadline - time.perf_counter()) * BAB_SHARE / (len(open_) - i)
+        r = _split_search(logits_net, network, prop, d, box_bounds, min(deadline, time.perf_counter() + share))
+        if r.status == VIOLATED:
+            ok, y = _check(network, prop, d, r.x)
+            if ok:
+                return done(VIOLATED, np.clip(r.x, prop.x_lb, prop.x_ub), y, prop.margin(y), "β-CROWN search",
+                            "float64 and float32 forward pass")
+        if r.status == HOLDS:
+            proven[d] = max(proven[d], r.bound)
+            how = "β-CROWN search" if how == "bounds" else how
+        else:
+            proven[d] = max(proven[d], r.bound)
+            still.append(d)
+    open_ = still
+    # the exact LP search: a first look (a dive) at every disjunct, then the rest.
     # (One LP per unstable unit over the box used to come between the two: on 256x2 prop_3_0.03 it took
     # 4 of 9 disjuncts to 8 of 9 over CROWN's bounds, but over α-CROWN's it bounds no unit tighter —
     # prop_1_0.03: 142 unstable units either way, 33 s of LPs against 0.3 s.)
-    open_.sort(key=lambda d: proven[d])
     unknown = []
     for look in (FIRST_LOOK_NODES, None):
         still = []

@@ -41,9 +41,11 @@ class SplitBabOptions:
     batch: int = 64                 # domains split per step (their 2·batch children bounded at once)
     iterations: int = 8             # α,β Adam steps per batch of children
     root_iterations: int = 40       # ... at the root
-    lr_alpha: float = 0.1
-    lr_beta: float = 0.05
+    lr_alpha: float = 0.005         # small steps: a child starts from its parent's α and β, which larger
+    lr_beta: float = 0.005          # steps throw away (VNN-COMP 256x4 prop_0_0.03, 6 disjuncts at 30 s each:
+    #                                 lr 0.1/0.05 proved 1, 0.02 3, 0.01 5, 0.005 all 6 in 0.3–0.9 s; RESULTS.md)
     max_domains: int = 200_000      # open domains kept at most (beyond: unknown)
+    candidates: int = 8             # units tried per domain by the branching (1: BaBSR's score alone)
 
 
 @dataclass
@@ -66,37 +68,45 @@ class _Domain:
     depth: int
 
 
-def _optimise(relax: SplitRelaxation, C: np.ndarray, x_lb, x_ub, phases: np.ndarray, alpha: np.ndarray,
-              beta: np.ndarray, iterations: int, options: SplitBabOptions, deadline: float | None,
-              on_points: Callable[[np.ndarray], bool]):
-    """Projected Adam on α (in [slope, 1], free unstable units) and β (≥ 0, split units) of every row:
-    (best value per row, its α, β and scores); stops early when ``on_points`` (called with every pass's
-    box maximisers) returns True.  Returns None then."""
-    free = relax.unstable[None, :] & (phases == FREE)
-    split = phases != FREE
-    floor = relax.slope[None, :]
-    best = np.full(len(C), np.inf)
-    best_a, best_b, best_s = alpha.copy(), beta.copy(), np.zeros(alpha.shape)
-    m_a = v_a = m_b = v_b = 0.0
-    for it in range(iterations + 1):
-        last = it == iterations or expired(deadline)
-        r = split_upper_bound(relax, C, x_lb, x_ub, phases, alpha, beta, gradient=not last)
+def _optimise(relax: SplitRelaxation, relax32: SplitRelaxation, C: np.ndarray, x_lb, x_ub, phases: np.ndarray,
+              alpha: np.ndarray, beta: np.ndarray, iterations: int, options: SplitBabOptions,
+              deadline: float | None, on_points: Callable[[np.ndarray], bool]):
+    """Projected Adam on α (in [slope, 1], free unstable units) and β (≥ 0, split units) of every row, in
+    float32 (``relax32``); then one float64 pass with each row's best α and β gives the bounds that count:
+    (value per row, α, β, scores).  Returns None as soon as ``on_points`` (called with the box maximisers
+    of the first and the last pass) returns True."""
+    lines = relax32.lines(phases)
+    free, split = lines.free, phases != FREE
+    floor = relax32.slope[None, :]
+    alpha, beta = alpha.astype(np.float32), beta.astype(np.float32)
+    best = np.full(len(C), np.inf, np.float32)
+    best_a, best_b = alpha.copy(), beta.copy()
+    m_a = v_a = m_b = v_b = np.float32(0.0)
+    for it in range(iterations):
+        if expired(deadline):
+            break
+        r = split_upper_bound(relax32, C, x_lb, x_ub, phases, alpha, beta, gradient=True, lines=lines)
         better = r.value < best
         best[better] = r.value[better]
-        best_a[better], best_b[better], best_s[better] = alpha[better], beta[better], r.scores[better]
-        if (it == 0 or last) and on_points(r.x):
+        best_a[better], best_b[better] = alpha[better], beta[better]
+        if it == 0 and on_points(r.x):
             return None
-        if last:
-            break
         t = it + 1
         g_a, g_b = r.grad_alpha * free, r.grad_beta * split
         m_a, v_a = 0.9 * m_a + 0.1 * g_a, 0.999 * v_a + 0.001 * g_a * g_a
         m_b, v_b = 0.9 * m_b + 0.1 * g_b, 0.999 * v_b + 0.001 * g_b * g_b
         step_a = (m_a / (1 - 0.9 ** t)) / (np.sqrt(v_a / (1 - 0.999 ** t)) + 1e-8)
         step_b = (m_b / (1 - 0.9 ** t)) / (np.sqrt(v_b / (1 - 0.999 ** t)) + 1e-8)
-        alpha = np.where(free, np.clip(alpha - options.lr_alpha * step_a, floor, 1.0), alpha)
-        beta = np.where(split, np.maximum(beta - options.lr_beta * step_b, 0.0), beta)
-    return best, best_a, best_b, best_s
+        alpha = np.where(free, np.clip(alpha - options.lr_alpha * step_a, floor, 1.0), alpha).astype(np.float32)
+        beta = np.where(split, np.maximum(beta - options.lr_beta * step_b, 0.0), beta).astype(np.float32)
+    if iterations:
+        r = split_upper_bound(relax32, C, x_lb, x_ub, phases, alpha, beta, lines=lines)
+        better = r.value < best
+        best_a[better], best_b[better] = alpha[better], beta[better]
+    final = split_upper_bound(relax, C, x_lb, x_ub, phases, best_a.astype(np.float64), best_b.astype(np.float64))
+    if on_points(final.x):
+        return None
+    return final.value, best_a, best_b, final.scores
 
 
 REGION_LP_S = 5.0      # at most this long for the LP of a domain with every unit split
@@ -140,6 +150,38 @@ def region_lp(relax: SplitRelaxation, phases: np.ndarray, G: np.ndarray, h: np.n
     return status, value, (lp.values()[:n0] if status == "optimal" else None)
 
 
+def _choose_units(relax: SplitRelaxation, C_root: np.ndarray, h: np.ndarray, x_lb, x_ub, doms: list,
+                  candidates: int) -> list[int]:
+    """The unit to split in each domain: filtered smart branching (α,β-CROWN's FSB): the ``candidates``
+    free units with the largest BaBSR scores, each split both ways and bounded once with the parent's
+    α and β (one batched pass over them all, in ``relax``'s precision: a choice, not a proof), the one
+    whose worse child has the best margin chosen."""
+    if not doms:
+        return []
+    R, H = C_root.shape[0], relax.H
+    k = candidates
+    cand = np.empty((len(doms), k), np.int64)
+    for p, d in enumerate(doms):
+        open_units = relax.unstable & (d.phases == FREE)
+        score = np.where(open_units, d.scores.astype(np.float64), -np.inf)
+        width = np.where(open_units, relax.U - relax.L, -np.inf)
+        order = np.lexsort((-width, -score))              # by score, ties (zero scores) by width
+        order = order[open_units[order]][:k]
+        cand[p] = np.resize(order, k)                       # (fewer open units than k: repeated)
+    if k == 1:
+        return cand[:, 0].tolist()
+    n = len(doms) * k * 2
+    phases = np.repeat(np.stack([d.phases for d in doms]), k * 2, axis=0)        # (n, H)
+    rows = np.arange(n)
+    phases[rows, np.repeat(cand.reshape(-1), 2)] = np.tile([ACTIVE, INACTIVE], len(doms) * k)
+    phases = np.repeat(phases, R, axis=0)
+    alpha = np.repeat(np.stack([d.alpha for d in doms]), k * 2, axis=0).reshape(n * R, H)
+    beta = np.repeat(np.stack([d.beta for d in doms]), k * 2, axis=0).reshape(n * R, H)
+    value = split_upper_bound(relax, np.tile(C_root, (n, 1)), x_lb, x_ub, phases, alpha, beta).value
+    m = (-value.reshape(len(doms), k, 2, R) - h).max(axis=3).min(axis=2)        # (domains, candidates)
+    return cand[np.arange(len(doms)), m.argmax(axis=1)].tolist()
+
+
 def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h: np.ndarray,
                    x_lb: np.ndarray, x_ub: np.ndarray, is_counterexample: Callable[[np.ndarray], bool],
                    deadline: float | None = None, options: SplitBabOptions = SplitBabOptions(),
@@ -153,6 +195,7 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
     h = np.atleast_1d(np.asarray(h, np.float64))
     R = len(G)
     relax = SplitRelaxation(network, lower, upper)
+    relax32 = relax.as_float32()
     H = relax.H
     found: list[np.ndarray] = []
 
@@ -172,10 +215,12 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
         return m - widen(m)
 
     domains, depth = 1, 0
+    if expired(deadline):
+        return SplitBabResult(UNKNOWN, -math.inf, None, 0, 0, 0.0, "time limit")
     C_root = -G
     alpha0 = np.tile(relax.crown_alpha(), (R, 1))
     phases0 = np.zeros((R, H), np.int8)
-    out = _optimise(relax, C_root, x_lb, x_ub, phases0, alpha0, np.zeros((R, H)), options.root_iterations,
+    out = _optimise(relax, relax32, C_root, x_lb, x_ub, phases0, alpha0, np.zeros((R, H)), options.root_iterations,
                     options, deadline, on_points)
 
     def result(status, bound, why=""):
@@ -205,22 +250,21 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
             why = "domain limit"
             break
         parents = [heapq.heappop(heap) for _ in range(min(options.batch, len(heap)))]
-        children: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, float]] = []
+        splittable = []
         for margin, _, d in parents:
-            open_units = relax.unstable & (d.phases == FREE)
-            if not open_units.any():        # one linear region: its LP decides it
-                status, t, x = region_lp(relax, d.phases, G, h, x_lb, x_ub, deadline)
-                if status == "infeasible" or (status == "optimal" and t > tol):
-                    proven_min = min(proven_min, max(t, margin))
-                elif status == "optimal" and on_points(np.clip(x, x_lb, x_ub)[None, :]):
-                    return result(VIOLATED, -math.inf)
-                else:
-                    stuck = min(stuck, margin)
+            if (relax.unstable & (d.phases == FREE)).any():
+                splittable.append((margin, d))
                 continue
-            score = np.where(open_units, d.scores, -np.inf)
-            j = int(score.argmax())
-            if not score[j] > 0:     # no intercept to remove: the widest free unit
-                j = int(np.where(open_units, relax.U - relax.L, -np.inf).argmax())
+            status, t, x = region_lp(relax, d.phases, G, h, x_lb, x_ub, deadline)   # one linear region
+            if status == "infeasible" or (status == "optimal" and t > tol):
+                proven_min = min(proven_min, max(t, margin))
+            elif status == "optimal" and on_points(np.clip(x, x_lb, x_ub)[None, :]):
+                return result(VIOLATED, -math.inf)
+            else:
+                stuck = min(stuck, margin)
+        units = _choose_units(relax32, C_root, h, x_lb, x_ub, [d for _, d in splittable], options.candidates)
+        children: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, float]] = []
+        for (margin, d), j in zip(splittable, units):
             for phase in (ACTIVE, INACTIVE):
                 ph = d.phases.copy()
                 ph[j] = phase
@@ -229,10 +273,11 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
             continue
         n = len(children)
         phases = np.repeat(np.stack([c[0] for c in children]), R, axis=0)
-        alpha = np.concatenate([c[1] for c in children]).astype(np.float64)
-        beta = np.concatenate([c[2] for c in children]).astype(np.float64)
+        alpha = np.concatenate([c[1] for c in children])
+        beta = np.concatenate([c[2] for c in children])
         C = np.tile(C_root, (n, 1))
-        out = _optimise(relax, C, x_lb, x_ub, phases, alpha, beta, options.iterations, options, deadline, on_points)
+        out = _optimise(relax, relax32, C, x_lb, x_ub, phases, alpha, beta, options.iterations, options, deadline,
+                        on_points)
         domains += n
         if out is None:
             return result(VIOLATED, -math.inf)
