@@ -40,9 +40,8 @@ HOLDS, VIOLATED, UNKNOWN = "holds", "violated", "unknown"
 class SplitBabOptions:
     batch: int = 64                 # domains split per step (their 2·batch children bounded at once)
     iterations: int = 8             # α,β Adam steps per batch of children
-    root_iterations: int = 40       # ... at the root (nothing split: α only, α-CROWN's step: with the
-    root_lr: float = 0.25           # children's 0.005 the root's bound stayed below α-CROWN's, e.g. −1.64
-    #                                 against −1.36 on 256x4 prop_3_0.03; RESULTS.md)
+    root_iterations: int = 40       # ... at the root (nothing split: α only; α-CROWN's larger step there
+    #                                 was measured and dropped: RESULTS.md)
     lr_alpha: float = 0.005         # small steps: a child starts from its parent's α and β, which larger
     lr_beta: float = 0.005          # steps throw away (VNN-COMP 256x4 prop_0_0.03, 6 disjuncts at 30 s each:
     #                                 lr 0.1/0.05 proved 1, 0.02 3, 0.01 5, 0.005 all 6 in 0.3–0.9 s; RESULTS.md)
@@ -223,7 +222,7 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
     alpha0 = np.tile(relax.crown_alpha(), (R, 1))
     phases0 = np.zeros((R, H), np.int8)
     out = _optimise(relax, relax32, C_root, x_lb, x_ub, phases0, alpha0, np.zeros((R, H)), options.root_iterations,
-                    (options.root_lr, 0.0), deadline, on_points)
+                    (options.lr_alpha, 0.0), deadline, on_points)
 
     def result(status, bound, why=""):
         return SplitBabResult(status, bound, found[0] if found else None, domains, depth,
