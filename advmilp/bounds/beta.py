@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advmilp.bounds.crown import relaxation_lines
 from advmilp.nn.network import Network
 
 ACTIVE, INACTIVE, FREE = 1, -1, 0
@@ -62,9 +63,8 @@ class SplitRelaxation:
         self.L, self.U, self.slope = L, U, slope
         self.unstable = piecewise & (L < 0) & (U > 0)      # the units a domain may split
         self.stable_active = ~piecewise | (L >= 0)
-        width = np.where(self.unstable, U - L, 1.0)
-        self.chord = np.where(self.unstable, (U - slope * L) / width, 1.0)
-        self.chord_icpt = np.where(self.unstable, slope * L - self.chord * L, 0.0)
+        # CROWN's lines (used on free unstable units only): the chord above, the adaptive slope below
+        self._crown_alpha, _, self.chord, self.chord_icpt = relaxation_lines(slope, L, U)
         self.weights = [(layer.W, layer.b) for layer in network.layers]
         self.dtype = np.float64
 
@@ -85,7 +85,7 @@ class SplitRelaxation:
 
     def crown_alpha(self) -> np.ndarray:
         """CROWN's adaptive lower slopes (1 if U ≥ −L else the activation's slope), (H,)."""
-        return np.where(self.U >= -self.L, 1.0, self.slope)
+        return self._crown_alpha
 
     def lines(self, phases: np.ndarray) -> "DomainLines":
         """What the domains' ``phases`` (N, H) make of every unit (`DomainLines`)."""

@@ -10,8 +10,8 @@ of CPU and 125 MB per process (benchmarks/RESULTS.md, "Fixed cost of one attack"
 
 A pool with a ``cache`` folder and a ``key`` (what identifies its images, e.g. the training file's md5 and
 the rows) also keeps the outputs on disk, one ``.npy`` per network (named by its content hash), written
-atomically: every later process reads them instead of a forward pass over the pool (DNN1 0.11 s,
-VNN-COMP 256x2 about 2 s of every single ``advmilp attack`` call).  An unreadable or misshapen file is
+atomically: every later process reads them instead of a forward pass over the pool (CPU time computed →
+read: DNN1 0.127 → 0.0006 s, VNN-COMP 256x2 0.575 → 0.002 s; benchmarks/RESULTS.md).  An unreadable or misshapen file is
 recomputed and replaced.
 """
 

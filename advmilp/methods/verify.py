@@ -230,11 +230,10 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
             if ok:
                 return done(VIOLATED, np.clip(r.x, prop.x_lb, prop.x_ub), y, prop.margin(y), "β-CROWN search",
                             "float64 and float32 forward pass")
+        proven[d] = max(proven[d], r.bound)
         if r.status == HOLDS:
-            proven[d] = max(proven[d], r.bound)
             how = "β-CROWN search" if how == "bounds" else how
         else:
-            proven[d] = max(proven[d], r.bound)
             still.append(d)
     open_ = still
     # the exact LP search: a first look (a dive) at every disjunct, then the rest.
