@@ -218,9 +218,10 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
     if found is not None:
         d, x, y = found
         return done(VIOLATED, x, y, prop.margin(y), "attack", "float64 and float32 forward pass")
-    # β-CROWN branch-and-bound (no LPs) on every open disjunct, most violated bound first, each its share of
-    # BAB_SHARE of the time left; what it leaves goes to the LP phase search.
-    open_.sort(key=lambda d: proven[d])
+    # β-CROWN branch-and-bound (no LPs) on every open disjunct, each its share of BAB_SHARE of the time left,
+    # the least violated bound first: `holds` needs every disjunct ruled out, and the time the easy ones
+    # leave goes to the hard ones; what the search leaves goes to the LP phase search.
+    open_.sort(key=lambda d: -proven[d])
     still = []
     for i, d in enumerate(open_):
         share = (deadline - time.perf_counter()) * BAB_SHARE / (len(open_) - i)

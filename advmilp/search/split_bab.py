@@ -9,8 +9,10 @@ and the multipliers β of every row optimised by a few projected Adam steps, sta
 Each step takes the ``batch`` open domains with the least margin, splits each on the free unstable unit
 whose relaxation costs its best row the most (BaBSR's intercept score, Bunel et al. 2020), and bounds
 the 2·batch children in one pass — a matrix product per layer over all of them — so no LP is solved.
-The box point where each child's final linear function is largest is checked too: a point meeting
-the constraints ends the search (after the caller's check in float64 and float32).
+The box point where each child's final linear function is largest is checked too, and for up to a
+tenth of the time a local search through linear regions starts from the best child's (`descend_regions`:
+region LPs, each region's optimum on a boundary leading to the next): a point meeting the constraints
+ends the search (after the caller's check in float64 and float32).
 
 Why beside the LP phase search (`phase_bb`): on the VNN-COMP 256x4 instances the phase search's node
 LPs (3,400 columns) take 0.1–3 s each, and a few hundred nodes in 300 s do not close the gap; a batch
@@ -107,10 +109,12 @@ def _optimise(relax: SplitRelaxation, relax32: SplitRelaxation, C: np.ndarray, x
     final = split_upper_bound(relax, C, x_lb, x_ub, phases, best_a.astype(np.float64), best_b.astype(np.float64))
     if on_points(final.x):
         return None
-    return final.value, best_a, best_b, final.scores
+    return final.value, best_a, best_b, final.scores, final.x
 
 
 REGION_LP_S = 5.0      # at most this long for the LP of a domain with every unit split
+REGION_SHARE = 0.1     # at most this share of the search's time in the region LPs that look for points,
+REGION_MIN_S = 0.1     # ... started once that share has grown to this many seconds
 
 
 def region_lp(relax: SplitRelaxation, phases: np.ndarray, G: np.ndarray, h: np.ndarray, x_lb: np.ndarray,
@@ -149,6 +153,35 @@ def region_lp(relax: SplitRelaxation, phases: np.ndarray, G: np.ndarray, h: np.n
     lp.add_rows(lo_all, hi_all, starts, np.nonzero(nz)[1], A[nz])
     status, value = lp.run(min(REGION_LP_S, max(time_left(deadline), 0.0)), primal=True)
     return status, value, (lp.values()[:n0] if status == "optimal" else None)
+
+
+def descend_regions(relax: SplitRelaxation, x: np.ndarray, G: np.ndarray, h: np.ndarray, x_lb: np.ndarray,
+                    x_ub: np.ndarray, deadline: float | None = None, steps: int = 20) -> tuple[float, np.ndarray]:
+    """A local search for a point meeting ``G y ≤ h``: the region LP (`region_lp`) of x's activation pattern
+    gives the least slack t in x's linear region, at a point x' on some units' boundaries (z_j = 0); x' lies
+    in the neighbouring region where those units' phases are flipped too, and the network is continuous,
+    so that region's least slack is at most t.  Repeated while t falls (at most ``steps`` LPs).  (t, x')."""
+    tight_tol = 1e-7
+    net = relax.network
+    best_t, best_x = math.inf, x
+    z = np.concatenate(net.preactivations(x)[:-1])
+    phases = np.where(relax.unstable, np.where(z >= 0, ACTIVE, INACTIVE), FREE).astype(np.int8)
+    for _ in range(steps):
+        if expired(deadline):
+            break
+        status, t, x_new = region_lp(relax, phases, G, h, x_lb, x_ub, deadline)
+        if status != "optimal" or t >= best_t - 1e-9:
+            break
+        best_t, best_x = t, x_new
+        if t <= 0:
+            break
+        z = np.concatenate(net.preactivations(x_new)[:-1])
+        tight = relax.unstable & (np.abs(z) <= tight_tol * np.maximum(1.0, np.abs(relax.U - relax.L)))
+        if not tight.any():
+            break
+        phases = phases.copy()
+        phases[tight] = -phases[tight]
+    return best_t, best_x
 
 
 def _choose_units(relax: SplitRelaxation, C_root: np.ndarray, h: np.ndarray, x_lb, x_ub, doms: list,
@@ -230,7 +263,7 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
 
     if out is None:
         return result(VIOLATED, -math.inf)
-    val, a, b, s = out
+    val, a, b, s, _ = out
     m = margins(val)[0]
     if m.max() > tol:
         return result(HOLDS, float(m.max()))
@@ -240,6 +273,7 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
     heapq.heappush(heap, (float(m.max()), next(counter),
                           _Domain(np.zeros(H, np.int8), a.astype(np.float32), b.astype(np.float32),
                                   s[best_row].astype(np.float32), 0)))
+    lp_s = 0.0                  # time spent in region LPs for points
     proven_min = math.inf       # the least margin of the domains ruled out
     stuck = math.inf            # the least margin of domains with nothing left to split
     why = ""
@@ -282,8 +316,18 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
         domains += n
         if out is None:
             return result(VIOLATED, -math.inf)
-        val, a, b, s = out
+        val, a, b, s, points = out
         m = margins(val)                                   # (n, R)
+        t_lp = time.perf_counter()
+        allowance = REGION_SHARE * (t_lp - t0) - lp_s
+        if allowance > REGION_MIN_S:     # a point: a local search through regions from the best child's
+            i = int(m.max(axis=1).argmin())
+            x = points[i * R + int(m[i].argmax())]
+            stop = t_lp + allowance if deadline is None else min(deadline, t_lp + allowance)
+            t, x = descend_regions(relax, x, G, h, x_lb, x_ub, stop)
+            lp_s += time.perf_counter() - t_lp
+            if t <= 0 and on_points(np.clip(x, x_lb, x_ub)[None, :]):
+                return result(VIOLATED, -math.inf)
         for i, (ph, _, _, dep, inherited) in enumerate(children):
             depth = max(depth, dep)
             top = max(float(m[i].max()), inherited)       # (the parent's bound holds on its children)

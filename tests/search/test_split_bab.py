@@ -86,3 +86,21 @@ def test_the_region_lp_of_a_fully_split_domain_by_hand():
     assert st == "optimal" and t == pytest.approx(1.5) and x == pytest.approx([0.0])
     st, _, _ = region_lp(relax, np.array([ACTIVE, 0], np.int8), G, h, np.array([-1.0]), np.array([-0.5]))
     assert st == "infeasible"
+
+
+def test_descending_through_regions_by_hand():
+    """y = relu(x) + x on [−1, 1], find y ≤ −0.5 from x = 1: x's region (x ≥ 0, y = 2x) is least at x = 0
+    (slack 0.5), on the unit's boundary; the flipped region (x ≤ 0, y = x) is least at x = −1 (slack −0.5)."""
+    from advmilp.bounds.beta import SplitRelaxation
+    from advmilp.nn.network import Network
+    from advmilp.search.split_bab import descend_regions
+
+    net = Network.from_arrays([np.array([[1.0], [1.0]]), np.array([[1.0, 1.0]])],
+                              [np.array([0.0, 2.0]), np.array([-2.0])])
+    lb, ub = np.full(1, -1.0), np.ones(1)
+    b = crown_bounds(net, lb, ub)
+    relax = SplitRelaxation(net, b.lower[:-1], b.upper[:-1])
+    t, x = descend_regions(relax, np.ones(1), np.array([[1.0]]), np.array([-0.5]), lb, ub)
+    assert t == pytest.approx(-0.5, abs=1e-7) and x == pytest.approx([-1.0], abs=1e-7)
+    t, x = descend_regions(relax, np.ones(1), np.array([[1.0]]), np.array([-0.5]), lb, ub, steps=1)
+    assert t == pytest.approx(0.5, abs=1e-7) and x == pytest.approx([0.0], abs=1e-7)
