@@ -46,7 +46,7 @@ def main(argv=None) -> int:
                     help="targeted (ratio 1.2, min L1); untargeted (notebook §1.6, min L1); max-target "
                          "(notebook §1.7: maximise output --target with L1 <= --l1-budget)")
     ap.add_argument("--norm", default="l1", choices=("l1", "linf", "l0"),
-                    help="targeted/untargeted: the distance minimised (l0: milp only)")
+                    help="targeted/untargeted: the distance minimised")
     ap.add_argument("--target", type=int, default=7, help="max-target: the output maximised (notebook: 7)")
     ap.add_argument("--l1-budget", type=float, default=6.0, help="max-target: the L1 budget (notebook: 6)")
     ap.add_argument("--methods", default="milp-basic,milp-improved,tight",

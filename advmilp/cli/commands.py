@@ -217,9 +217,9 @@ def _spec_options(fn):
                           "max-target; inference is milp's only."),
         click.option("--norm", type=click.Choice(["l1", "linf", "l0"]), default="l1", show_default=True,
                      help="targeted/untargeted: the distance minimised — Σ|δ| (thesis), max|δ| (MIPVerify's "
-                          "default) or the number of changed pixels (a binary per pixel; milp only)."),
+                          "default) or the number of changed pixels (a binary per pixel)."),
         click.option("--l1-cap", type=float, default=None, help="Σ|δ| ≤ cap (with another --norm)."),
-        click.option("--l0-cap", type=int, default=None, help="At most this many pixels change (milp only)."),
+        click.option("--l0-cap", type=int, default=None, help="At most this many pixels change."),
         click.option("--target", type=int, default=None,
                      help="Target class: targeted (default (label+5) mod 10) and max-target (required); "
                           "never the image's label."),
@@ -375,7 +375,7 @@ def _refuse_unused(ctx, config_path) -> None:
 @MODEL
 @click.option("--method", type=click.Choice(list(METHODS)), default=None,
               help="; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())
-              + ".  Default: tight for targeted problems, milp for the others.")
+              + ".  Default: tight for every problem it solves (all but inference), else milp.")
 @click.option("--image", type=int, default=0, show_default=True, help="Test-set image index.")
 @_spec_options
 @_solver_options

@@ -25,11 +25,16 @@ from advmilp.bounds.ball import ball_bounds
 from advmilp.bounds.compute import Bounds
 from advmilp.bounds.crown import crown_bounds
 from advmilp.errors import AdvmilpError
+from advmilp.heuristics.gradient import gradient_start
+from advmilp.heuristics.primal import greedy_start, improve_by_regions, region_lp_model
 from advmilp.nn.network import Network
 from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import search_phases
 from advmilp.search.problems import DISTANCE, LPObjective, PhaseProblem
-from advmilp.spec.problems import ProblemSpec, targeted_criterion
+from advmilp.search.tighten import tighten_over_problem
+from advmilp.solvers.clock import expired, time_left
+from advmilp.spec.problems import Criterion, ProblemSpec, targeted_criterion
+from advmilp.spec.rows import INFEASIBLE, OPTIMAL, TIME_LIMIT
 from advmilp.spec.verify import verify_witness
 
 
@@ -111,38 +116,151 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
     cap = spec.l1_cap - spec.margin if spec.l1_cap is not None else None
     deadline = t0 + time_limit
 
-    def search(bounds, problem, incumbent=None, stop_first=False):
-        options = SearchOptions(time_limit=max(deadline - time.perf_counter(), 0.0), gap_rel=gap_rel)
+    def search(bounds, problem, incumbent=None, stop_first=False, floor=-math.inf, until=None):
+        stop = deadline if until is None else min(deadline, until)
+        options = SearchOptions(time_limit=max(stop - time.perf_counter(), 0.0), gap_rel=gap_rel)
         if stop_first:    # a first point: stop there (stop_at +inf)
             problem = PhaseProblem(zero, problem.x_lb, problem.x_ub, G, h, evaluate, objective, problem.cap,
                                    stop_at=math.inf)
-        return search_phases(stacked, bounds, problem, incumbent, options)
+        return search_phases(stacked, bounds, problem, incumbent, options, floor=floor)
 
-    # 1. a first δ over the whole box; 2. every δ at least as good lies in the ball (l1) or box (linf)
-    # of its norm: bounds over that set (backward propagation), and the search again from that point
-    first = search(crown_bounds(stacked, lo, hi), PhaseProblem(zero, lo, hi, G, h, evaluate, objective, cap),
-                   stop_first=True)
-    res, nodes = first, first.nodes
-    if first.x is not None and time.perf_counter() < deadline:
-        r0 = first.objective * (1 + 1e-7) + 1e-9
+    # 1. a first δ: the primal heuristic on the stacked network, else the search's first point over the
+    # whole box; 2. every δ at least as good lies in the ball (l1) or box (linf) of its norm: bounds over
+    # that set (backward propagation), and the search again from that point
+    nodes, first = 0, None
+    start = first_point(stacked, Criterion(-1, G, h - spec.margin), spec.margin, lo, hi, evaluate, deadline)
+    if start is not None and cap is not None and np.abs(start).sum() > cap:
+        start = None     # beyond the L1 cap: the search looks for a point within it
+    if start is None and not expired(deadline):
+        first = search(crown_bounds(stacked, lo, hi), PhaseProblem(zero, lo, hi, G, h, evaluate, objective, cap),
+                       stop_first=True)
+        nodes, start = first.nodes, first.x
+    res = first if first is not None and first.x is None and first.status == INFEASIBLE else None
+
+    def within(radius, until):
+        """Bounds over the δ no farther than ``radius`` (the spec's norm), tightened over that problem's LP
+        until ``until``; the problem; whether that LP already has no point."""
         if spec.norm == "l1":
             # each copy's units over its image's L1 ball (per-unit LPs, `bounds.ball`), stacked, and
             # intersected with backward propagation over the shared ball
-            per = [ball_bounds(network, x, r0, deadline=deadline) for x in images]
+            per = [ball_bounds(network, x, radius, deadline=until) for x in images]
             stacked_ball = Bounds([np.concatenate([b.lower[k] for b in per]) for k in range(len(network.layers))],
                                   [np.concatenate([b.upper[k] for b in per]) for k in range(len(network.layers))],
                                   method="ball")
-            bounds = crown_bounds(stacked, lo, hi, x_bar=zero, radius=r0, base=stacked_ball)
-            problem = PhaseProblem(zero, lo, hi, G, h, evaluate, objective, min(r0, cap if cap is not None else r0))
+            bounds = crown_bounds(stacked, lo, hi, x_bar=zero, radius=radius, base=stacked_ball)
+            problem = PhaseProblem(zero, lo, hi, G, h, evaluate, objective, radius if cap is None else min(radius, cap))
         else:
-            blo, bhi = np.maximum(lo, -r0), np.minimum(hi, r0)
-            bounds = crown_bounds(stacked, blo, bhi)
-            problem = PhaseProblem(zero, blo, bhi, G, h, evaluate, objective, cap)
-        res = search(bounds, problem, first.x)
-        nodes += res.nodes
+            blo, bhi = np.maximum(lo, -radius), np.minimum(hi, radius)
+            bounds, problem = crown_bounds(stacked, blo, bhi), PhaseProblem(zero, blo, bhi, G, h, evaluate, objective, cap)
+        # 5. every image's criterion at once bounds the shared δ's units far more than the ball does
+        bounds, infeasible = tighten_over_problem(stacked, bounds, problem, passes=TIGHTEN_PASSES, deadline=until)
+        return bounds, problem, infeasible
+
+    floor = -math.inf
+    if start is not None and not expired(deadline):
+        # 3. a floor: no δ is shorter than any one image's own least perturbation (each image alone, by
+        # `tight`, at most a fifth of the time left); 4. the radius ladder between it and the point
+        floor = image_floor(network, images, labels, spec, deadline, share=0.2)
+        res, floor, start, nodes_ladder = _ladder(within, search, floor, start, evaluate, deadline, gap_rel)
+        nodes += nodes_ladder
+        if res is None and not expired(deadline):
+            r0 = evaluate(start)[1] * (1 + 1e-7) + 1e-9
+            bounds, problem, _ = within(r0, time.perf_counter() + 0.25 * time_left(deadline))
+            res = search(bounds, problem, start, floor=floor)
+            nodes += res.nodes
+    if res is None:      # the time ran out before the search over the ball: the point (if any), the floor
+        value = evaluate(start)[1] if start is not None else math.nan
+        per_image = tuple(c.verified for c in checks(start)) if start is not None else ()
+        return UniversalResult("time_limit", start, value, max(floor, 0.0), nodes, time.perf_counter() - t0, 0,
+                               targets, per_image)
     per_image = tuple(c.verified for c in checks(res.x)) if res.x is not None else ()
     return UniversalResult(res.status, res.x, res.objective, res.bound, nodes, time.perf_counter() - t0,
                            res.binaries, targets, per_image)
+
+
+LADDER_STEPS = 8        # radii tried between the floor and the point, at most
+LADDER_SHARE = 0.25     # of the time left, at most, per radius
+TIGHTEN_PASSES = 3      # passes of `search.tighten` over each radius' problem
+
+
+def image_floor(network: Network, images: np.ndarray, labels, spec: ProblemSpec, deadline: float,
+                share: float = 0.2) -> float:
+    """A proven lower bound of the universal δ's norm: the largest of the images' own least perturbations
+    (each a bound proven by `tight` on the image alone, whose box contains the universal δ's), within
+    ``share`` of the time left before ``deadline``; -inf if none is proven."""
+    from advmilp.bounds.compute import interval_bounds
+    from advmilp.methods.tight import run_tight
+    from advmilp.spec.problems import SolverSettings
+
+    stop = time.perf_counter() + share * max(deadline - time.perf_counter(), 0.0)
+    floor, bounds = -math.inf, interval_bounds(network)
+    for x, label in zip(images, labels):
+        left = stop - time.perf_counter()
+        if left <= 0.05:
+            break
+        row = run_tight(network, bounds, spec, SolverSettings(time_limit=left), x, int(label), -1).row
+        if row["status"] in (OPTIMAL, TIME_LIMIT) and math.isfinite(row["bound"]):
+            floor = max(floor, float(row["bound"]))
+    return floor
+
+
+def _ladder(within, search, floor: float, start: np.ndarray, evaluate, deadline: float, gap_rel: float):
+    """The radius ladder by bisection (as `methods.tight.climb_ladder`): at r halfway between the floor and
+    the best point's norm, the search with ‖δ‖ ≤ r over bounds re-computed and tightened for r (far fewer
+    unstable units than at the point's norm).  No δ within r: r is the new floor.  A δ found: the new
+    point (proven optimal within r: the answer, every δ outside is longer).  A step not settled within its
+    share of the time raises the floor to its bound (capped at r) and ends the ladder.
+    Returns (the search that settled the problem or None, the floor, the best point, nodes)."""
+    nodes = 0
+    best = evaluate(start)[1]
+    for _ in range(LADDER_STEPS):
+        base = max(floor, 0.0)
+        r = base + 0.5 * (best - base)
+        if expired(deadline) or best - base <= gap_rel * max(best, 1e-9):
+            break
+        step = LADDER_SHARE * time_left(deadline)
+        until = time.perf_counter() + step
+        bounds, problem, infeasible = within(r, until - 0.5 * step)     # the tightening: half the step at most
+        if infeasible:
+            floor = max(floor, r)
+            continue
+        res = search(bounds, problem, floor=floor, until=until)
+        nodes += res.nodes
+        if res.status == INFEASIBLE:
+            floor = max(floor, r)
+            continue
+        if res.x is not None and res.objective < best:
+            start, best = res.x, res.objective
+            if res.status == OPTIMAL:
+                return res, max(floor, res.bound), start, nodes
+        # not settled: what it proved bounds the optimum within r, hence overall; the radii below r are
+        # easier but raised the floor little (RESULTS.md): the ladder ends
+        return None, max(floor, min(res.bound, r)), start, nodes
+    return None, floor, start, nodes
+
+
+def first_point(stacked: Network, criterion: Criterion, margin: float, lo: np.ndarray, hi: np.ndarray,
+                evaluate, deadline: float | None = None) -> np.ndarray | None:
+    """A verified δ by the primal heuristic on the stacked network (`heuristics.primal`): greedy pixel
+    flips and the boundary attack (`heuristics.gradient`, seeded with the greedy point), each polished
+    through neighbouring activation regions (the region LP of minimal Σ|δ| with every image's criterion);
+    the best that ``evaluate`` accepts (its norm), or None."""
+    zero = np.zeros(stacked.n_inputs)
+    best, best_value = None, math.inf
+    greedy = greedy_start(stacked, zero, criterion, margin, lo, hi, deadline)
+    starts = [greedy] if greedy is not None else []
+    if not expired(deadline):
+        attack = gradient_start(stacked, zero, criterion, margin, lo, hi, deadline, seeds=starts)
+        starts += [attack] if attack is not None else []
+    for x in starts:
+        if expired(deadline):
+            break
+        lp = region_lp_model(stacked, criterion, margin, zero, lo, hi)
+        for candidate in (x, improve_by_regions(stacked, x, zero, lp, lo, hi, deadline=math.inf if deadline is None else deadline)[0]):
+            ok, value, point = evaluate(candidate)
+            if ok and value < best_value:
+                best, best_value = point, value
+    return best
 
 
 def fooling_rates(network: Network, delta: np.ndarray, images: np.ndarray, labels: np.ndarray,

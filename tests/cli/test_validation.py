@@ -75,7 +75,8 @@ def test_help_states_real_defaults():
 
     text = " ".join(CliRunner().invoke(main, ["attack", "--help"], terminal_width=400).output.split())
     assert "max-target (required)" in text and "under the untargeted criterion" in text
-    assert "Default: tight for targeted problems, milp for the others" in text
+    assert "Default: tight for every problem it solves (all but inference), else milp" in text
+    assert "milp only" not in text.split("--solver")[0]   # l0 and --l0-cap run on tight too
     assert "else basic" in text
 
 

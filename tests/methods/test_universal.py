@@ -40,16 +40,21 @@ def test_universal_by_hand(identity_net):
     assert single.row["objective"] < r.objective
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_universal_delta_fools_every_image_and_costs_at_least_each_alone(seed):
+def three_images(seed):
+    """A random 10-6-3 net, three images, their predicted labels and one target that is no image's label."""
     net = random_net([10, 6, 3], seed=seed, scale=2.5)
     rng = np.random.default_rng(seed)
     images = rng.random((3, 10)) * 0.6 + 0.2
     labels = net.predict(images)
-    # one fixed target that is no image's label
     free = [t for t in range(3) if t not in set(labels.tolist())]
     if not free:
         pytest.skip("every class is some image's label")
+    return net, images, labels, free
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_universal_delta_fools_every_image_and_costs_at_least_each_alone(seed):
+    net, images, labels, free = three_images(seed)
     spec = ProblemSpec("targeted", target=free[0])
     r = universal_attack(net, images, labels, spec, time_limit=30)
     if r.delta is None:
@@ -67,3 +72,53 @@ def test_universal_delta_fools_every_image_and_costs_at_least_each_alone(seed):
 def test_untargeted_universal_is_refused(identity_net):
     with pytest.raises(AdvmilpError, match="targeted problem only"):
         universal_attack(identity_net, np.array([[0.8, 0.2]]), [0], ProblemSpec("untargeted"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_heuristic_first_point_fools_every_image_and_is_no_better_than_the_optimum(seed):
+    from advmilp.methods.universal import first_point
+    from advmilp.spec.problems import Criterion, targeted_criterion
+    from advmilp.spec.verify import verify_witness
+
+    net, images, labels, free = three_images(seed)
+    spec = ProblemSpec("targeted", target=free[0])
+    stacked = stacked_network(net, images)
+    g, h = targeted_criterion(spec, free[0], 3)
+    G = np.kron(np.eye(3), g)
+    lo, hi = delta_box(images)
+
+    def evaluate(d):
+        d = np.clip(d, lo, hi)
+        ok = all(verify_witness(net, x + d, spec, x, int(lab), free[0]).verified for x, lab in zip(images, labels))
+        return ok, float(np.abs(d).sum()), d
+
+    d = first_point(stacked, Criterion(-1, G, np.tile(h, 3)), spec.margin, lo, hi, evaluate, deadline=None)
+    exact = universal_attack(net, images, labels, spec, time_limit=30)
+    if d is None:
+        return
+    assert evaluate(d)[0]
+    assert exact.status == "optimal" and np.abs(d).sum() >= exact.objective * (1 - 1e-6) - 1e-9
+
+
+def test_a_universal_run_out_of_time_says_so():
+    net, images, labels, free = three_images(0)
+    r = universal_attack(net, images, labels, ProblemSpec("targeted", target=free[0]), time_limit=1e-9)
+    assert r.status == "time_limit" and r.bound == 0.0
+    assert (r.delta is None) == (r.per_image == ())
+
+
+def test_the_image_floor_is_the_largest_single_image_optimum(identity_net):
+    # the hand case above: alone, image 0 needs (.76 + m) / 1.2 and image 1 less; the floor is the larger of
+    # the two single-image optima, below the universal optimum .66 + m
+    import time
+
+    from advmilp.methods.universal import image_floor
+
+    m = ProblemSpec().margin
+    images = np.array([[0.8, 0.2], [0.5, 0.0]])
+    spec = ProblemSpec("targeted", target=1)
+    singles = [run_method("tight", identity_net, interval_bounds(identity_net), spec, SolverSettings(time_limit=30),
+                          x, 0, 0, MethodInputs()).row["objective"] for x in images]
+    floor = image_floor(identity_net, images, [0, 0], spec, time.perf_counter() + 60)
+    assert floor == pytest.approx(max(singles), abs=1e-6)
+    assert floor == pytest.approx((0.76 + m) / 1.2, abs=1e-6) and floor < 0.66 + m

@@ -1,0 +1,80 @@
+"""Bounds tightened over a search problem's own LP (the phase search's root LP: criteria, cap, box).
+
+The bounds a search starts from hold for every point of its input set (the box, the L1 ball).  The search
+only needs bounds that hold for its *feasible* points: inside that set **and** meeting the criterion rows
+``G y ≥ h`` with ‖x − x̄‖₁ ≤ cap.  Minimising and maximising each unstable unit's pre-activation over the
+LP relaxation of that problem (`phase_bb.PhaseLP`, every unit on its triangle) therefore gives valid bounds
+that are tighter than the set's: some units become stable and the others' relaxations narrower, which
+every later unit's bound and every node LP of the search inherit.  Units are bounded in layer order on one
+LP whose big-M rows are rewritten after each unit (`PhaseLP.set_node`), so a unit's new bounds already
+tighten the next ones'; passes repeat while the unstable units' summed width still falls by 5 %.  LP optima
+are widened outward like every other solver bound (`bounds.compute.widen`).  The same idea as
+`bounds.relaxation` (which works on the PuLP MILP of one image); this one works on any `PhaseProblem`,
+e.g. the stacked network of a universal perturbation, where the criteria of every image together bound
+the shared δ far more than the ball does (`methods.universal`; benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from advmilp.bounds.compute import Bounds, widen
+from advmilp.nn.network import Network
+from advmilp.search.phase_bb import PhaseLP
+from advmilp.search.problems import PhaseProblem
+from advmilp.solvers.clock import expired, time_left
+from advmilp.spec.rows import INFEASIBLE, OPTIMAL
+
+
+def unstable_width(bounds: Bounds) -> tuple[int, float]:
+    """(number, summed U − L) of the hidden units that ``bounds`` leave unstable (L < 0 < U)."""
+    widths = [(U - L)[(L < 0) & (U > 0)] for L, U in zip(bounds.lower[:-1], bounds.upper[:-1])]
+    flat = np.concatenate(widths) if widths else np.zeros(0)
+    return len(flat), float(flat.sum())
+
+
+def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem, passes: int = 3,
+                         deadline: float | None = None) -> tuple[Bounds, bool]:
+    """``bounds`` tightened over the LP relaxation of ``problem`` (see the module docstring); at most
+    ``passes`` passes, no LP after ``deadline`` (what is tightened by then is kept: it is valid).  Returns
+    (bounds, infeasible): ``infeasible`` when that LP has no point at all, so neither has the problem."""
+    sizes = [len(v) for v in bounds.lower[:-1]]
+    offsets = np.cumsum([0] + sizes)
+    for _ in range(passes):
+        if expired(deadline):
+            break
+        lp = PhaseLP(network, bounds, problem.x_bar, problem.x_lb, problem.x_ub, problem.G, problem.h,
+                     problem.cap, problem.objective)
+        phases = lp.root_phases()
+        lp.set_phases(phases)
+        status, _, _ = lp.solve(max(time_left(deadline), 0.05) if deadline is not None else 60.0)
+        if status == INFEASIBLE:
+            return bounds, True
+        if status != OPTIMAL:
+            break
+        L, U = lp.Lf.copy(), lp.Uf.copy()
+        for j in np.flatnonzero(lp.branchable):
+            if expired(deadline):
+                break
+            cols = np.array([lp.af[j], lp.sf[j]])
+            st, neg_max = lp.lp.minimize(cols, np.array([-1.0, 1.0]), deadline=deadline)     # − max (a − s)
+            if st == INFEASIBLE:
+                return bounds, True
+            if st == OPTIMAL:
+                U[j] = min(U[j], -neg_max + widen(neg_max))
+            if U[j] > 0:
+                st, low = lp.lp.minimize(cols, np.array([1.0, -1.0]), deadline=deadline)
+                if st == OPTIMAL:
+                    L[j] = max(L[j], low - widen(low))
+            U[j] = max(U[j], L[j])
+            lp.set_node(phases, L, U)
+        before = unstable_width(bounds)
+        bounds = replace(bounds, lower=[L[offsets[k]:offsets[k + 1]] for k in range(len(sizes))] + [bounds.lower[-1]],
+                         upper=[U[offsets[k]:offsets[k + 1]] for k in range(len(sizes))] + [bounds.upper[-1]],
+                         params={**bounds.params, "tightened_over_problem": True})
+        after = unstable_width(bounds)
+        if after[0] == before[0] and after[1] > 0.95 * before[1]:
+            break
+    return bounds, False
