@@ -55,7 +55,7 @@ def test_solve_bench_prints_the_target_table(tmp_path, data_dir, monkeypatch, ca
     printed = capsys.readouterr().out
     row = next(line for line in printed.splitlines() if line.startswith("| dnn1 | tight |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2] == "1" and cells[3] == "100"          # n, %optimal
+    assert cells[2] == "1" and cells[3] == "100" and cells[4] == "0"     # n, %optimal, % proven infeasible
     assert cells[-2] == "94 % / 1.23 s" and cells[-1].startswith("0.12 s (")
 
 
