@@ -121,4 +121,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from advmilp.experiments.workers import accept_interrupts
+
+    accept_interrupts()    # Ctrl-C stops it, even started as a background job (SIGINT inherited as ignored)
     sys.exit(main())

@@ -159,6 +159,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from advmilp.experiments.workers import accept_interrupts
+
+    accept_interrupts()    # Ctrl-C stops it, even started as a background job (SIGINT inherited as ignored)
     from advmilp.errors import AdvmilpError
 
     os.environ.setdefault("ADVMILP_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))

@@ -109,3 +109,26 @@ def test_attack_bench_compares_both_attacks_beside_the_published_answer(monkeypa
     assert "counterexamples found: per disjunct 1, joint 1" in out
     assert run_script("attack_bench.py", ["--nets", "128x2"], monkeypatch) == 2
     assert "unknown network" in capsys.readouterr().err
+
+
+def test_every_benchmark_accepts_ctrl_c_even_started_in_the_background():
+    """A benchmark started with `nohup ... &` by a script inherits SIGINT as ignored; each script's main block
+    installs the KeyboardInterrupt handler again (`experiments.workers.accept_interrupts`)."""
+    scripts = sorted((REPO / "benchmarks").glob("*.py"))
+    assert scripts
+    for path in scripts:
+        main_block = path.read_text().split('if __name__ == "__main__":', 1)[1]
+        assert "accept_interrupts()" in main_block.split("main(", 1)[0], path.name
+
+
+def test_accept_interrupts_undoes_an_inherited_ignore():
+    import signal
+
+    from advmilp.experiments.workers import accept_interrupts
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        accept_interrupts()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import math
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import click
 
 from advmilp import __version__
 from advmilp.errors import AdvmilpError, InvalidValue
-from advmilp.experiments.workers import limit_blas_threads
+from advmilp.experiments.workers import accept_interrupts, limit_blas_threads
 
 REPO = Path(__file__).resolve().parents[2]
 INTERRUPTED = 130   # the shell's status for a process ended by SIGINT
@@ -152,10 +151,7 @@ def refuse_shipped(paths, force: bool) -> None:
 @click.version_option(__version__, prog_name="advmilp")
 def main():
     """Provably optimal adversarial examples for ReLU networks by MILP (HiGHS via PuLP)."""
-    # A process started in the background by a non-interactive shell (as CI runners start jobs)
-    # inherits SIGINT as *ignored*, and Python then installs no KeyboardInterrupt handler: Ctrl-C
-    # (or a SIGINT from a supervisor) would be ignored.  Install it explicitly.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    accept_interrupts()    # SIGINT may arrive inherited as ignored (a background job of a script)
     limit_blas_threads()   # before any command loads numpy
 
 

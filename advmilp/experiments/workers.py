@@ -23,6 +23,16 @@ def limit_blas_threads() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
+def accept_interrupts() -> None:
+    """Ctrl-C raises KeyboardInterrupt again, whatever this process inherited.
+
+    A process started in the background by a non-interactive shell (as CI runners start jobs, and as
+    ``nohup cmd &`` starts a long benchmark) inherits SIGINT as *ignored*, and Python then installs no
+    KeyboardInterrupt handler: Ctrl-C, or a SIGINT from a supervisor, would be ignored.  Called first
+    thing by the CLI and by every benchmark script (a ninth-session benchmark run ignored ``pkill -INT``)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def init_worker(parent_pid: int) -> None:
     """The initializer of every process-pool worker: one BLAS thread, and die with the parent.
 
