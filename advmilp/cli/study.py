@@ -127,7 +127,8 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
         raise AdvmilpError("no image left to attack")
     click.echo(f"universal δ for {net.name} on {len(keep)} test images ({norm}, time limit {time_limit:g} s) ...",
                err=True)
-    r = universal_attack(net, test.images[keep], test.labels[keep], spec, time_limit)
+    r = universal_attack(net, test.images[keep], test.labels[keep], spec, time_limit,
+                         say=lambda line: click.echo(line, err=True))
     click.echo(f"network     {net.name} ({'-'.join(map(str, net.sizes))}, sha256 {net.short_hash()})")
     click.echo(f"images      {', '.join(map(str, keep))} -> targets {', '.join(map(str, r.targets))}")
     click.echo(f"status      {r.status}   ({r.binaries} unstable units in the stacked network, {r.nodes} nodes, "

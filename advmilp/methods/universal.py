@@ -73,10 +73,15 @@ def delta_box(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def universal_attack(network: Network, images: np.ndarray, labels, spec: ProblemSpec, time_limit: float = 300.0,
-                     gap_rel: float = 1e-4) -> UniversalResult:
+                     gap_rel: float = 1e-4, say=None) -> UniversalResult:
     """The least-norm δ (``spec.norm`` l1 or linf) sending every image to its target (the spec's
-    target, or (label + offset) mod 10 per image), within ``time_limit`` seconds."""
+    target, or (label + offset) mod 10 per image), within ``time_limit`` seconds.  ``say``: a callable
+    given one line per stage (the first δ, the floor, each radius of the ladder), for progress."""
     t0 = time.perf_counter()
+
+    def tell(message: str) -> None:
+        if say is not None:
+            say(f"{time.perf_counter() - t0:6.1f} s  {message}")
     if spec.kind != "targeted":
         raise AdvmilpError("a universal perturbation is searched for the targeted problem only (the untargeted "
                            "one is a conjunction of one disjunction per image: not supported)")
@@ -131,6 +136,8 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
     start = first_point(stacked, Criterion(-1, G, h - spec.margin), spec.margin, lo, hi, evaluate, deadline)
     if start is not None and cap is not None and np.abs(start).sum() > cap:
         start = None     # beyond the L1 cap: the search looks for a point within it
+    tell(f"first δ by the heuristic: {evaluate(start)[1]:.6g}" if start is not None else
+         "no first δ by the heuristic: the search looks for one over the whole box")
     if start is None and not expired(deadline):
         first = search(crown_bounds(stacked, lo, hi), PhaseProblem(zero, lo, hi, G, h, evaluate, objective, cap),
                        stop_first=True)
@@ -161,9 +168,12 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
         # 3. a floor: no δ is shorter than any one image's own least perturbation (each image alone, by
         # `tight`, at most a fifth of the time left); 4. the radius ladder between it and the point
         floor = image_floor(network, images, labels, spec, deadline, share=0.2)
-        res, floor, start, nodes_ladder = _ladder(within, search, floor, start, evaluate, deadline, gap_rel)
+        tell(f"floor {floor:.6g}: the largest of the images' own least perturbations" if math.isfinite(floor)
+             else "no floor: no image's own least perturbation proven in time")
+        res, floor, start, nodes_ladder = _ladder(within, search, floor, start, evaluate, deadline, gap_rel, tell)
         nodes += nodes_ladder
         if res is None and not expired(deadline):
+            tell(f"the search from the point {evaluate(start)[1]:.6g} with floor {floor:.6g}")
             r0 = evaluate(start)[1] * (1 + 1e-7) + 1e-9
             bounds, problem, _ = within(r0, time.perf_counter() + 0.25 * time_left(deadline))
             res = search(bounds, problem, start, floor=floor)
@@ -204,7 +214,8 @@ def image_floor(network: Network, images: np.ndarray, labels, spec: ProblemSpec,
     return floor
 
 
-def _ladder(within, search, floor: float, start: np.ndarray, evaluate, deadline: float, gap_rel: float):
+def _ladder(within, search, floor: float, start: np.ndarray, evaluate, deadline: float, gap_rel: float,
+            tell=lambda message: None):
     """The radius ladder by bisection (as `methods.tight.climb_ladder`): at r halfway between the floor and
     the best point's norm, the search with ‖δ‖ ≤ r over bounds re-computed and tightened for r (far fewer
     unstable units than at the point's norm).  No δ within r: r is the new floor.  A δ found: the new
@@ -223,19 +234,24 @@ def _ladder(within, search, floor: float, start: np.ndarray, evaluate, deadline:
         bounds, problem, infeasible = within(r, until - 0.5 * step)     # the tightening: half the step at most
         if infeasible:
             floor = max(floor, r)
+            tell(f"radius {r:.6g}: no δ within (its tightened bounds leave no LP point)")
             continue
         res = search(bounds, problem, floor=floor, until=until)
         nodes += res.nodes
         if res.status == INFEASIBLE:
             floor = max(floor, r)
+            tell(f"radius {r:.6g}: no δ within ({res.nodes} nodes)")
             continue
         if res.x is not None and res.objective < best:
             start, best = res.x, res.objective
+            tell(f"radius {r:.6g}: a δ of {best:.6g}" + (", optimal" if res.status == OPTIMAL else ""))
             if res.status == OPTIMAL:
                 return res, max(floor, res.bound), start, nodes
         # not settled: what it proved bounds the optimum within r, hence overall; the radii below r are
         # easier but raised the floor little (RESULTS.md): the ladder ends
-        return None, max(floor, min(res.bound, r)), start, nodes
+        floor = max(floor, min(res.bound, r))
+        tell(f"radius {r:.6g}: not settled ({res.nodes} nodes), floor {floor:.6g}")
+        return None, floor, start, nodes
     return None, floor, start, nodes
 
 

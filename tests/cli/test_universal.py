@@ -20,6 +20,7 @@ def test_universal_writes_a_delta_that_fools_every_image(tmp_path):
                     "--eval-images", "200", "--out", str(out)], cli_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "verified    2 of 2 images" in proc.stdout and "fooling" in proc.stdout
+    assert "first δ by the heuristic" in proc.stderr and " s  " in proc.stderr    # progress, timed
     delta = np.load(out.with_suffix(".npy"))
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["images"] == [0, 2] and meta["targets"] == [4, 4] and meta["network"] == "dnn1"
