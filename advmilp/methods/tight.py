@@ -476,7 +476,8 @@ def run_max_target(network: Network, bounds: Bounds, spec: ProblemSpec, settings
     problems = [output_problem(network, linear, x_bar, label, x_lb, x_ub, c)
                 for c in criteria(linear, label, network.n_outputs)]
     r = _search(network, bb, problems, None, _search_options(network, bb, settings, time_left(deadline), policy))
-    if r.status in (OPTIMAL, TIME_LIMIT, INFEASIBLE) and (r.x is not None or r.status == INFEASIBLE):
+    # a search out of time without a point still reports what it proved (the bound) and its nodes
+    if r.status in (OPTIMAL, TIME_LIMIT, INFEASIBLE) and (r.x is not None or r.status != OPTIMAL):
         res = point_result(network, bounds, spec, settings, x_bar, label, image_index, "tight", r.x, r.time_s)
         if r.x is None or res.row["verified"]:
             relu = (lambda v: max(v, 0.0)) if spec.output_relu else (lambda v: v)

@@ -204,3 +204,24 @@ def test_norms_are_for_distance_problems():
         ProblemSpec("max-target", target=1, norm="linf")
     with pytest.raises(AdvmilpError, match="norm must be one of l1, linf, l0"):
         ProblemSpec(norm="l2")
+
+
+def test_a_max_target_search_out_of_time_without_a_point_reports_its_bound():
+    """DNN5 test image 56, output 7: the phase search finds no point in 300 s (benchmarks/RESULTS.md);
+    given 3 s, the row is a time limit with the search's nodes and proven bound, not 'before the solve'."""
+    from tests.nets import mnist_dir
+
+    data = mnist_dir()
+    if data is None:
+        pytest.skip("MNIST not found")
+    from advmilp.bounds.compute import find_cached
+    from advmilp.data.mnist import load_split
+    from advmilp.nn.network import load_network
+
+    net = load_network("dnn5")
+    test = load_split("test", data, rows=slice(56, 57))
+    res = run_method("tight", net, find_cached(net, "weak"), ProblemSpec("max-target", target=7),
+                     SolverSettings(time_limit=3), test.images[0], int(test.labels[0]), 56, MethodInputs())
+    assert res.row["status"] == "time_limit" and res.witness is None
+    assert "before the solve" not in str(res.row["message"]) and res.row["nodes"] > 0
+    assert math.isfinite(res.row["bound"]) and res.row["bound"] > 0
