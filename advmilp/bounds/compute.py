@@ -93,6 +93,19 @@ def interval_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.n
     return Bounds(lower, upper, "basic", {}, 0.0, network.content_hash())
 
 
+def unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:
+    """U − L of every hidden unit the bounds leave unstable (each costs the MILP a binary and the phase
+    search a branch; the criteria read the logits, so the output layer has none even with a ReLU on it)."""
+    hidden = zip(bounds.lower[:-1], bounds.upper[:-1], network.layers[:-1])
+    return np.concatenate([(U - L)[(L < 0) & (U > 0)] for L, U, layer in hidden if layer.act.piecewise] or [[]])
+
+
+def tightening_stalled(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether a pass of bound tightening that took the unstable widths ``before`` (`unstable_widths`) to
+    ``after`` is worth no other: no unit stabilised and the summed width fell by less than 5 %."""
+    return after.size == before.size and after.sum() > 0.95 * before.sum()
+
+
 def widen(values):
     """Outward tolerance of a proven bound, per entry: 1e-5 · max(1, |v|) (LP feasibility tolerances are
     ~1e-6; solver-free bounds take the same margin against floating-point rounding).  Scalars or arrays."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from advmilp.methods.result import InstanceResult, point_result
 from advmilp.bounds.ball import ball_bounds
-from advmilp.bounds.compute import Bounds
+from advmilp.bounds.compute import Bounds, tightening_stalled, unstable_widths
 from advmilp.nn.network import Network
 from advmilp.search.options import SearchOptions
 from advmilp.search.disjunction import search_disjunction
@@ -151,16 +151,9 @@ def ball_bounds_for(network: Network, x_bar, radius: float, base: Bounds, deadli
     return replace(b, time_s=time.perf_counter() - t0)
 
 
-def _unstable_widths(bounds: Bounds, network: Network) -> np.ndarray:
-    """U − L of every hidden unit the bounds leave unstable (each costs the MILP a binary; the tight
-    models read the logits, so the output layer has none even with a ReLU on it)."""
-    hidden = zip(bounds.lower[:-1], bounds.upper[:-1], network.layers[:-1])
-    return np.concatenate([(U - L)[(L < 0) & (U > 0)] for L, U, layer in hidden if layer.act.piecewise] or [[]])
-
-
 def unstable_count(bounds: Bounds, network: Network) -> int:
     """Hidden ReLU units the bounds leave unstable (each costs the MILP a binary)."""
-    return int(_unstable_widths(bounds, network).size)
+    return int(unstable_widths(bounds, network).size)
 
 
 def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, cap: float,
@@ -178,10 +171,9 @@ def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar,
             break
         form = build_model(network, bounds, spec, x_bar, label, name="relaxation", l1_cap=cap, split_distance=True)
         add_ideal_cuts(form, cut_rounds, deadline=deadline)
-        before = _unstable_widths(bounds, network)
+        before = unstable_widths(bounds, network)
         bounds, _ = tighten_on_relaxation(form, bounds, deadline)
-        after = _unstable_widths(bounds, network)
-        if after.size == before.size and after.sum() > 0.95 * before.sum():
+        if tightening_stalled(before, unstable_widths(bounds, network)):
             break
     return replace(bounds, time_s=bounds.time_s + time.perf_counter() - t0)
 

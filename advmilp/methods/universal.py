@@ -173,8 +173,9 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
         res, floor, start, nodes_ladder = _ladder(within, search, floor, start, evaluate, deadline, gap_rel, tell)
         nodes += nodes_ladder
         if res is None and not expired(deadline):
-            tell(f"the search from the point {evaluate(start)[1]:.6g} with floor {floor:.6g}")
-            r0 = evaluate(start)[1] * (1 + 1e-7) + 1e-9
+            value = evaluate(start)[1]
+            tell(f"the search from the point {value:.6g} with floor {floor:.6g}")
+            r0 = value * (1 + 1e-7) + 1e-9
             bounds, problem, _ = within(r0, time.perf_counter() + 0.25 * time_left(deadline))
             res = search(bounds, problem, start, floor=floor)
             nodes += res.nodes

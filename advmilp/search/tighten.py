@@ -20,19 +20,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from advmilp.bounds.compute import Bounds, widen
+from advmilp.bounds.compute import Bounds, tightening_stalled, unstable_widths, widen
 from advmilp.nn.network import Network
 from advmilp.search.phase_bb import PhaseLP
 from advmilp.search.problems import PhaseProblem
 from advmilp.solvers.clock import expired, time_left
 from advmilp.spec.rows import INFEASIBLE, OPTIMAL
-
-
-def unstable_width(bounds: Bounds) -> tuple[int, float]:
-    """(number, summed U − L) of the hidden units that ``bounds`` leave unstable (L < 0 < U)."""
-    widths = [(U - L)[(L < 0) & (U > 0)] for L, U in zip(bounds.lower[:-1], bounds.upper[:-1])]
-    flat = np.concatenate(widths) if widths else np.zeros(0)
-    return len(flat), float(flat.sum())
 
 
 def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem, passes: int = 3,
@@ -70,11 +63,10 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
                     L[j] = max(L[j], low - widen(low))
             U[j] = max(U[j], L[j])
             lp.set_node(phases, L, U)
-        before = unstable_width(bounds)
+        before = unstable_widths(bounds, network)
         bounds = replace(bounds, lower=[L[offsets[k]:offsets[k + 1]] for k in range(len(sizes))] + [bounds.lower[-1]],
                          upper=[U[offsets[k]:offsets[k + 1]] for k in range(len(sizes))] + [bounds.upper[-1]],
                          params={**bounds.params, "tightened_over_problem": True})
-        after = unstable_width(bounds)
-        if after[0] == before[0] and after[1] > 0.95 * before[1]:
+        if tightening_stalled(before, unstable_widths(bounds, network)):
             break
     return bounds, False

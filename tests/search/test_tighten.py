@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from advmilp.bounds.compute import Bounds, interval_bounds
+from advmilp.bounds.compute import Bounds, interval_bounds, unstable_widths
 from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import search_phases
-from advmilp.search.tighten import tighten_over_problem, unstable_width
+from advmilp.search.tighten import tighten_over_problem
 from advmilp.spec.problems import input_box
 
 from tests.nets import random_net, small_targeted_instance, targeted_problem
@@ -29,7 +29,8 @@ def test_a_criterion_bounds_a_unit_by_hand():
     tight, infeasible = tighten_over_problem(net, box, problem)
     assert not infeasible
     assert tight.lower[0][0] == pytest.approx(0.5, abs=1e-4) and tight.upper[0][0] == pytest.approx(1, abs=1e-4)
-    assert unstable_width(tight) == (0, 0.0) and unstable_width(box) == (1, pytest.approx(2.0))
+    assert unstable_widths(tight, net).size == 0
+    assert unstable_widths(box, net).size == 1 and unstable_widths(box, net).sum() == pytest.approx(2.0)
     # output ≥ 2 cannot be met: the problem is infeasible, and it is said so
     problem2 = PhaseProblem(np.zeros(2), np.zeros(2), np.ones(2), np.array([[1.0]]), np.array([2.0]),
                             lambda x: (True, 0.0, x), cap=None)
@@ -51,7 +52,7 @@ def test_tightened_bounds_hold_for_feasible_points_and_keep_the_optimum(seed):
     assert not infeasible
     for k in range(len(net.layers) - 1):          # never looser
         assert np.all(tight.lower[k] >= box.lower[k] - 1e-12) and np.all(tight.upper[k] <= box.upper[k] + 1e-12)
-    assert unstable_width(tight)[1] <= unstable_width(box)[1]
+    assert unstable_widths(tight, net).sum() <= unstable_widths(box, net).sum()
     # every feasible point (criterion met, within the cap) sampled around the optimum lies inside them
     rng = np.random.default_rng(seed)
     seen = 0
