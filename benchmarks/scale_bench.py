@@ -159,14 +159,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from advmilp.experiments.workers import accept_interrupts
-
-    accept_interrupts()    # Ctrl-C stops it, even started as a background job (SIGINT inherited as ignored)
-    from advmilp.errors import AdvmilpError
+    from advmilp.experiments.workers import run_script
 
     os.environ.setdefault("ADVMILP_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
-    try:
-        sys.exit(main())
-    except AdvmilpError as exc:     # bad input or missing data: one line, no traceback
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)    # Ctrl-C (even started as a background job) and bad input: one line, no traceback

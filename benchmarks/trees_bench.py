@@ -147,7 +147,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from advmilp.experiments.workers import accept_interrupts
+    from advmilp.experiments.workers import run_script
 
-    accept_interrupts()    # Ctrl-C stops it, even started as a background job (SIGINT inherited as ignored)
-    sys.exit(main())
+    run_script(main)    # Ctrl-C (even started as a background job) and bad input: one line, no traceback

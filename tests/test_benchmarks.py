@@ -2,6 +2,9 @@
 
 import csv
 import runpy
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -113,12 +116,38 @@ def test_attack_bench_compares_both_attacks_beside_the_published_answer(monkeypa
 
 def test_every_benchmark_accepts_ctrl_c_even_started_in_the_background():
     """A benchmark started with `nohup ... &` by a script inherits SIGINT as ignored; each script's main block
-    installs the KeyboardInterrupt handler again (`experiments.workers.accept_interrupts`)."""
+    runs through `experiments.workers.run_script`, which installs the KeyboardInterrupt handler again and
+    ends a Ctrl-C in one line."""
     scripts = sorted((REPO / "benchmarks").glob("*.py"))
     assert scripts
     for path in scripts:
         main_block = path.read_text().split('if __name__ == "__main__":', 1)[1]
-        assert "accept_interrupts()" in main_block.split("main(", 1)[0], path.name
+        assert "run_script(main)" in main_block, path.name
+
+
+@pytest.mark.parametrize("raised, status, line", [(KeyboardInterrupt, 130, "interrupted"),
+                                                  (None, 0, ""), ("bad", 2, "error: no such network: x")])
+def test_run_script_ends_in_one_line(raised, status, line, capsys):
+    from advmilp.errors import AdvmilpError
+    from advmilp.experiments.workers import run_script
+
+    before = signal.getsignal(signal.SIGINT)
+
+    def main():
+        if raised is KeyboardInterrupt:
+            raise KeyboardInterrupt
+        if raised == "bad":
+            raise AdvmilpError("no such network: x")
+        return None
+
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            run_script(main)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert exit_.value.code == status
+    err = capsys.readouterr().err
+    assert err.strip() == line and "Traceback" not in err
 
 
 def test_accept_interrupts_undoes_an_inherited_ignore():
@@ -132,3 +161,27 @@ def test_accept_interrupts_undoes_an_inherited_ignore():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no signal masks on this platform")
+def test_accept_interrupts_undoes_an_inherited_block_and_ignore():
+    """The project's CI started a batch with SIGINT blocked as well as ignored: the Ctrl-C stayed pending
+    and the batch ran to the end.  A child that inherits both still stops on SIGINT once it has called
+    `accept_interrupts`."""
+    child = ("import os, signal, sys, time\n"
+             "from advmilp.experiments.workers import accept_interrupts\n"
+             "accept_interrupts()\n"
+             "try:\n"
+             "    os.kill(os.getpid(), signal.SIGINT)\n"
+             "    time.sleep(5)\n"
+             "except KeyboardInterrupt:\n"
+             "    sys.exit(130)\n"
+             "sys.exit(0)\n")
+
+    def inherit_block_and_ignore():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    proc = subprocess.run([sys.executable, "-c", child], cwd=REPO, preexec_fn=inherit_block_and_ignore,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130, proc.stderr

@@ -28,9 +28,34 @@ def accept_interrupts() -> None:
 
     A process started in the background by a non-interactive shell (as CI runners start jobs, and as
     ``nohup cmd &`` starts a long benchmark) inherits SIGINT as *ignored*, and Python then installs no
-    KeyboardInterrupt handler: Ctrl-C, or a SIGINT from a supervisor, would be ignored.  Called first
-    thing by the CLI and by every benchmark script (a ninth-session benchmark run ignored ``pkill -INT``)."""
+    KeyboardInterrupt handler: Ctrl-C, or a SIGINT from a supervisor, would be ignored.  A process may
+    also inherit SIGINT *blocked* (the signal mask survives fork and exec): the signal then stays
+    pending and the run goes on to the end (the project's CI ran a whole batch through a SIGINT that
+    way), so SIGINT is unblocked too — in this thread, and so in every thread and process started
+    after.  Called first thing by the CLI and by every benchmark script (a ninth-session benchmark run
+    ignored ``pkill -INT``)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "pthread_sigmask"):    # POSIX; on Windows there is no mask to inherit
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def run_script(main) -> None:
+    """The main block of a script (every benchmark): ``main()`` with Ctrl-C accepted (`accept_interrupts`)
+    and ended as the CLI ends it — one line ``interrupted`` and status 130 —, a user's error
+    (`advmilp.errors.AdvmilpError`) as one ``error:`` line and status 2, never a traceback; else exits
+    with ``main()``'s status."""
+    from advmilp.errors import AdvmilpError
+
+    accept_interrupts()
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except AdvmilpError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(status or 0)
 
 
 def init_worker(parent_pid: int) -> None:
