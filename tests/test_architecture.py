@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "advmilp"
 LAYERS = [("errors", "paths", "nn", "data"), ("spec",), ("encode",), ("solvers",), ("bounds",), ("search", "heuristics"),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advmilp.errors import AdvmilpError, NetworkError
+from advmilp.errors import NetworkError
 from advmilp.nn.network import Network, load_network
 
 KERAS_SKIPPED = ("InputLayer", "Flatten", "Reshape", "Dropout")

@@ -26,7 +26,7 @@ import pulp
 
 from advmilp.errors import AdvmilpError
 from advmilp.solvers.clock import solve_limit
-from advmilp.solvers.highs import HighsLP, new_highs, run_cancellable, solver_version, status_of, swallow_banner
+from advmilp.solvers.highs import HighsLP, run_cancellable, solver_version, status_of, swallow_banner
 from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TIME_LIMIT, UNBOUNDED, gap_percent
 
 SOLVERS = ("highs", "cbc", "scip", "gurobi")

@@ -16,7 +16,6 @@ import pytest
 from advmilp.bounds.ball import ball_bounds
 from advmilp.bounds.compute import interval_bounds
 from advmilp.encode.activations import ENCODERS, encoder_for
-from advmilp.encode.milp import build_model
 from advmilp.methods.milp import SolverSettings, run_instance
 from advmilp.nn.activations import make_activation
 from advmilp.nn.network import Network

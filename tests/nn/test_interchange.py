@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from advmilp.errors import AdvmilpError, NetworkError
+from advmilp.errors import NetworkError
 from advmilp.nn.interchange import export_onnx, load_any, load_onnx
 from advmilp.nn.network import Network
 

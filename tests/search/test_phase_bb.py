@@ -125,8 +125,7 @@ def test_region_solve_equals_dense_region_lp(seed):
 @pytest.mark.parametrize("seed", range(6))
 def test_search_equals_thesis_model_and_bounds_are_valid(seed):
     inst = small_targeted_instance(seed)
-    net, rng, x_bar, label, spec, box, plain = (inst.net, inst.rng, inst.x_bar, inst.label, inst.spec, inst.box,
-                                                inst.plain)
+    net, x_bar, label, spec, box, plain = inst.net, inst.x_bar, inst.label, inst.spec, inst.box, inst.plain
     lo, up = input_box(spec, 16, x_bar)
     r = search_phases(net, box, targeted_problem(net, spec.with_(output_relu=False), x_bar, label, lo, up))
     if plain.row["status"] == "infeasible":
