@@ -190,6 +190,11 @@ class HighsLP:
     def n_cols(self) -> int:
         return self.h.getNumCol()
 
+    @property
+    def n_nonzeros(self) -> int:
+        """Nonzeros of the constraint matrix."""
+        return int(self.h.getNumNz())
+
     def _finite(self, v) -> np.ndarray:
         """float64 array with ±inf replaced by HiGHS' infinity."""
         v = np.asarray(v, dtype=np.float64)
