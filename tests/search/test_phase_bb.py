@@ -193,3 +193,25 @@ def test_a_search_hands_off_at_its_instant_only_if_its_gap_is_wide():
     # no point at all yet (no incumbent): nothing to hand off, the search runs on
     cold = search_phases(net, box, problem, None, SearchOptions(handoff_at=0.0, handoff_gap=0.0))
     assert cold.status == "optimal"
+
+
+@pytest.mark.parametrize("width, method", [(8, "simplex"), (80, "ipm")])
+def test_the_first_lp_runs_interior_point_only_when_large(width, method):
+    """A PhaseLP's first solve has no basis: interior point (with crossover) from `IPM_MIN_NONZEROS` up
+    (VNN-COMP-sized LPs), simplex below (the thesis networks: the crossover's vertex set their searches on
+    worse trees).  Later solves are simplex from the basis, and both give the LP's optimum."""
+    from advmilp.search.phase_bb import IPM_MIN_NONZEROS
+
+    net = random_net([784, width, 6, 10], seed=1, scale=1.0)
+    x_bar = np.full(784, 0.5)
+    G = np.zeros((1, 10))
+    G[0, 3] = 1.0
+    lp = PhaseLP(net, interval_bounds(net, np.zeros(784), np.ones(784)), x_bar, np.zeros(784), np.ones(784), G,
+                 np.array([-1e6]), 10.0)
+    assert (lp.lp.n_nonzeros >= IPM_MIN_NONZEROS) == (method == "ipm")
+    lp.set_phases(lp.root_phases())
+    status, value, _ = lp.solve(60.0)
+    assert status == "optimal" and value == pytest.approx(0.0, abs=1e-7)   # x̄ itself meets the loose row
+    assert lp.lp.h.getOptionValue("solver")[1] == method
+    lp.solve(60.0)
+    assert lp.lp.h.getOptionValue("solver")[1] == "simplex"
