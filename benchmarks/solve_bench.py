@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 THESIS_CPLEX = {  # thesis Table 2, improved model: %solved, mean time (s)
     "dnn1": (94, 1.23), "dnn2": (80, 13.78), "dnn3": (40, 92.65), "dnn4": (44, 65.83), "dnn5": (5, 250.94),
@@ -108,12 +109,12 @@ def main(argv=None) -> int:
               file=sys.stderr)
         runs.append((m, s.out_dir))
     extra = [Path(d) for d in args.agree_with.split(",") if d]
-    runs += [(d.name, d) for d in extra]
-    df = load_rows([d for _, d in runs])
+    runs += [(str(d), d) for d in extra]
+    # this benchmark's runs labelled by method, further folders (--agree-with) by their path: a folder of
+    # another session may bear this run's own name (results/bench-100x300s-tight beside
+    # results/<session>/bench-100x300s-tight)
+    df = pd.concat([load_rows([d]).assign(label_m=m) for m, d in runs], ignore_index=True)
     df = df[df["network"].isin(nets) & (df["status"] != "invalid")].copy()   # invalid: target = label
-    # this benchmark's runs by method; further folders (--agree-with) by their own name
-    extra_names = {d.name for d in extra}
-    df["label_m"] = [r if r in extra_names else r.replace(f"{tag}-", "", 1) for r in df["run"]]
     print(f"\n# solve_bench: {args.problem}, {images} images per network, {limit:g} s per instance, 1 thread per solve, "
           f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
     print("| network | method | n | %optimal | % proven infeasible | mean time (s) | median time (s) | max time (s) | mean nodes | "

@@ -53,9 +53,10 @@ LINEAR = make_activation("linear")
 UNKNOWN = "unknown"    # the search's status when a node could not be settled
 FOUND = "found"        # stopped at a point with value ≤ the problem's stop_at
 # The first LP of a PhaseLP runs interior point (with crossover) from this many nonzeros up, simplex below.
-# The thesis networks' LPs (first layers of 8-20 units: 13-32k nonzeros) solve in milliseconds by simplex
-# and their searches were 1.3-4x longer from the crossover's vertex (benchmarks/RESULTS.md, tenth session);
-# the VNN-COMP and ERAN networks' (256 or 100 first-layer units: 157-400k) need interior point.
+# The thesis networks' LPs (first layers of 8-20 units: 13-32k nonzeros) solve in milliseconds by simplex,
+# and the search's tree depends on the root's vertex: from the simplex vertex it had fewer nodes on 100 of
+# their first 249 instances and more on 66 (DNN5 image 5: 9,347 against 40,051; benchmarks/RESULTS.md, tenth
+# session); the VNN-COMP and ERAN networks' (256 or 100 first-layer units: 157-474k) need interior point.
 IPM_MIN_NONZEROS = 100_000
 
 
@@ -254,8 +255,9 @@ class PhaseLP:
         has no basis to start from; a large one (`IPM_MIN_NONZEROS`) runs interior point with crossover
         (VNN-COMP 256x4 prop_1_0.05's root LP, 3,400 columns, 367k nonzeros: 2.6 s against 79 s by primal
         simplex and no optimum in 120 s by dual; 256x4 prop_0_0.03: 0.6 s against 10.2 s; 256x2 prop_1_0.03:
-        0.4 s against 1.6 s).  A small one keeps simplex: its root takes milliseconds either way, and the
-        vertex crossover ends at set the search on worse trees (DNN5 image 5: 40,051 nodes against 10,803)."""
+        0.4 s against 1.6 s).  A small one keeps simplex: it takes milliseconds either way, and the search's
+        tree from the simplex vertex was the smaller on most thesis instances (DNN5 image 5: 9,347 nodes
+        against 40,051)."""
         ipm = not self._solved and self.lp.n_nonzeros >= IPM_MIN_NONZEROS
         st, value = self.lp.run(time_limit, primal=self._primal, ipm=ipm)
         self._solved = True
