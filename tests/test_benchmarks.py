@@ -151,8 +151,6 @@ def test_run_script_ends_in_one_line(raised, status, line, capsys):
 
 
 def test_accept_interrupts_undoes_an_inherited_ignore():
-    import signal
-
     from advmilp.experiments.workers import accept_interrupts
 
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)

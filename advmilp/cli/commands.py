@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import (CACHE_DIR, DATA_DIR, MODEL, MODELS_DIR, Positive, Workers, _load_nets, _need_network,
-                                architecture_names, clean_errors, main, refuse_shipped)
+from advmilp.cli.common import (CACHE_DIR, DATA_DIR, INTERRUPTED, MODEL, MODELS_DIR, Positive, Workers, _load_nets,
+                                _need_network, architecture_names, clean_errors, main, refuse_shipped)
 from advmilp.errors import AdvmilpError
 from advmilp.methods.registry import METHODS
 
@@ -455,7 +455,7 @@ def _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir):
                             log=lambda m: click.echo(m, err=True))
     except KeyboardInterrupt:
         click.echo("\ninterrupted: finished instances are saved; rerun the same command to resume", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     click.echo(f"{summary.ran} instances run ({summary.skipped} already recorded), {summary.solved} solved "
                f"(or found, for heuristics) and verified, {summary.errors} errors, {summary.wall_s:.1f} s wall; results in {summary.out_dir}")
     click.echo(write_report(load_rows([summary.out_dir]), summary.out_dir / "report"))

@@ -14,10 +14,9 @@ import click
 
 from advmilp import __version__
 from advmilp.errors import AdvmilpError, InvalidValue
-from advmilp.experiments.workers import accept_interrupts, limit_blas_threads
+from advmilp.experiments.workers import INTERRUPTED, accept_interrupts, limit_blas_threads
 
 REPO = Path(__file__).resolve().parents[2]
-INTERRUPTED = 130   # the shell's status for a process ended by SIGINT
 
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                         help="MNIST directory (default: $ADVMILP_DATA or ~/.cache/advmilp/mnist).")

@@ -10,6 +10,7 @@ import time
 
 PR_SET_PDEATHSIG = 1      # <linux/prctl.h>
 PARENT_POLL_S = 0.5       # the portable fallback's polling period
+INTERRUPTED = 130         # the shell's status for a process ended by SIGINT (the CLI's and every script's)
 
 
 def limit_blas_threads() -> None:
@@ -51,7 +52,7 @@ def run_script(main) -> None:
         status = main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except AdvmilpError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
