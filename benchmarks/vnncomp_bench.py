@@ -5,7 +5,8 @@ Full mode (``--full``): the whole 2021 set at its published timeouts (120 s / 30
 "MNIST-OVAL" set (the same three networks, test images 0-24, eps 0.02 and 0.05, 900 s), whose
 VNN-LIB files are generated here with ``export_vnnlib`` (no VNN-LIB files were published for it).
 ``--limit N`` keeps the first N instances of each set (to check the full mode quickly); ``--nets 256x2,256x4``
-keeps those networks, ``--sets 2021`` that set, ``--eps 0.02`` that radius of the 2020 set.
+keeps those networks, ``--sets 2021`` that set, ``--eps 0.02`` that radius of the 2020 set, ``--images 1,3``
+those of its test images.
 
 Both run ``advmilp verify --instances`` (the same batch: resumable, one row per instance) into
 ``--results-dir`` (default ``results/vnncomp_bench``) and print the table of ``advmilp report``.
@@ -69,9 +70,9 @@ def full_2021_csv(folder: Path, limit: int | None, nets=NETS) -> Path:
     return write_csv(folder / "mnistfc2021_instances.csv", rows[:limit])
 
 
-def oval2020_csv(folder: Path, limit: int | None, nets=NETS, epsilons=OVAL_EPS) -> Path:
-    """The 2020 set: per network and eps, the L∞ box clip(x ± eps, 0, 1) around test images 0-24, untargeted,
-    900 s, written by export_vnnlib into ``folder/oval2020`` (its instances.csv)."""
+def oval2020_csv(folder: Path, limit: int | None, nets=NETS, epsilons=OVAL_EPS, images=range(25)) -> Path:
+    """The 2020 set: per network and eps, the L∞ box clip(x ± eps, 0, 1) around test images 0-24 (or those of
+    ``images``), untargeted, 900 s, written by export_vnnlib into ``folder/oval2020`` (its instances.csv)."""
     from advmilp.data.mnist import load_split
     from advmilp.nn.interchange import load_any
     from advmilp.spec.vnnlib import export_vnnlib
@@ -82,9 +83,9 @@ def oval2020_csv(folder: Path, limit: int | None, nets=NETS, epsilons=OVAL_EPS) 
     for name in nets:
         net = load_any(str(MNISTFC / "onnx" / f"{name}.onnx"))
         for eps in epsilons:
-            images = list(range(25))[: None if limit is None else max(limit - written, 0)]
-            if images:
-                written += len(export_vnnlib(net, out, test.images, test.labels, images, eps, timeout=900))
+            chosen = list(images)[: None if limit is None else max(limit - written, 0)]
+            if chosen:
+                written += len(export_vnnlib(net, out, test.images, test.labels, chosen, eps, timeout=900))
     return out / "instances.csv"
 
 
@@ -172,6 +173,8 @@ def main() -> int:
     ap.add_argument("--sets", default="2021,2020", help="full mode: these sets (default 2021,2020)")
     ap.add_argument("--eps", default=",".join(f"{e:g}" for e in OVAL_EPS),
                     help="full mode, the 2020 set: these radii (default 0.02,0.05)")
+    ap.add_argument("--images", default=None,
+                    help="full mode, the 2020 set: these test images (e.g. 1,3,11,13; default 0-24)")
     ap.add_argument("--results-dir", type=Path, default=REPO / "results" / "vnncomp_bench")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--timeout-scale", type=float, default=None,
@@ -204,6 +207,13 @@ def main() -> int:
     if not epsilons or not set(epsilons) <= set(OVAL_EPS):
         print(f"error: --eps: choose from {', '.join(f'{e:g}' for e in OVAL_EPS)} (the 2020 set's radii)", file=sys.stderr)
         return 2
+    try:
+        images = sorted({int(i) for i in args.images.split(",") if i.strip()}) if args.images else list(range(25))
+    except ValueError:
+        images = []
+    if not images or not set(images) <= set(range(25)):
+        print("error: --images: test images of the 2020 set, between 0 and 24, separated by commas", file=sys.stderr)
+        return 2
     os.environ.setdefault("ADVMILP_DATA", str(REPO.parent / "shared" / "data" / "mnist"))
     sets = []
     gen = args.results_dir / "instances"      # the generated instances.csv files (and the 2020 VNN-LIB files)
@@ -212,7 +222,7 @@ def main() -> int:
             sets.append(("2021 mnistfc (published timeouts)", full_2021_csv(gen, args.limit, nets),
                          args.results_dir / "mnistfc2021", MNISTFC))
         if "2020" in sets_wanted and OVAL2020.is_dir():
-            sets.append(("2020 MNIST-OVAL (900 s)", oval2020_csv(gen, args.limit, nets, epsilons),
+            sets.append(("2020 MNIST-OVAL (900 s)", oval2020_csv(gen, args.limit, nets, epsilons, images),
                          args.results_dir / "oval2020", OVAL2020))
     else:
         sets.append(("2021 mnistfc, 256x2 props 0-4 at 0.03, 30 s", quick_csv(gen),

@@ -10,7 +10,8 @@ point found under one conjunction prunes the others):
 2. full searches in order of root bound, skipping those whose root bound cannot beat the incumbent.
 
 The proven bound is the least over the conjunctions of what each search proved (its root bound if
-it was skipped or never started), so a proven optimum is the disjunctive problem's optimum.
+it was skipped or never started), so a proven optimum is the disjunctive problem's optimum.  A point
+that reaches the problems' ``stop_at`` settles the whole question (status ``found``), as in one search.
 """
 
 from __future__ import annotations
@@ -71,8 +72,12 @@ def search_disjunction(network: Network, bounds: Bounds, problems: list[PhasePro
         if r.status in (OPTIMAL, INFEASIBLE, FOUND):
             done[i] = True
             statuses.append(r.status)
+        if r.status == FOUND:
+            break
     # 2. full searches, most promising first
     for i in np.argsort(bound, kind="stable"):
+        if FOUND in statuses:
+            break
         if done[i]:
             continue
         if bound[i] >= level():
@@ -90,7 +95,9 @@ def search_disjunction(network: Network, bounds: Bounds, problems: list[PhasePro
     proven = float(max(min(best, bound.min(initial=math.inf)), floor))
     if best_x is not None:
         proven = min(proven, best)
-    if proven >= level() and best_x is not None:
+    if FOUND in statuses:
+        status = FOUND
+    elif proven >= level() and best_x is not None:
         status = OPTIMAL
     elif not done.all() or TIME_LIMIT in statuses:
         status = TIME_LIMIT

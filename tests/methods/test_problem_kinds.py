@@ -99,6 +99,39 @@ def test_disjunction_bounds_are_valid_when_stopped_early(seed):
             assert early.objective >= full.objective * (1 - 1e-6) - 1e-9
 
 
+def _shifted_net():
+    """2 inputs → 2 ReLU units (identity) → outputs (x0, x1, x1 − 1): output 2 is negative on the box but at x1 = 1."""
+    from advmilp.nn.network import Network
+
+    W2 = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    return Network.from_arrays([np.eye(2), W2], [np.zeros(2), np.array([0.0, 0.0, -1.0])])
+
+
+def test_max_target_with_an_output_relu_is_zero_where_the_logit_stays_negative():
+    # x̄ = (.8, .2), label 0, budget .7: misclassified points need x1 ≥ .61 + m (test_registry's distance),
+    # and x1 ≤ .9 − m, so y2 = x1 − 1 ≤ −.1 − m: after the output ReLU every such point is worth 0.
+    net, x_bar = _shifted_net(), np.array([0.8, 0.2])
+    for relu, optimum in ((True, 0.0), (False, -0.1 - 1e-4)):
+        spec = ProblemSpec("max-target", target=2, l1_budget=0.7, output_relu=relu)
+        for name in ("milp", "tight") if relu else ("tight",):
+            res = run_method(name, net, interval_bounds(net), spec, SETTINGS, x_bar, 0, 0, MethodInputs())
+            assert res.row["status"] == "optimal" and res.solved, (name, relu)
+            assert res.row["objective"] == pytest.approx(optimum, abs=1e-6), (name, relu)
+            assert res.row["bound"] == pytest.approx(optimum, abs=1e-6), (name, relu)
+            assert res.row["l1"] <= 0.7 and net.predict(res.witness) != 0
+
+
+def test_output_problem_with_relu_values_a_negative_logit_at_zero():
+    net, x_bar = _shifted_net(), np.array([0.8, 0.2])
+    spec = ProblemSpec("max-target", target=2, l1_budget=0.7, output_relu=False)
+    criterion = criteria(spec, 0, 3)[0]
+    point = np.array([0.8, 0.89])                 # y = (.8, .89, −.11): class 1 wins, within the budget
+    plain = output_problem(net, spec, x_bar, 0, np.zeros(2), np.ones(2), criterion)
+    clamped = output_problem(net, spec, x_bar, 0, np.zeros(2), np.ones(2), criterion, relu=True)
+    assert plain.evaluate(point)[0] and plain.evaluate(point)[1] == pytest.approx(0.11)
+    assert clamped.evaluate(point)[0] and clamped.evaluate(point)[1] == 0.0
+
+
 def test_output_problem_counts_only_points_within_the_budget(identity_net):
     spec = ProblemSpec("max-target", target=1, l1_budget=0.7, output_relu=False)
     x_bar = np.array([0.8, 0.2])

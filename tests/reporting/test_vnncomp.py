@@ -231,3 +231,30 @@ def test_the_benchmark_script_keeps_the_2020_radius_asked_for(tmp_path, monkeypa
     with pytest.raises(SystemExit) as done:
         runpy.run_path(script, run_name="__main__")
     assert done.value.code == 2 and "--eps: choose from 0.02, 0.05" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (EXTERNAL / "vnncomp2020_mnist_oval").is_dir(), reason="../shared/external absent")
+def test_the_benchmark_script_keeps_the_2020_images_asked_for(tmp_path, monkeypatch, capsys):
+    """--images 3,1 writes and runs only those test images of the 2020 set (in order); an image outside
+    0-24 is refused in one line before anything runs."""
+    import runpy
+
+    from tests.nets import mnist_dir
+
+    if mnist_dir() is None:
+        pytest.skip("MNIST not found")
+    monkeypatch.setenv("ADVMILP_DATA", str(mnist_dir()))
+    script = str(REPO / "benchmarks" / "vnncomp_bench.py")
+    monkeypatch.setattr("sys.argv", ["vnncomp_bench.py", "--full", "--sets", "2020", "--nets", "256x2", "--eps", "0.02",
+                                     "--images", "3,1", "--timeout-scale", "0.01", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(script, run_name="__main__")
+    assert done.value.code == 0
+    rows = list(csv.DictReader((tmp_path / "oval2020" / "verify.csv").open()))
+    assert [Path(r["vnnlib"]).name for r in rows] == ["mnist-net_256x2_1_linf_0.02.vnnlib",
+                                                      "mnist-net_256x2_3_linf_0.02.vnnlib"]
+    capsys.readouterr()
+    monkeypatch.setattr("sys.argv", ["vnncomp_bench.py", "--full", "--images", "7,25", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(script, run_name="__main__")
+    assert done.value.code == 2 and "--images: test images of the 2020 set" in capsys.readouterr().err
