@@ -126,11 +126,12 @@ def attack(network: Network | str | os.PathLike, image: int | Any, *, label: int
     target       the target class.  Default for ``targeted``: (label + 5) mod 10, as in the thesis;
                  required for ``max-target``.  Never the label (refused: the image itself would count).
     method       ``tight`` (exact: a primal heuristic, bounds over the L1 ball its point proves, then
-                 the branch-and-bound over ReLU phases or the MILP), ``milp`` (exact: the thesis' model
-                 as it is), ``fast`` (the heuristic alone: no optimality proof), ``cdh`` (the thesis'
-                 local search: no proof).  Default: tight for ``targeted``, milp for the others.  tight,
-                 fast and cdh handle ``targeted`` problems only and run on HiGHS only: another problem
-                 or solver is refused, never handed to another method.
+                 the branch-and-bound over ReLU phases or the MILP; targeted, untargeted and max-target),
+                 ``milp`` (exact: the thesis' model as it is; every problem, inference too), ``fast``
+                 (the heuristic alone, no optimality proof; targeted and untargeted), ``cdh`` (the
+                 thesis' local search, no proof; targeted).  Default: tight, and milp for ``inference``.
+                 tight, fast and cdh run on HiGHS only.  A method that does not solve the problem, or a
+                 solver it does not run on, is refused, never handed to another method.
     bounds       neuron bounds: ``basic`` (default; interval arithmetic over the input box, instant),
                  ``improved`` (per-unit MILPs, cached under results/bounds/ by network hash: minutes
                  to hours the first time), ``weak`` (the same with 1 s per solve).
@@ -140,8 +141,9 @@ def attack(network: Network | str | os.PathLike, image: int | Any, *, label: int
                  ReLU output layer would satisfy the ratio.
     linf_cap     optional per-pixel cap |x_j − image_j| ≤ linf_cap (thesis Fig. 4c: 0.2).
     l1_budget    max-target: the L1 budget (6.0).
-    output_relu  thesis-faithful ReLU on the output layer (True) or criteria on the logits (False);
-                 the optimum is the same (tight always works on the logits).
+    output_relu  thesis-faithful ReLU on the output layer (True) or criteria on the logits (False).
+                 targeted and untargeted: the same optimum (the winning output is ≥ epsilon > 0);
+                 max-target: the objective is max(output, 0) with it, the output itself without.
     solver       ``highs`` (default) or, if installed, ``cbc``, ``scip``, ``gurobi`` (milp only; refused
                  for the other methods).
     threads      solver threads (1).

@@ -229,7 +229,8 @@ def _spec_options(fn):
         click.option("--linf-cap", type=float, default=None, help="Per-pixel cap |δ_j| ≤ cap (thesis: 0.2)."),
         click.option("--l1-budget", type=float, default=6.0, show_default=True, help="max-target: Σ|δ| budget."),
         click.option("--output-relu/--linear-output", default=True, show_default=True,
-                     help="ReLU split on the output layer (thesis) or criteria on the logits (exact, fewer binaries)."),
+                     help="ReLU split on the output layer (thesis) or criteria on the logits (exact, fewer binaries); "
+                          "max-target maximises the output after the ReLU with it, the logit without."),
     ])
 
 

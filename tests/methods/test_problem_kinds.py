@@ -99,6 +99,26 @@ def test_disjunction_bounds_are_valid_when_stopped_early(seed):
             assert early.objective >= full.objective * (1 - 1e-6) - 1e-9
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_disjunction_stops_at_the_first_point_that_reaches_stop_at(seed):
+    """With stop_at +inf (max-target's "is there any point within the budget"), the first verified point of
+    any conjunction ends the whole search: status found, a point the exact check accepts, fewer nodes."""
+    from dataclasses import replace
+
+    net, x_bar, label = _instance(seed)
+    spec = ProblemSpec("untargeted", output_relu=False)
+    box = interval_bounds(net)
+    lo, up = input_box(spec, 16, x_bar)
+    problems = [distance_problem(net, spec, x_bar, label, lo, up, c) for c in criteria(spec, label, 3)]
+    full = search_disjunction(net, box, problems)
+    first = search_disjunction(net, box, [replace(p, stop_at=math.inf) for p in problems])
+    if full.status == "infeasible":
+        assert first.status == "infeasible"
+        return
+    assert first.status == "found" and first.x is not None and problems[0].evaluate(first.x)[0]
+    assert first.objective >= full.objective * (1 - 1e-6) - 1e-9 and first.nodes <= full.nodes
+
+
 def _shifted_net():
     """2 inputs → 2 ReLU units (identity) → outputs (x0, x1, x1 − 1): output 2 is negative on the box but at x1 = 1."""
     from advmilp.nn.network import Network
