@@ -80,15 +80,20 @@ def test_max_target_equals_the_thesis_model(seed):
         assert max(y[spec.target], 0.0) == pytest.approx(fast.row["objective"], rel=1e-9, abs=1e-12)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_disjunction_bounds_are_valid_when_stopped_early(seed):
-    """Under node limits the disjunctive search's bound never exceeds the optimum (untargeted)."""
+def _untargeted_disjunction(seed):
+    """(network, box bounds, the untargeted problem's conjunctions, their search run to the end)."""
     net, x_bar, label = _instance(seed)
     spec = ProblemSpec("untargeted", output_relu=False)
     box = interval_bounds(net)
     lo, up = input_box(spec, 16, x_bar)
     problems = [distance_problem(net, spec, x_bar, label, lo, up, c) for c in criteria(spec, label, 3)]
-    full = search_disjunction(net, box, problems)
+    return net, box, problems, search_disjunction(net, box, problems)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_disjunction_bounds_are_valid_when_stopped_early(seed):
+    """Under node limits the disjunctive search's bound never exceeds the optimum (untargeted)."""
+    net, box, problems, full = _untargeted_disjunction(seed)
     if full.status == "infeasible":
         return
     assert full.status == "optimal"
@@ -105,12 +110,7 @@ def test_a_disjunction_stops_at_the_first_point_that_reaches_stop_at(seed):
     any conjunction ends the whole search: status found, a point the exact check accepts, fewer nodes."""
     from dataclasses import replace
 
-    net, x_bar, label = _instance(seed)
-    spec = ProblemSpec("untargeted", output_relu=False)
-    box = interval_bounds(net)
-    lo, up = input_box(spec, 16, x_bar)
-    problems = [distance_problem(net, spec, x_bar, label, lo, up, c) for c in criteria(spec, label, 3)]
-    full = search_disjunction(net, box, problems)
+    net, box, problems, full = _untargeted_disjunction(seed)
     first = search_disjunction(net, box, [replace(p, stop_at=math.inf) for p in problems])
     if full.status == "infeasible":
         assert first.status == "infeasible"
