@@ -26,6 +26,7 @@ from advmilp.bounds.compute import Bounds, tightening_stalled, unstable_widths
 from advmilp.nn.network import Network
 from advmilp.search.options import SearchOptions
 from advmilp.search.disjunction import search_disjunction
+from advmilp.search.ladder import climb_ladder, fractions
 from advmilp.search.phase_bb import PhaseSearchResult, search_phases
 from advmilp.search.problems import distance_problem, output_problem
 from advmilp.heuristics.gradient import GradientOptions
@@ -104,7 +105,7 @@ class TightPolicy:
     # Before the phase search, the distance backward propagation certifies (`certified_floor`) as a
     # proven floor of the search's bound.
     certify: bool = True
-    # The radius ladder (`climb_ladder`) at these fractions of the way from the floor to the incumbent,
+    # The radius ladder (`ladder_rungs`) at these fractions of the way from the floor to the incumbent,
     # when the direct phase search has not settled the problem by ladder_after × the time limit (from the
     # instance's start) and is still more than ladder_gap from it; () for none.  The ladder raises the
     # bound of an instance that times out, but its rungs are proofs the direct search does not reuse:
@@ -361,33 +362,22 @@ def certified_floor(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, 
                             deadline=deadline, alpha=alpha_for(network, policy))
 
 
-def climb_ladder(network: Network, bounds: Bounds, problems_within, floor: float, cap: float, x_bar,
+def ladder_rungs(network: Network, bounds: Bounds, problems_within, floor: float, cap: float, x_bar,
                  settings: SolverSettings, deadline: float, policy: TightPolicy, effort: list):
-    """The radius ladder: between a proven floor and the incumbent's distance ``cap``, ask at radii
-    r = floor + f·(cap − floor) (f in ``policy.ladder``) whether any point lies within r — the phase
-    search with Σ|δ| ≤ r over bounds re-computed for that smaller ball, where far fewer units are
-    unstable, so a proof costs a fraction of the full search's.  No point within r: r is the new floor.
-    A point found and proven optimal within r: it is the optimum (every point outside is farther), and
-    that search is returned.  A step that runs out of time ends the ladder.  Returns (floor, the search
-    that settled the problem or None, the best point a step found or None); every search is appended
-    to ``effort``."""
-    base = max(floor, 0.0)
-    for f in policy.ladder:
-        r = base + f * (cap - base)
-        if r <= max(floor, 0.0) or expired(deadline):
-            continue
+    """The radius ladder (`search.ladder`) between a proven floor and the incumbent's distance ``cap``, at
+    r = floor + f·(cap − floor) for f in ``policy.ladder``: each rung the phase search with Σ|δ| ≤ r over
+    bounds re-computed for that smaller ball (a quarter of the time left at most).  Returns (floor, the
+    search that settled the problem or None, the best point a rung found or None); every search is
+    appended to ``effort``."""
+    def rung(r, floor):
         bb = ball_bounds_for(network, x_bar, r, bounds, deadline, policy,
                              time.perf_counter() + 0.25 * time_left(deadline))
-        res = _search(network, bb, problems_within(r), None,
-                      _search_options(network, bb, settings, time_left(deadline), policy), floor)
-        effort.append(res)
-        if res.status == INFEASIBLE:
-            floor = max(floor, r)
-        elif res.status == OPTIMAL and res.x is not None:
-            return floor, res, res.x
-        else:   # out of time (or unsettled): what it proved bounds the optimum within r, hence overall
-            return max(floor, min(res.bound, r)), None, res.x
-    return floor, None, None
+        return _search(network, bb, problems_within(r), None,
+                       _search_options(network, bb, settings, time_left(deadline), policy), floor)
+
+    end = climb_ladder(fractions(max(floor, 0.0), cap, policy.ladder), rung, floor, deadline)
+    effort.extend(end.searches)
+    return end.floor, end.settled, end.point
 
 
 def _search_options(network: Network, bounds: Bounds, settings: SolverSettings, time_limit: float,
@@ -403,7 +393,7 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
     """The tight problem (logits criteria, Σ|δ| ≤ cap) by branch-and-bound over ReLU phases from the
     verified point ``x0`` — one search per conjunction of the criterion (`spec.problems.criteria`);
     None if the search could not settle it (the caller then runs the MILP).  With an incumbent, first
-    the certified floor (`certified_floor`), then the radius ladder (`climb_ladder`)."""
+    the certified floor (`certified_floor`), then the radius ladder (`ladder_rungs`)."""
     x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
     linear = spec.with_(output_relu=False)
     x_bar = np.asarray(x_bar, dtype=np.float64)
@@ -432,8 +422,8 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
                 floor = max(floor, first.bound)
                 if first.x is not None and first.objective < cap:
                     x0, cap = first.x, incumbent_cap(first.objective)
-                floor, r, x = climb_ladder(network, bounds, problems_within, floor, cap, x_bar, settings, deadline,
-                                           policy, effort)
+                floor, r, x = ladder_rungs(network, bounds, problems_within, floor, cap, x_bar, settings, deadline,
+                                            policy, effort)
                 x0 = x if x is not None else x0     # a point within a rung is better than the incumbent
     if r is None:
         r = _search(network, bounds, problems_within(cap), x0,

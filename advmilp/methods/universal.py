@@ -28,6 +28,7 @@ from advmilp.errors import AdvmilpError
 from advmilp.heuristics.gradient import gradient_start
 from advmilp.heuristics.primal import greedy_start, improve_by_regions, region_lp_model
 from advmilp.nn.network import Network
+from advmilp.search.ladder import bisection, climb_ladder
 from advmilp.search.options import SearchOptions
 from advmilp.search.phase_bb import search_phases
 from advmilp.search.problems import DISTANCE, LPObjective, PhaseProblem
@@ -163,6 +164,14 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
         bounds, infeasible = tighten_over_problem(stacked, bounds, problem, passes=TIGHTEN_PASSES, deadline=until)
         return bounds, problem, infeasible
 
+    def rung(radius, floor):
+        """One rung of the ladder (`search.ladder`): the bounds within ``radius`` tightened on half the
+        rung's share of the time left (None if they leave no LP point), the search within it on the rest."""
+        step = LADDER_SHARE * time_left(deadline)
+        until = time.perf_counter() + step
+        bounds, problem, infeasible = within(radius, until - 0.5 * step)
+        return None if infeasible else search(bounds, problem, floor=floor, until=until)
+
     floor = -math.inf
     if start is not None and not expired(deadline):
         # 3. a floor: no δ is shorter than any one image's own least perturbation (each image alone, by
@@ -170,8 +179,14 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
         floor = image_floor(network, images, labels, spec, deadline, share=0.2)
         tell(f"floor {floor:.6g}: the largest of the images' own least perturbations" if math.isfinite(floor)
              else "no floor: no image's own least perturbation proven in time")
-        res, floor, start, nodes_ladder = _ladder(within, search, floor, start, evaluate, deadline, gap_rel, tell)
-        nodes += nodes_ladder
+        end = climb_ladder(bisection(evaluate(start)[1], LADDER_STEPS, gap_rel),
+                           rung, floor, deadline, tell)
+        nodes += sum(s.nodes for s in end.searches)
+        floor, res = end.floor, end.settled
+        if res is not None:
+            floor = max(floor, res.bound)
+        if end.point is not None and evaluate(end.point)[1] < evaluate(start)[1]:
+            start = end.point
         if res is None and not expired(deadline):
             value = evaluate(start)[1]
             tell(f"the search from the point {value:.6g} with floor {floor:.6g}")
@@ -213,47 +228,6 @@ def image_floor(network: Network, images: np.ndarray, labels, spec: ProblemSpec,
         if row["status"] in (OPTIMAL, TIME_LIMIT) and math.isfinite(row["bound"]):
             floor = max(floor, float(row["bound"]))
     return floor
-
-
-def _ladder(within, search, floor: float, start: np.ndarray, evaluate, deadline: float, gap_rel: float,
-            tell=lambda message: None):
-    """The radius ladder by bisection (as `methods.tight.climb_ladder`): at r halfway between the floor and
-    the best point's norm, the search with ‖δ‖ ≤ r over bounds re-computed and tightened for r (far fewer
-    unstable units than at the point's norm).  No δ within r: r is the new floor.  A δ found: the new
-    point (proven optimal within r: the answer, every δ outside is longer).  A step not settled within its
-    share of the time raises the floor to its bound (capped at r) and ends the ladder.
-    Returns (the search that settled the problem or None, the floor, the best point, nodes)."""
-    nodes = 0
-    best = evaluate(start)[1]
-    for _ in range(LADDER_STEPS):
-        base = max(floor, 0.0)
-        r = base + 0.5 * (best - base)
-        if expired(deadline) or best - base <= gap_rel * max(best, 1e-9):
-            break
-        step = LADDER_SHARE * time_left(deadline)
-        until = time.perf_counter() + step
-        bounds, problem, infeasible = within(r, until - 0.5 * step)     # the tightening: half the step at most
-        if infeasible:
-            floor = max(floor, r)
-            tell(f"radius {r:.6g}: no δ within (its tightened bounds leave no LP point)")
-            continue
-        res = search(bounds, problem, floor=floor, until=until)
-        nodes += res.nodes
-        if res.status == INFEASIBLE:
-            floor = max(floor, r)
-            tell(f"radius {r:.6g}: no δ within ({res.nodes} nodes)")
-            continue
-        if res.x is not None and res.objective < best:
-            start, best = res.x, res.objective
-            tell(f"radius {r:.6g}: a δ of {best:.6g}" + (", optimal" if res.status == OPTIMAL else ""))
-            if res.status == OPTIMAL:
-                return res, max(floor, res.bound), start, nodes
-        # not settled: what it proved bounds the optimum within r, hence overall; the radii below r are
-        # easier but raised the floor little (RESULTS.md): the ladder ends
-        floor = max(floor, min(res.bound, r))
-        tell(f"radius {r:.6g}: not settled ({res.nodes} nodes), floor {floor:.6g}")
-        return None, floor, start, nodes
-    return None, floor, start, nodes
 
 
 def first_point(stacked: Network, criterion: Criterion, margin: float, lo: np.ndarray, hi: np.ndarray,
