@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from advmilp.bounds.crown import relaxation_lines
+from advmilp.nn.activations import ACTIVE, FREE, INACTIVE  # noqa: F401  (re-exported for the search)
 from advmilp.nn.network import Network
-
-ACTIVE, INACTIVE, FREE = 1, -1, 0
 
 
 def hidden_offsets(network: Network) -> list[int]:

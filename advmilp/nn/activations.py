@@ -44,6 +44,9 @@ class Activation:
 
 
 NAMES = ("relu", "linear", "leaky_relu")
+# The phase of a hidden unit in a search over phases (pre-activation ≥ 0, ≤ 0, either), one encoding for
+# every search (`search.phase_bb`, `search.split_bab`, `bounds.beta`, `search.implications`)
+ACTIVE, INACTIVE, FREE = 1, -1, 0
 DEFAULT_LEAKY_SLOPE = 0.01      # ONNX's LeakyRelu default alpha
 
 

@@ -23,6 +23,6 @@ class SearchOptions:
     #                                    tight pipeline uses them above 24 binaries (RESULTS.md)
     handoff_at: float | None = None    # a time.perf_counter() instant: a search still open then whose gap
     handoff_gap: float = 0.0           # exceeds handoff_gap stops there (status time_limit), so that its
-    #                                    caller can spend the rest otherwise (`tight.climb_ladder`); one
+    #                                    caller can spend the rest otherwise (`tight.ladder_rungs`); one
     #                                    within it runs on to its time limit
     branching: BranchingRule = field(default_factory=DualHeightBranching)

@@ -41,14 +41,14 @@ import numpy as np
 from advmilp.bounds.compute import Bounds
 from advmilp.encode.activations import encoder_for
 from advmilp.encode.lp import NONE, EncodedLayer, LinearRows, encode_units, next_pre_map
-from advmilp.nn.activations import make_activation
+from advmilp.nn.activations import ACTIVE, FREE, INACTIVE, make_activation
 from advmilp.nn.network import Network
+from advmilp.search.implications import chain_hull, first_layer_implications
 from advmilp.search.options import SearchOptions
 from advmilp.search.problems import DISTANCE, LPObjective, PhaseProblem
 from advmilp.solvers.highs import HighsLP
 from advmilp.spec.rows import INFEASIBLE, LIMIT, OPTIMAL, TIME_LIMIT
 
-ACTIVE, INACTIVE, FREE = 1, -1, 0
 LINEAR = make_activation("linear")
 UNKNOWN = "unknown"    # the search's status when a node could not be settled
 FOUND = "found"        # stopped at a point with value ≤ the problem's stop_at
@@ -89,12 +89,19 @@ class PhaseLP:
         W1, b1 = network.layers[0].W, network.layers[0].b
         cols, coef, const = pm, np.hstack([W1[:, self.P], -W1[:, self.M]]), W1 @ x_bar + b1
         K = len(network.layers)
+        # first-layer units with equal weight rows (`search.implications`): one shared range per chain
+        self.implications = first_layer_implications(W1, b1) if K > 1 else None
+        lower, upper = list(bounds.lower), list(bounds.upper)
+        if self.implications is not None and not self.implications.empty:
+            lower[0], upper[0] = self.implications.shared_bounds(lower[0], upper[0], const)
         self.hidden: list[EncodedLayer] = []
         for k in range(K - 1):
-            layer = encode_units(rows, cols, coef, const, bounds.lower[k], bounds.upper[k],
+            layer = encode_units(rows, cols, coef, const, lower[k], upper[k],
                                  encoder_for(network.layers[k].act), enforce_bounds=True)
             self.hidden.append(layer)
             cols, coef, const = next_pre_map(layer, network.layers[k + 1].W, network.layers[k + 1].b)
+        if self.implications is not None and network.layers[0].act.slope == 0.0:    # each chain's ReLUs' hull
+            self._chain_hull_rows(rows, self.hidden[0], W1 @ x_bar + b1, lower[0], upper[0])
         # the criteria read the logits (a ReLU on the outputs changes nothing once y_d ≥ ε > 0)
         self.out = encode_units(rows, cols, coef, const, bounds.lower[K - 1], bounds.upper[K - 1], encoder_for(LINEAR))
         logits = self.out.cols["y"]
@@ -126,8 +133,8 @@ class PhaseLP:
         def flat(what: str, role: str) -> np.ndarray:
             return np.concatenate([getattr(layer, what)[role] for layer in self.hidden] or [np.zeros(0, np.int64)])
 
-        self.Lf = np.concatenate([np.asarray(bounds.lower[k], np.float64) for k in range(K - 1)] or [np.zeros(0)])
-        self.Uf = np.concatenate([np.asarray(bounds.upper[k], np.float64) for k in range(K - 1)] or [np.zeros(0)])
+        self.Lf = np.concatenate([np.asarray(lower[k], np.float64) for k in range(K - 1)] or [np.zeros(0)])
+        self.Uf = np.concatenate([np.asarray(upper[k], np.float64) for k in range(K - 1)] or [np.zeros(0)])
         self.af, self.sf, self.zf = flat("cols", "a"), flat("cols", "s"), flat("cols", "z")
         self.onf, self.offf = flat("rows", "on"), flat("rows", "off")
         self.branchable = self.zf != NONE            # the units with a phase to fix (a binary in the MILP)
@@ -146,6 +153,28 @@ class PhaseLP:
                     self._unit_inputs[j0 + j] = (c, layer.pre_coef[j, nz], col_lo[c], col_hi[c], float(layer.pre_const[j]))
             j0 += len(layer.encodings)
         self.n_cuts = 0
+
+    def _chain_hull_rows(self, rows: LinearRows, first: EncodedLayer, const: np.ndarray, L, U) -> None:
+        """The rows of every chain's hull (`implications.chain_hull`) over the first layer's bounds: the
+        chain's shared input part z = pre_i − const_i lies in [max(L − const), min(U − const)] over its
+        units; the units whose breakpoint lies inside (and with a phase column) join the hull, written
+        with z = a_r − s_r − const_r through the first of them."""
+        a, s_, zc = first.cols["a"], first.cols["s"], first.cols["z"]
+        for chain in self.implications.chains:
+            lo = float(np.max(np.asarray(L)[chain] - const[chain]))
+            hi = float(np.min(np.asarray(U)[chain] - const[chain]))
+            inside = [u for u in chain if zc[u] != NONE and lo < -const[u] < hi]
+            _, first_of = np.unique(const[inside], return_index=True)     # equal offsets: one unit each
+            inside = [inside[i] for i in sorted(first_of)]
+            if len(inside) < 2:
+                continue
+            A, d = chain_hull(const[inside], lo, hi)
+            r = inside[0]
+            for row, rhs in zip(A, d):
+                cols = np.concatenate([[a[r], s_[r]], a[inside[1:]]]).astype(np.int64)
+                coef = np.concatenate([[row[0] + row[1], -row[0]], row[2:]])
+                keep = coef != 0
+                rows.add_row(cols[keep], coef[keep], -math.inf, float(rhs + row[0] * const[r]))
 
     def pin_pixels(self, pixels, pinned: bool = True) -> None:
         """Hold ``pixels`` at x̄ (their move columns' upper bounds 0), or free them again (``pinned`` False)."""
@@ -318,6 +347,8 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         offer(incumbent)
     root = lp.root_phases()
     binaries = int((root == FREE).sum())
+    # first-layer units with equal weight rows: one's phase fixes part of the others' (`search.implications`)
+    chains = lp.implications
     heap: list[Node] = []
     counter = itertools.count()
     unresolved = math.inf    # least bound of nodes closed without a verified point
@@ -416,6 +447,8 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         # two children with this node's bound: one queued, one dived into
         dive, other = ph.copy(), ph.copy()
         dive[j], other[j] = (ACTIVE, INACTIVE) if go_active else (INACTIVE, ACTIVE)
+        if chains is not None and not chains.empty:
+            chains.propagate(dive, j), chains.propagate(other, j)
         heapq.heappush(heap, Node(obj, next(counter), other, depth + 1, lp.basis()))
         node = Node(obj, next(counter), dive, depth + 1)
 

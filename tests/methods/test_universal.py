@@ -122,3 +122,49 @@ def test_the_image_floor_is_the_largest_single_image_optimum(identity_net):
     floor = image_floor(identity_net, images, [0, 0], spec, time.perf_counter() + 60)
     assert floor == pytest.approx(max(singles), abs=1e-6)
     assert floor == pytest.approx((0.76 + m) / 1.2, abs=1e-6) and floor < 0.66 + m
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_chains_of_the_stacked_first_layer_change_no_optimum(seed):
+    """The stacked network's first layer repeats the image network's rows, so the phase search fixes
+    chains and adds their hull (`search.implications`).  The same network with copy i's first layer
+    scaled by 2^i and the next layer's inputs by 2^-i (ReLU is positively homogeneous: the same function,
+    bit for bit) has no equal rows: the searches must agree on the optimum."""
+    from advmilp.nn.network import Network
+    from advmilp.search.implications import first_layer_implications
+    from advmilp.search.options import SearchOptions
+    from advmilp.search.phase_bb import search_phases
+    from advmilp.search.problems import PhaseProblem
+    from advmilp.spec.problems import targeted_criterion
+    from advmilp.spec.verify import verify_witness
+
+    net, images, labels, free = three_images(seed)
+    spec = ProblemSpec("targeted", target=free[0])
+    stacked = stacked_network(net, images)
+    W = [layer.W.copy() for layer in stacked.layers]
+    b = [layer.b.copy() for layer in stacked.layers]
+    n1 = net.layers[0].W.shape[0]
+    for i in range(len(images)):
+        rows = slice(i * n1, (i + 1) * n1)
+        W[0][rows] *= 2.0 ** i
+        b[0][rows] *= 2.0 ** i
+        W[1][:, rows] *= 2.0 ** -i
+    unchained = Network.from_arrays(W, b, [layer.activation for layer in stacked.layers])
+    assert first_layer_implications(stacked.layers[0].W, stacked.layers[0].b).chains
+    assert not first_layer_implications(W[0], b[0]).chains
+    g, h = targeted_criterion(spec, free[0], 3)
+    G, h = np.kron(np.eye(3), g), np.tile(h, 3) + spec.margin
+    lo, hi = delta_box(images)
+
+    def evaluate(d):
+        d = np.clip(d, lo, hi)
+        ok = all(verify_witness(net, x + d, spec, x, int(lab), free[0]).verified for x, lab in zip(images, labels))
+        return ok, float(np.abs(d).sum()), d
+
+    found = []
+    for n in (stacked, unchained):
+        problem = PhaseProblem(np.zeros(10), lo, hi, G, h, evaluate)
+        found.append(search_phases(n, interval_bounds(n, lo, hi), problem, options=SearchOptions(time_limit=30)))
+    assert found[0].status == found[1].status and found[0].status in ("optimal", "infeasible")
+    if found[0].status == "optimal":
+        assert abs(found[0].objective - found[1].objective) <= 1e-6 * max(1.0, found[1].objective)
