@@ -131,8 +131,8 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
                          say=lambda line: click.echo(line, err=True))
     click.echo(f"network     {net.name} ({'-'.join(map(str, net.sizes))}, sha256 {net.short_hash()})")
     click.echo(f"images      {', '.join(map(str, keep))} -> targets {', '.join(map(str, r.targets))}")
-    click.echo(f"status      {r.status}   ({r.binaries} unstable units in the stacked network, {r.nodes} nodes, "
-               f"{r.time_s:.1f} s)")
+    units = f"{r.binaries} unstable units in the stacked network, " if r.binaries else ""
+    click.echo(f"status      {r.status}   ({units}{r.nodes} nodes, {r.time_s:.1f} s)")
     summary = {"network": net.name, "network_hash": net.short_hash(), "images": keep, "targets": list(r.targets),
                "norm": norm, "status": r.status, "objective": r.objective, "bound": r.bound,
                "time_s": r.time_s, "advmilp_version": __version__, "host": platform.node()}

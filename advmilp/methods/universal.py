@@ -47,7 +47,7 @@ class UniversalResult:
     bound: float                  # proven lower bound on the least norm
     nodes: int
     time_s: float
-    binaries: int                 # unstable units of the stacked network at the root
+    binaries: int                 # unstable units of the stacked network at the last search's root (0: no search)
     targets: tuple[int, ...]
     per_image: tuple[bool, ...]   # each image's float64+float32 check at δ (empty if none)
 
@@ -143,6 +143,7 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
         first = search(crown_bounds(stacked, lo, hi), PhaseProblem(zero, lo, hi, G, h, evaluate, objective, cap),
                        stop_first=True)
         nodes, start = first.nodes, first.x
+    binaries = first.binaries if first is not None else 0     # of the last search over the stacked network
     res = first if first is not None and first.x is None and first.status == INFEASIBLE else None
 
     def within(radius, until):
@@ -182,6 +183,7 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
         end = climb_ladder(bisection(evaluate(start)[1], LADDER_STEPS, gap_rel),
                            rung, floor, deadline, tell)
         nodes += sum(s.nodes for s in end.searches)
+        binaries = end.searches[-1].binaries if end.searches else binaries
         floor, res = end.floor, end.settled
         if res is not None:
             floor = max(floor, res.bound)
@@ -197,7 +199,7 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
     if res is None:      # the time ran out before the search over the ball: the point (if any), the floor
         value = evaluate(start)[1] if start is not None else math.nan
         per_image = tuple(c.verified for c in checks(start)) if start is not None else ()
-        return UniversalResult("time_limit", start, value, max(floor, 0.0), nodes, time.perf_counter() - t0, 0,
+        return UniversalResult("time_limit", start, value, max(floor, 0.0), nodes, time.perf_counter() - t0, binaries,
                                targets, per_image)
     per_image = tuple(c.verified for c in checks(res.x)) if res.x is not None else ()
     return UniversalResult(res.status, res.x, res.objective, res.bound, nodes, time.perf_counter() - t0,
