@@ -92,6 +92,7 @@ class PhaseLP:
         # first-layer units with equal weight rows (`search.implications`): one shared range per chain
         self.implications = first_layer_implications(W1, b1) if K > 1 else None
         lower, upper = list(bounds.lower), list(bounds.upper)
+        self.first_const = const           # the first layer's pre-activation at x̄ (the chains' offsets)
         if self.implications is not None and not self.implications.empty:
             lower[0], upper[0] = self.implications.shared_bounds(lower[0], upper[0], const)
         self.hidden: list[EncodedLayer] = []

@@ -48,9 +48,12 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
         if status != OPTIMAL:
             break
         L, U = lp.Lf.copy(), lp.Uf.copy()
+        chains, shifted = lp.implications, set()
         for j in np.flatnonzero(lp.branchable):
             if expired(deadline):
                 break
+            if j in shifted:        # a chain's units share one LP up to a constant: bounded with the first
+                continue
             cols = np.array([lp.af[j], lp.sf[j]])
             st, neg_max = lp.lp.minimize(cols, np.array([-1.0, 1.0]), deadline=deadline)     # − max (a − s)
             if st == INFEASIBLE:
@@ -62,6 +65,14 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
                 if st == OPTIMAL:
                     L[j] = max(L[j], low - widen(low))
             U[j] = max(U[j], L[j])
+            if chains is not None and j in chains.above:     # the rest of its chain by the shift (rounded in
+                #                                                 ulps, far inside the bounds' widening)
+                c = lp.first_const
+                members = np.concatenate([chains.above[j], chains.below[j]])
+                L[members] = np.maximum(L[members], L[j] - c[j] + c[members])
+                U[members] = np.minimum(U[members], U[j] - c[j] + c[members])
+                U[members] = np.maximum(U[members], L[members])
+                shifted.update(int(m) for m in members)
             lp.set_node(phases, L, U)
         before = unstable_widths(bounds, network)
         bounds = replace(bounds, lower=[L[offsets[k]:offsets[k + 1]] for k in range(len(sizes))] + [bounds.lower[-1]],

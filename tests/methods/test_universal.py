@@ -124,42 +124,56 @@ def test_the_image_floor_is_the_largest_single_image_optimum(identity_net):
     assert floor == pytest.approx((0.76 + m) / 1.2, abs=1e-6) and floor < 0.66 + m
 
 
+def _stacked_problem(net, images, labels, target, spec):
+    """The stacked problem's rows (margin included), the box of δ, and the check of every image."""
+    from advmilp.spec.problems import targeted_criterion
+    from advmilp.spec.verify import verify_witness
+
+    g, h = targeted_criterion(spec, target, net.n_outputs)
+    k = len(images)
+    G, h = np.kron(np.eye(k), g), np.tile(h, k) + spec.margin
+    lo, hi = delta_box(images)
+
+    def evaluate(d):
+        d = np.clip(d, lo, hi)
+        ok = all(verify_witness(net, x + d, spec, x, int(lab), target).verified for x, lab in zip(images, labels))
+        return ok, float(np.abs(d).sum()), d
+    return G, h, lo, hi, evaluate
+
+
+def _unchained(stacked, n_copies, n1):
+    """The stacked network with copy i's first layer scaled by 2^i and the next layer's inputs by 2^-i:
+    the same function bit for bit (ReLU is positively homogeneous), without equal first-layer rows."""
+    from advmilp.nn.network import Network
+
+    W = [layer.W.copy() for layer in stacked.layers]
+    b = [layer.b.copy() for layer in stacked.layers]
+    for i in range(n_copies):
+        rows = slice(i * n1, (i + 1) * n1)
+        W[0][rows] *= 2.0 ** i
+        b[0][rows] *= 2.0 ** i
+        W[1][:, rows] *= 2.0 ** -i
+    return Network.from_arrays(W, b, [layer.activation for layer in stacked.layers])
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_chains_of_the_stacked_first_layer_change_no_optimum(seed):
     """The stacked network's first layer repeats the image network's rows, so the phase search fixes
     chains and adds their hull (`search.implications`).  The same network with copy i's first layer
     scaled by 2^i and the next layer's inputs by 2^-i (ReLU is positively homogeneous: the same function,
     bit for bit) has no equal rows: the searches must agree on the optimum."""
-    from advmilp.nn.network import Network
     from advmilp.search.implications import first_layer_implications
     from advmilp.search.options import SearchOptions
     from advmilp.search.phase_bb import search_phases
     from advmilp.search.problems import PhaseProblem
-    from advmilp.spec.problems import targeted_criterion
-    from advmilp.spec.verify import verify_witness
 
     net, images, labels, free = three_images(seed)
     spec = ProblemSpec("targeted", target=free[0])
     stacked = stacked_network(net, images)
-    W = [layer.W.copy() for layer in stacked.layers]
-    b = [layer.b.copy() for layer in stacked.layers]
-    n1 = net.layers[0].W.shape[0]
-    for i in range(len(images)):
-        rows = slice(i * n1, (i + 1) * n1)
-        W[0][rows] *= 2.0 ** i
-        b[0][rows] *= 2.0 ** i
-        W[1][:, rows] *= 2.0 ** -i
-    unchained = Network.from_arrays(W, b, [layer.activation for layer in stacked.layers])
+    unchained = _unchained(stacked, len(images), net.layers[0].W.shape[0])
     assert first_layer_implications(stacked.layers[0].W, stacked.layers[0].b).chains
-    assert not first_layer_implications(W[0], b[0]).chains
-    g, h = targeted_criterion(spec, free[0], 3)
-    G, h = np.kron(np.eye(3), g), np.tile(h, 3) + spec.margin
-    lo, hi = delta_box(images)
-
-    def evaluate(d):
-        d = np.clip(d, lo, hi)
-        ok = all(verify_witness(net, x + d, spec, x, int(lab), free[0]).verified for x, lab in zip(images, labels))
-        return ok, float(np.abs(d).sum()), d
+    assert not first_layer_implications(unchained.layers[0].W, unchained.layers[0].b).chains
+    G, h, lo, hi, evaluate = _stacked_problem(net, images, labels, free[0], spec)
 
     found = []
     for n in (stacked, unchained):
@@ -168,3 +182,40 @@ def test_the_chains_of_the_stacked_first_layer_change_no_optimum(seed):
     assert found[0].status == found[1].status and found[0].status in ("optimal", "infeasible")
     if found[0].status == "optimal":
         assert abs(found[0].objective - found[1].objective) <= 1e-6 * max(1.0, found[1].objective)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tightening_a_chain_by_its_first_unit_holds_at_the_optimum(seed):
+    """`search.tighten` bounds one unit of each chain by LP and the others by the shift: each chain's
+    bounds are shifts of one range, and the optimal δ's pre-activations lie within every layer's bounds."""
+    from advmilp.search.implications import first_layer_implications
+    from advmilp.search.options import SearchOptions
+    from advmilp.search.phase_bb import search_phases
+    from advmilp.search.problems import PhaseProblem
+    from advmilp.search.tighten import tighten_over_problem
+
+    net, images, labels, free = three_images(seed)
+    spec = ProblemSpec("targeted", target=free[0])
+    stacked = stacked_network(net, images)
+    G, h, lo, hi, evaluate = _stacked_problem(net, images, labels, free[0], spec)
+
+    best = search_phases(stacked, interval_bounds(stacked, lo, hi), PhaseProblem(np.zeros(10), lo, hi, G, h, evaluate),
+                         options=SearchOptions(time_limit=30))
+    if best.x is None:
+        pytest.skip("no universal δ for this net")
+    box = interval_bounds(stacked, lo, hi)
+    tight, infeasible = tighten_over_problem(stacked, box, PhaseProblem(np.zeros(10), lo, hi, G, h, evaluate,
+                                                                        cap=1.2 * best.objective))
+    assert not infeasible
+    const = stacked.layers[0].b
+    for chain in first_layer_implications(stacked.layers[0].W, const).chains:
+        shifted = [tight.lower[0][u] - const[u] for u in chain]
+        if all(box.lower[0][u] < tight.lower[0][u] for u in chain):     # tightened, so by one LP
+            assert np.ptp(shifted) <= 1e-9 * max(1.0, np.abs(shifted).max())
+    v = best.x
+    for k, layer in enumerate(stacked.layers):
+        pre = layer.W @ v + layer.b
+        assert (tight.lower[k] <= pre + 1e-7).all() and (pre <= tight.upper[k] + 1e-7).all()
+        v = np.maximum(pre, 0.0)
+    assert sum(float(np.sum(tight.upper[k] - tight.lower[k])) for k in range(len(tight.lower) - 1)) < \
+        sum(float(np.sum(box.upper[k] - box.lower[k])) for k in range(len(box.lower) - 1))
