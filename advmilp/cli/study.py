@@ -127,6 +127,9 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
         raise AdvmilpError("no image left to attack")
     click.echo(f"universal δ for {net.name} on {len(keep)} test images ({norm}, time limit {time_limit:g} s) ...",
                err=True)
+    from advmilp.experiments.runner import git_sha
+    from advmilp.solvers.highs import solver_version
+
     r = universal_attack(net, test.images[keep], test.labels[keep], spec, time_limit,
                          say=lambda line: click.echo(line, err=True))
     click.echo(f"network     {net.name} ({'-'.join(map(str, net.sizes))}, sha256 {net.short_hash()})")
@@ -135,7 +138,8 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
     click.echo(f"status      {r.status}   ({units}{r.nodes} nodes, {r.time_s:.1f} s)")
     summary = {"network": net.name, "network_hash": net.short_hash(), "images": keep, "targets": list(r.targets),
                "norm": norm, "status": r.status, "objective": r.objective, "bound": r.bound,
-               "time_s": r.time_s, "advmilp_version": __version__, "host": platform.node()}
+               "time_s": r.time_s, "time_limit": time_limit, "nodes": r.nodes, "advmilp_version": __version__,
+               "git_sha": git_sha(), "solver": solver_version("highs"), "host": platform.node()}
     if r.delta is None:
         click.echo("delta       none found")
     else:

@@ -24,6 +24,7 @@ def test_universal_writes_a_delta_that_fools_every_image(tmp_path):
     delta = np.load(out.with_suffix(".npy"))
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["images"] == [0, 2] and meta["targets"] == [4, 4] and meta["network"] == "dnn1"
+    assert meta["solver"].startswith("HiGHS ") and meta["git_sha"] and meta["time_limit"] == 10.0   # provenance
     net, test = load_network("dnn1"), load_split("test")
     for i in (0, 2):
         x = test.images[i] + delta
