@@ -141,21 +141,13 @@ def _solve_pulp(prob, solver, time_limit, gap_rel, threads, warm_start, msg) -> 
                            None, solver, solver_version(solver), f"{type(exc).__name__}: {exc}")
     elapsed = time.perf_counter() - start
     has_sol = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
-    if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
-        status = INFEASIBLE
-    elif prob.status == pulp.LpStatusUnbounded:
-        status = UNBOUNDED
-    elif prob.sol_status == pulp.LpSolutionOptimal:
-        status = OPTIMAL
-    elif has_sol or prob.sol_status == pulp.LpSolutionNoSolutionFound:
-        status = TIME_LIMIT
-    else:
-        status = ERROR
+    model = getattr(prob, "solverModel", None) if solver == "gurobi" else None
+    status = pulp_status(prob.status, prob.sol_status, has_sol,
+                         int(model.Status) if model is not None else None)
     values = {v.name: float(v.varValue) for v in prob.variables()} if has_sol else None
     objective = float(pulp.value(prob.objective)) if has_sol else math.nan
     bound, nodes = math.nan, math.nan
-    if solver == "gurobi" and getattr(prob, "solverModel", None) is not None:
-        model = prob.solverModel
+    if model is not None:
         try:
             bound = float(model.ObjBound)
             nodes = float(model.NodeCount)
@@ -165,6 +157,32 @@ def _solve_pulp(prob, solver, time_limit, gap_rel, threads, warm_start, msg) -> 
         bound = objective  # solver-proven within its gap tolerance
     return SolveResult(status, objective, bound, gap_percent(objective, bound), nodes, elapsed,
                        values, solver, solver_version(solver), "")
+
+
+# Gurobi's own status codes (gurobipy GRB.*), read from the model: PuLP folds every limit into "not solved",
+# which its constants then map to the solution status "infeasible"
+GUROBI_STATUS = {2: OPTIMAL, 3: INFEASIBLE, 4: INFEASIBLE,    # 4: infeasible or unbounded (our models are bounded)
+                 5: UNBOUNDED, 7: LIMIT, 8: LIMIT, 9: TIME_LIMIT, 10: LIMIT, 11: INTERRUPTED, 16: LIMIT}
+
+
+def pulp_status(status: int, sol_status: int, has_solution: bool, gurobi_status: int | None = None) -> str:
+    """One status (`spec.rows`) from what PuLP reports.  Infeasible only when the solver said so: PuLP maps
+    "not solved" (a time limit reached without a point) to the solution status "infeasible"
+    (`pulp.constants.LpStatusToSolution`), which is no proof of anything."""
+    if gurobi_status is not None:
+        found = GUROBI_STATUS.get(gurobi_status, ERROR)
+        if found == OPTIMAL and not has_solution:
+            return ERROR
+        return found
+    if status == pulp.LpStatusInfeasible:
+        return INFEASIBLE
+    if status == pulp.LpStatusUnbounded:
+        return UNBOUNDED
+    if sol_status == pulp.LpSolutionOptimal:
+        return OPTIMAL
+    if has_solution or status == pulp.LpStatusNotSolved:
+        return TIME_LIMIT
+    return ERROR
 
 
 def relaxation_lp(prob: pulp.LpProblem) -> tuple[HighsLP, dict[str, int]]:

@@ -58,3 +58,24 @@ def test_relaxation_lp_solves_cuts_and_minimizes():
     assert lp.run(primal=True) == (OPTIMAL, pytest.approx(-1.0))
     assert lp.values()[cols].sum() == pytest.approx(1.0)
     assert len(prob.constraints) == 1                              # the PuLP model is untouched
+
+
+def test_not_solved_is_never_infeasible():
+    """PuLP maps "not solved" (Gurobi's and CBC's time limit without a point) to the solution status
+    "infeasible"; a Gurobi run that timed out was once recorded as a proof of infeasibility."""
+    from advmilp.solvers.pulp import pulp_status
+    from advmilp.spec.rows import ERROR, INTERRUPTED, TIME_LIMIT
+
+    prob = knapsack()
+    prob.assignStatus(pulp.LpStatusNotSolved)
+    assert prob.sol_status == pulp.LpSolutionInfeasible            # PuLP's own mapping, the trap
+    assert pulp_status(prob.status, prob.sol_status, False) == TIME_LIMIT
+    prob.assignStatus(pulp.LpStatusInfeasible)
+    assert pulp_status(prob.status, prob.sol_status, False) == INFEASIBLE
+    # Gurobi: its own codes decide (9 time limit, 3 infeasible, 2 optimal, 11 interrupted, 12 numeric)
+    assert pulp_status(pulp.LpStatusNotSolved, pulp.LpSolutionInfeasible, False, gurobi_status=9) == TIME_LIMIT
+    assert pulp_status(pulp.LpStatusNotSolved, pulp.LpSolutionIntegerFeasible, True, gurobi_status=9) == TIME_LIMIT
+    assert pulp_status(pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible, False, gurobi_status=3) == INFEASIBLE
+    assert pulp_status(pulp.LpStatusOptimal, pulp.LpSolutionOptimal, True, gurobi_status=2) == OPTIMAL
+    assert pulp_status(pulp.LpStatusNotSolved, pulp.LpSolutionInfeasible, False, gurobi_status=11) == INTERRUPTED
+    assert pulp_status(pulp.LpStatusNotSolved, pulp.LpSolutionInfeasible, False, gurobi_status=12) == ERROR
