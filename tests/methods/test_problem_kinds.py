@@ -278,3 +278,22 @@ def test_a_max_target_search_out_of_time_without_a_point_reports_its_bound():
     assert res.row["status"] == "time_limit" and res.witness is None
     assert "before the solve" not in str(res.row["message"]) and res.row["nodes"] > 0
     assert math.isfinite(res.row["bound"]) and res.row["bound"] > 0
+
+
+@pytest.mark.parametrize("problem, target", [("untargeted", None), ("max-target", 3)])
+def test_untargeted_and_max_target_on_dnn1_equal_the_thesis_model(problem, target):
+    """Issue 18 §1 on a shipped network: DNN1 test image 0, the fast engine against the thesis-style MILP
+    (improved bounds), both proven optimal (2.99759 and 14.1778 when measured)."""
+    from advmilp.api import attack
+
+    from tests.nets import mnist_dir
+
+    data = mnist_dir()
+    if data is None:
+        pytest.skip("MNIST not found (set ADVMILP_DATA)")
+    fast = attack("dnn1", 0, problem=problem, target=target, method="tight", bounds="improved", time_limit=120,
+                  data_dir=data)
+    plain = attack("dnn1", 0, problem=problem, target=target, method="milp", bounds="improved", time_limit=120,
+                   data_dir=data)
+    assert fast.status == plain.status == "optimal" and fast.solved and plain.solved
+    assert fast.objective == pytest.approx(plain.objective, rel=1e-4)
