@@ -15,6 +15,7 @@ from advmilp.cli.common import (CACHE_DIR, DATA_DIR, INTERRUPTED, MODEL, MODELS_
                                 _need_network, architecture_names, clean_errors, main, refuse_shipped)
 from advmilp.errors import AdvmilpError
 from advmilp.methods.registry import METHODS
+from advmilp.spec.rows import ERROR
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -295,6 +296,8 @@ def _print_result(net, bounds_obj, result, label=None, image=None):
     else:
         click.echo(f"status      {row['status']}   method {row['method']}, solver {row['solver_version']}, "
                    f"{row['threads']} thread(s)")
+        if row["status"] == ERROR and row.get("message"):      # what the solver said (e.g. a licence limit)
+            click.echo(f"message     {row['message']}")
         click.echo(f"objective   {row['objective']:.6g}   bound {row['bound']:.6g}   gap {row['gap_pct']:.2f} %")
         prep = row.get("prep_time_s")
         nodes = "?" if row["nodes"] is None else f"{row['nodes']}"
