@@ -130,6 +130,7 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
     from advmilp.experiments.runner import git_sha
     from advmilp.solvers.highs import solver_version
 
+    sha = git_sha()     # the code that runs: read before a run that may outlast the checkout's HEAD
     r = universal_attack(net, test.images[keep], test.labels[keep], spec, time_limit,
                          say=lambda line: click.echo(line, err=True))
     click.echo(f"network     {net.name} ({'-'.join(map(str, net.sizes))}, sha256 {net.short_hash()})")
@@ -139,7 +140,7 @@ def universal(arch, model, images_text, target, norm, untargeted, time_limit, ev
     summary = {"network": net.name, "network_hash": net.short_hash(), "images": keep, "targets": list(r.targets),
                "norm": norm, "status": r.status, "objective": r.objective, "bound": r.bound,
                "time_s": r.time_s, "time_limit": time_limit, "nodes": r.nodes, "advmilp_version": __version__,
-               "git_sha": git_sha(), "solver": solver_version("highs"), "host": platform.node()}
+               "git_sha": sha, "solver": solver_version("highs"), "host": platform.node()}
     if r.delta is None:
         click.echo("delta       none found")
     else:
