@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advmilp.bounds.crown import relaxation_lines
-from advmilp.nn.activations import ACTIVE, FREE, INACTIVE  # noqa: F401  (re-exported for the search)
+from advmilp.nn.activations import ACTIVE, FREE
 from advmilp.nn.network import Network
 
 

@@ -33,7 +33,8 @@ from advmilp.bounds.compute import interval_bounds
 from advmilp.heuristics.gradient import GradientOptions, gradient_start
 from advmilp.heuristics.pool import ImagePool
 from advmilp.nn.network import Network
-from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP
+from advmilp.nn.activations import ACTIVE, INACTIVE
+from advmilp.search.phase_bb import PhaseLP
 from advmilp.solvers.clock import expired
 from advmilp.spec.problems import Criterion, ProblemSpec, criteria, input_box
 from advmilp.spec.rows import OPTIMAL

@@ -180,14 +180,14 @@ def universal_attack(network: Network, images: np.ndarray, labels, spec: Problem
         floor = image_floor(network, images, labels, spec, deadline, share=0.2)
         tell(f"floor {floor:.6g}: the largest of the images' own least perturbations" if math.isfinite(floor)
              else "no floor: no image's own least perturbation proven in time")
-        end = climb_ladder(bisection(evaluate(start)[1], LADDER_STEPS, gap_rel),
-                           rung, floor, deadline, tell)
+        best = evaluate(start)[1]
+        end = climb_ladder(bisection(best, LADDER_STEPS, gap_rel), rung, floor, deadline, tell)
         nodes += sum(s.nodes for s in end.searches)
         binaries = end.searches[-1].binaries if end.searches else binaries
         floor, res = end.floor, end.settled
         if res is not None:
             floor = max(floor, res.bound)
-        if end.point is not None and evaluate(end.point)[1] < evaluate(start)[1]:
+        if end.point is not None and evaluate(end.point)[1] < best:
             start = end.point
         if res is None and not expired(deadline):
             value = evaluate(start)[1]

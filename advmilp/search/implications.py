@@ -7,10 +7,11 @@ every v with b_v ≤ b_u inactive — exactly, no point of the node is lost.
 Where it matters: the network of one perturbation δ shared by k images (`methods.universal`) repeats the
 first layer k times with biases W·x̄_i + b, so each of its first-layer units comes in a chain of k whose
 phases can take k + 1 patterns, not 2^k; the phase search fixing one unit of a chain fixes the part of
-the chain it implies instead of branching on each of them.  The node LP (`phase_bb.PhaseLP`) also gets,
-for two neighbours u, v of a chain (b_u ≤ b_v), the rows y_u ≤ y_v ≤ y_u + b_v − b_u on their ReLU
-outputs: every network point meets them, the units' separate triangle relaxations do not.  A network
-without equal rows has no chain, and nothing changes.
+the chain it implies instead of branching on each of them.  The node LP (`phase_bb.PhaseLP`) also gives
+a chain's units one common pre-activation range (`shared_bounds`) and gets the convex hull of the chain's
+ReLUs (`chain_hull`), which the units' separate triangle relaxations do not imply; the tightening
+(`search.tighten`) bounds one unit per chain and shifts the result to the others.  A network without
+equal rows has no chain, and nothing changes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advmilp.nn.activations import ACTIVE, FREE, INACTIVE  # noqa: F401  (re-exported)
-
+from advmilp.nn.activations import ACTIVE, FREE, INACTIVE
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,10 @@ class PhaseImplications:
 
     def propagate(self, phases: np.ndarray, unit: int) -> np.ndarray:
         """Fix in ``phases`` (in place) the free units that ``unit``'s phase implies; returns ``phases``."""
-        if unit in self.above:
-            implied = self.above[unit] if phases[unit] == ACTIVE else self.below[unit] \
-                if phases[unit] == INACTIVE else ()
-            if len(implied):
-                free = implied[phases[implied] == FREE]
-                phases[free] = phases[unit]
+        side = {ACTIVE: self.above, INACTIVE: self.below}.get(int(phases[unit]), {})
+        implied = side.get(unit)
+        if implied is not None:
+            phases[implied[phases[implied] == FREE]] = phases[unit]
         return phases
 
 

@@ -43,8 +43,8 @@ def climb_ladder(next_radius: Callable[[float], float | None],
                  ) -> LadderEnd:
     """Climb from the proven ``floor``: ``next_radius(floor)`` is the next rung's radius (None: no more
     rungs; a radius at or below the floor is skipped), ``rung(r, floor)`` the search for the least point
-    within r over bounds for that ball, given the floor proven so far (None when those bounds already leave no LP point: nothing within r).
-    ``tell`` gets one line per rung."""
+    within r over bounds for that ball, given the floor proven so far (None when those bounds already
+    leave no LP point: nothing within r).  ``tell`` gets one line per rung."""
     searches: list[PhaseSearchResult] = []
     while not expired(deadline):
         r = next_radius(floor)
@@ -81,12 +81,13 @@ def fractions(base: float, cap: float, fs) -> Callable[[float], float | None]:
 def bisection(best: float, steps: int, gap_rel: float) -> Callable[[float], float | None]:
     """Rungs halfway between the floor (at least 0) and ``best``, at most ``steps`` of them, until the
     two are within ``gap_rel`` of ``best``."""
-    left = [steps]
+    left = steps
 
     def next_radius(floor: float) -> float | None:
+        nonlocal left
         base = max(floor, 0.0)
-        if left[0] <= 0 or best - base <= gap_rel * max(best, 1e-9) or not math.isfinite(best):
+        if left <= 0 or best - base <= gap_rel * max(best, 1e-9) or not math.isfinite(best):
             return None
-        left[0] -= 1
+        left -= 1
         return base + 0.5 * (best - base)
     return next_radius

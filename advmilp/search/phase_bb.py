@@ -102,7 +102,7 @@ class PhaseLP:
             self.hidden.append(layer)
             cols, coef, const = next_pre_map(layer, network.layers[k + 1].W, network.layers[k + 1].b)
         if self.implications is not None and network.layers[0].act.slope == 0.0:    # each chain's ReLUs' hull
-            self._chain_hull_rows(rows, self.hidden[0], W1 @ x_bar + b1, lower[0], upper[0])
+            self._chain_hull_rows(rows, self.hidden[0], self.first_const, lower[0], upper[0])
         # the criteria read the logits (a ReLU on the outputs changes nothing once y_d ≥ ε > 0)
         self.out = encode_units(rows, cols, coef, const, bounds.lower[K - 1], bounds.upper[K - 1], encoder_for(LINEAR))
         logits = self.out.cols["y"]
@@ -449,7 +449,8 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         dive, other = ph.copy(), ph.copy()
         dive[j], other[j] = (ACTIVE, INACTIVE) if go_active else (INACTIVE, ACTIVE)
         if chains is not None and not chains.empty:
-            chains.propagate(dive, j), chains.propagate(other, j)
+            chains.propagate(dive, j)
+            chains.propagate(other, j)
         heapq.heappush(heap, Node(obj, next(counter), other, depth + 1, lp.basis()))
         node = Node(obj, next(counter), dive, depth + 1)
 

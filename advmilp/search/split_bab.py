@@ -30,8 +30,9 @@ from typing import Callable
 
 import numpy as np
 
-from advmilp.bounds.beta import ACTIVE, FREE, INACTIVE, SplitRelaxation, split_upper_bound
+from advmilp.bounds.beta import SplitRelaxation, split_upper_bound
 from advmilp.bounds.compute import widen
+from advmilp.nn.activations import ACTIVE, FREE, INACTIVE
 from advmilp.nn.network import Network
 from advmilp.solvers.clock import expired, time_left
 

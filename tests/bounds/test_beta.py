@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advmilp.bounds.beta import ACTIVE, FREE, INACTIVE, SplitRelaxation, split_upper_bound
+from advmilp.bounds.beta import SplitRelaxation, split_upper_bound
+from advmilp.nn.activations import ACTIVE, FREE, INACTIVE
 from advmilp.bounds.crown import _upper_bound, crown_bounds
 from advmilp.nn.network import Network
 from tests.nets import random_net

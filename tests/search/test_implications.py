@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from advmilp.search.implications import ACTIVE, FREE, INACTIVE, first_layer_implications
+from advmilp.nn.activations import ACTIVE, FREE, INACTIVE
+from advmilp.search.implications import first_layer_implications
 
 
 def test_chains_by_hand():

@@ -7,7 +7,8 @@ import pytest
 from advmilp.bounds.compute import interval_bounds
 from advmilp.spec.problems import input_box
 from advmilp.search.options import SearchOptions
-from advmilp.search.phase_bb import ACTIVE, INACTIVE, PhaseLP, search_phases
+from advmilp.nn.activations import ACTIVE, INACTIVE
+from advmilp.search.phase_bb import PhaseLP, search_phases
 from advmilp.heuristics.primal import affine_maps, hidden_pattern
 from advmilp.solvers.highs import HighsLP
 from advmilp.spec.problems import ProblemSpec, targeted_criterion

@@ -70,7 +70,8 @@ def test_a_point_the_caller_refuses_is_never_reported():
 def test_the_region_lp_of_a_fully_split_domain_by_hand():
     """relu(x) + x on [−1, 1] (tests/bounds/test_beta.py): split inactive it is x on [−1, 0], least value −1
     at x = −1; split active it is 2x on [0, 1], least 0 at x = 0; a region with no box point is infeasible."""
-    from advmilp.bounds.beta import ACTIVE, INACTIVE, SplitRelaxation
+    from advmilp.bounds.beta import SplitRelaxation
+    from advmilp.nn.activations import ACTIVE, INACTIVE
     from advmilp.nn.network import Network
     from advmilp.search.split_bab import region_lp
 
