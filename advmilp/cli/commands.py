@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import (CACHE_DIR, DATA_DIR, INTERRUPTED, MODEL, MODELS_DIR, Positive, Workers, _load_nets,
-                                _need_network, architecture_names, clean_errors, main, refuse_shipped)
+from advmilp.cli.common import (CACHE_DIR, DATA_DIR, INTERRUPTED, MODEL, MODELS_DIR, OutputFile, Positive, Workers,
+                                _load_nets, _need_network, architecture_names, clean_errors, main, refuse_shipped)
 from advmilp.errors import AdvmilpError
 from advmilp.methods.registry import METHODS
 from advmilp.spec.rows import ERROR
@@ -383,7 +383,7 @@ def _refuse_unused(ctx, config_path) -> None:
 @click.option("--image", type=int, default=0, show_default=True, help="Test-set image index.")
 @_spec_options
 @_solver_options
-@click.option("--save-png", type=click.Path(dir_okay=False), default=None,
+@click.option("--save-png", type=OutputFile(), default=None,
               help="Write original | perturbation | adversarial side by side.")
 @_batch_options
 @DATA_DIR
@@ -475,7 +475,7 @@ def _run_config(ctx, config_path, batch, data_dir, models_dir, cache_dir):
                    "sum of the other outputs (diff).")
 @click.option("--output-relu/--linear-output", default=True, show_default=True)
 @_solver_options
-@click.option("--save-png", type=click.Path(dir_okay=False), default=None)
+@click.option("--save-png", type=OutputFile(), default=None)
 @MODELS_DIR
 @CACHE_DIR
 @clean_errors

@@ -120,6 +120,31 @@ class Workers(click.ParamType):
         return n
 
 
+class OutputFile(click.ParamType):
+    """A file a command will write: refused before any work when it cannot be written there (a folder
+    of that name, a parent that is a file, a folder without write permission) — a long run must not
+    end on "cannot write".  Missing parent folders are fine: the command makes them when it writes."""
+
+    name = "file"
+
+    def convert(self, value, param, ctx):
+        import os
+
+        path = Path(value).expanduser()
+        if path.is_dir():
+            self.fail(f"{value}: is a folder; give a file name", param, ctx)
+        parent = path.absolute().parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            self.fail(f"{value}: {parent} is a file, not a folder", param, ctx)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            self.fail(f"{value}: cannot write in {parent} (permission denied)", param, ctx)
+        if path.exists() and not os.access(path, os.W_OK):
+            self.fail(f"{value}: the file is read-only", param, ctx)
+        return str(path)
+
+
 def shipped_files(path: str | Path) -> list[str]:
     """Files under ``path`` (a file or a folder) that git tracks in the advmilp checkout this package
     runs from: the shipped weights, bounds, results, reports and figures.  Empty outside a checkout."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, _need_network, clean_errors, main, refuse_shipped
+from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, OutputFile, _need_network, clean_errors, main, refuse_shipped
 from advmilp.errors import AdvmilpError
 
 
@@ -80,7 +80,7 @@ def transfer(arch, model, run_dir, to, n_images, seed, out, force, data_dir, mod
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True)
 @click.option("--eval-images", type=click.IntRange(min=1, max=10000), default=10000, show_default=True,
               help="Fooling rate of δ on the first N test images (x + δ clipped to [0, 1]).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Save δ here (.npy) with a .json beside.")
+@click.option("--out", type=OutputFile(), default=None, help="Save δ here (.npy) with a .json beside.")
 @DATA_DIR
 @MODELS_DIR
 @clean_errors

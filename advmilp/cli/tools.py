@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, Positive, _need_network, clean_errors, main, refuse_shipped
+from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, OutputFile, Positive, _need_network, clean_errors, main, refuse_shipped
 from advmilp.errors import AdvmilpError
 
 
@@ -104,7 +104,7 @@ def report(runs, gap1_run, out, force, published, eps_text):
 @main.command()
 @click.option("--arch", default=None, help="Network name or model file.")
 @MODEL
-@click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False), help="Output .onnx file.")
+@click.option("--onnx", "onnx_path", required=True, type=OutputFile(), help="Output .onnx file.")
 @MODELS_DIR
 @clean_errors
 def export(arch, model, onnx_path, models_dir):
@@ -146,7 +146,7 @@ def export_vnnlib_cmd(arch, model, out, epsilon, norm, n_images, target, timeout
 
 
 @main.command()
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", type=OutputFile(), default=None,
               help="npz file (default results/masks/mnist_train_masks.npz; a PNG grid is written beside it).")
 @DATA_DIR
 @clean_errors

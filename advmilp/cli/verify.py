@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import MODEL, MODELS_DIR, Positive, Workers, _need_network, clean_errors, main
+from advmilp.cli.common import MODEL, MODELS_DIR, OutputFile, Positive, Workers, _need_network, clean_errors, main
 from advmilp.errors import AdvmilpError
 
 SINGLE_TIMEOUT = 120.0
@@ -17,7 +17,10 @@ def write_counterexample(path: Path, x, y) -> None:
     """VNN-COMP's result format: ``sat`` then the assignment ``((X_0 v) ... (Y_0 v) ...)``."""
     from advmilp.experiments.verify_batch import format_counterexample
 
-    path.write_text(format_counterexample(x, y))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(format_counterexample(x, y))
+    tmp.replace(path)
 
 
 @main.command()
@@ -33,7 +36,7 @@ def write_counterexample(path: Path, x, y) -> None:
                    "every timeout of the CSV.")
 @click.option("--timeout-scale", default=None, type=Positive(),
               help="With --instances: multiply the CSV's timeouts by this factor.")
-@click.option("--counterexample", type=click.Path(dir_okay=False), default=None,
+@click.option("--counterexample", type=OutputFile(), default=None,
               help="Write a violated property's counterexample here (VNN-COMP format).")
 @click.option("--results-dir", type=click.Path(file_okay=False), default=None,
               help="With --instances: the results folder (default results/<benchmark folder name>, "

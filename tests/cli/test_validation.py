@@ -87,3 +87,28 @@ def test_a_problem_tight_does_not_solve_runs_milp_by_default_and_says_so(tmp_pat
                    cli_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "method milp" in proc.stdout and "with milp" in proc.stderr
+
+
+# every option naming a file to write, with its command: refused before any work when the file cannot be
+# written there (a long universal run used to end on "File exists" after its search)
+OUTPUT_FILES = [
+    (["universal", "--arch", "dnn1", "--images", "0-1", "--target", "2", "--out"], "{}"),
+    (["verify", "--arch", "dnn1", "--vnnlib", "missing.vnnlib", "--counterexample"], "{}"),
+    (["attack", "--arch", "dnn1", "--image", "0", "--save-png"], "{}.png"),
+    (["feature", "--arch", "dnn1", "--unit", "0", "--save-png"], "{}.png"),
+    (["export", "--arch", "dnn1", "--onnx"], "{}.onnx"),
+    (["masks", "--out"], "{}.npz"),
+]
+
+
+@pytest.mark.parametrize("args,name", OUTPUT_FILES, ids=[a[0] for a, _ in OUTPUT_FILES])
+def test_an_output_file_that_cannot_be_written_is_refused_first(tmp_path, args, name):
+    need_mnist()
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("")
+    proc = invoke(args + [name.format(blocker / "sub" / "x")], cli_env(tmp_path))
+    assert f"{blocker} is a file, not a folder" in one_error_line(proc)
+    (tmp_path / "a-folder").mkdir()
+    proc = invoke(args + [str(tmp_path / "a-folder")], cli_env(tmp_path))
+    assert "is a folder; give a file name" in one_error_line(proc)
+    assert not (tmp_path / "results").exists()     # nothing written

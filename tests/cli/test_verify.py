@@ -40,7 +40,7 @@ def test_holds_and_violated_with_a_counterexample_file(tmp_path, identity_file):
     out = run("verify", "--model", identity_file, "--vnnlib", str(tmp_path / "h.vnnlib"), "--timeout", "30")
     assert out.exit_code == 0 and "result      holds" in out.output
     (tmp_path / "v.vnnlib").write_text(SPEC.format(hi0=0.7, lo1=0.5))
-    cex = tmp_path / "cex.txt"
+    cex = tmp_path / "new" / "folder" / "cex.txt"      # its folders are made
     out = run("verify", "--model", identity_file, "--vnnlib", str(tmp_path / "v.vnnlib"), "--counterexample", str(cex))
     assert out.exit_code == 0 and "result      violated" in out.output and "float32" in out.output
     text = cex.read_text()
