@@ -114,6 +114,20 @@ def test_attack_bench_compares_both_attacks_beside_the_published_answer(monkeypa
     assert "unknown network" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not (REPO.parent / "shared" / "external" / "vnncomp2021_eran").is_dir(),
+                    reason="../shared/external absent")
+def test_vnncomp_bench_runs_the_eran_stretch_set(tmp_path, data_dir, monkeypatch, capsys):
+    """The ERAN 9x200 set's first instance (its ONNX file normalises the input with Sub/Div and ends in a
+    ReLU): it holds, advmilp says so, scored beside the published tools' answers."""
+    argv = ["--full", "--sets", "eran", "--limit", "1", "--results-dir", str(tmp_path)]
+    assert run_script("vnncomp_bench.py", argv, monkeypatch) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| mnist_relu_9_200-mnist_spec_idx_8098_eps_0.01500 |"))
+    consensus, ours = (cell.strip() for cell in row.split("|")[2:4])
+    assert consensus == "holds" and ours.startswith("h ")
+    assert "| mnist_relu_9_200 | **advmilp** | 1 | 0 | 0 | 0 |" in out
+
+
 def test_every_benchmark_accepts_ctrl_c_even_started_in_the_background():
     """A benchmark started with `nohup ... &` by a script inherits SIGINT as ignored; each script's main block
     runs through `experiments.workers.run_script`, which installs the KeyboardInterrupt handler again and
