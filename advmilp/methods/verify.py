@@ -11,9 +11,13 @@ outputs y = N(x) meeting every row of some disjunct, ``G_d y <= h_d``.  Per disj
    (`_joint_attack`: each start follows the disjunct nearest to being met, ``max_r (G_d y − h_d)_r``
    the least; most violated instances fall here);
 3. **β-CROWN search** — branch-and-bound over ReLU splits with β-CROWN bounds, many domains per
-   matrix product and no LP (`search.split_bab`), on each open disjunct for its share of `BAB_SHARE` of
+   matrix product and no LP (`search.split_bab`), on each open disjunct for its share of `FIRST_SHARE` of
    the time left: it rules a disjunct out when every domain has a row proven above ``TOL``, and its
    candidate points (and the LPs of fully split domains) can meet a disjunct;
+   **refined bounds** — for the disjuncts still open, every hidden layer's unstable units bounded again
+   one by one by short β-CROWN searches on the network truncated at them (`search.refine`, at most
+   `REFINE_SHARE` of the time left), layer by layer, each re-propagated into the later ones by α-CROWN;
+   the disjuncts are bounded again on them, and the β-CROWN search runs a second pass (`BAB_SHARE`);
 4. **phase search** — the exact branch-and-bound over ReLU phases (`search.phase_bb`, the encoder
    table's big-M encoding with the CROWN bounds, `search.problems` kind "violation"): minimise
    t subject to ``G_d y − h_d ≤ t``; it stops at the first point with t ≤ 0 in float64 and float32,
@@ -22,8 +26,8 @@ outputs y = N(x) meeting every row of some disjunct, ``G_d y <= h_d``.  Per disj
 
 A counterexample counts only if the disjunct holds **exactly** at it in a float64 and a float32
 forward pass (outputs after the last layer's activation, as the VNN-LIB ``Y_j`` are).  ``holds`` is
-reported only when every disjunct was ruled out by bounds, by the β-CROWN search or by the phase search's
-LP bounds (≥ ``TOL``).
+reported only when every disjunct was ruled out by bounds (refined or not), by the β-CROWN search or by
+the phase search's LP bounds (≥ ``TOL``).
 """
 
 from __future__ import annotations
@@ -51,7 +55,11 @@ NODE_LP_S = 2.0
 # 256x2 + 256x4 instances, 30 s each, that found 14 counterexamples and this 17, every one of the 14
 # among them (`benchmarks/attack_bench.py`)
 JOINT_STARTS, JOINT_STEPS, JOINT_STEP = 64, 100, 0.25
-# the β-CROWN branch-and-bound's part of the time left after the attack (the LP phase search gets the rest)
+# the β-CROWN branch-and-bound's first pass: its part of the time left after the attack; the refinement of
+# the intermediate bounds for the disjuncts it leaves open (`search.refine`): its part of the time left
+# then; the second pass on the refined bounds: its part of what is left (the LP phase search gets the rest)
+FIRST_SHARE = 0.25
+REFINE_SHARE = 0.5
 BAB_SHARE = 0.75
 
 
@@ -218,25 +226,54 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
     if found is not None:
         d, x, y = found
         return done(VIOLATED, x, y, prop.margin(y), "attack", "float64 and float32 forward pass")
-    # β-CROWN branch-and-bound (no LPs) on every open disjunct, each its share of BAB_SHARE of the time left,
-    # the least violated bound first: `holds` needs every disjunct ruled out, and the time the easy ones
-    # leave goes to the hard ones; what the search leaves goes to the LP phase search.
-    open_.sort(key=lambda d: -proven[d])
-    still = []
-    for i, d in enumerate(open_):
-        share = (deadline - time.perf_counter()) * BAB_SHARE / (len(open_) - i)
-        r = _split_search(logits_net, network, prop, d, box_bounds, min(deadline, time.perf_counter() + share))
-        if r.status == VIOLATED:
-            ok, y = _check(network, prop, d, r.x)
-            if ok:
-                return done(VIOLATED, np.clip(r.x, prop.x_lb, prop.x_ub), y, prop.margin(y), "β-CROWN search",
-                            "float64 and float32 forward pass")
-        proven[d] = max(proven[d], r.bound)
-        if r.status == HOLDS:
-            how = "β-CROWN search" if how == "bounds" else how
-        else:
-            still.append(d)
-    open_ = still
+    # β-CROWN branch-and-bound (no LPs) on every open disjunct, the least violated bound first: `holds` needs
+    # every disjunct ruled out, and the time the easy ones leave goes to the hard ones.  A first pass gets
+    # FIRST_SHARE of the time left; the disjuncts it leaves open get refined intermediate bounds
+    # (`search.refine`, at most REFINE_SHARE of the time then) and a second pass on them (BAB_SHARE); what
+    # that leaves goes to the LP phase search.
+    def split_pass(open_, share, label):
+        nonlocal how
+        open_ = sorted(open_, key=lambda d: -proven[d])
+        still, stop = [], time.perf_counter() + (deadline - time.perf_counter()) * share
+        for i, d in enumerate(open_):
+            r = _split_search(logits_net, network, prop, d, box_bounds,
+                              time.perf_counter() + (stop - time.perf_counter()) / (len(open_) - i))
+            if r.status == VIOLATED:
+                ok, y = _check(network, prop, d, r.x)
+                if ok:
+                    return done(VIOLATED, np.clip(r.x, prop.x_lb, prop.x_ub), y, prop.margin(y), label,
+                                "float64 and float32 forward pass"), []
+            proven[d] = max(proven[d], r.bound)
+            if r.status == HOLDS:
+                how = label
+            else:
+                still.append(d)
+        return None, still
+
+    found, open_ = split_pass(open_, FIRST_SHARE, "β-CROWN search")
+    if found is not None:
+        return found
+    refined = open_ and len(logits_net.layers) > 2     # (a single hidden layer is exact over the box already)
+    if refined:
+        from advmilp.search.refine import refine_bounds
+
+        def enough(bounds):        # every open disjunct ruled out by the refined bounds alone
+            margins = _bounds_margins(logits_net, prop, bounds, deadline)
+            for d in open_:
+                proven[d] = max(proven[d], margins[d])
+            return all(proven[d] > 0 for d in open_)
+
+        box_bounds = refine_bounds(logits_net, box_bounds, prop.x_lb, prop.x_ub,
+                                   deadline=time.perf_counter() + (deadline - time.perf_counter()) * REFINE_SHARE,
+                                   enough=enough)
+        settled = [d for d in open_ if proven[d] > 0]
+        if settled:
+            how = "refined bounds"
+        open_ = [d for d in open_ if d not in settled]
+    if open_:
+        found, open_ = split_pass(open_, BAB_SHARE, "β-CROWN search on refined bounds" if refined else "β-CROWN search")
+        if found is not None:
+            return found
     # the exact LP search: a first look (a dive) at every disjunct, then the rest.
     # (One LP per unstable unit over the box used to come between the two: on 256x2 prop_3_0.03 it took
     # 4 of 9 disjuncts to 8 of 9 over CROWN's bounds, but over α-CROWN's it bounds no unit tighter —
