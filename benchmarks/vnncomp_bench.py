@@ -7,7 +7,8 @@ VNN-LIB files are generated here with ``export_vnnlib`` (no VNN-LIB files were p
 ``--sets eran`` runs the stretch test instead: VNN-COMP 2021's ERAN mnist_relu_9_200 (1,600 ReLUs, its ONNX
 file normalising the input and ending in a ReLU), 36 specifications at ε 0.015, 300 s each.
 ``--limit N`` keeps the first N instances of each set (to check the full mode quickly); ``--nets 256x2,256x4``
-keeps those networks, ``--sets 2021`` that set, ``--eps 0.02`` that radius of the 2020 set, ``--images 1,3``
+keeps those networks, ``--specs prop_3_0.03,prop_4_0.05`` those specifications of the 2021 set, ``--sets 2021``
+that set, ``--eps 0.02`` that radius of the 2020 set, ``--images 1,3``
 those of its test images.
 
 Both run ``advmilp verify --instances`` (the same batch: resumable, one row per instance) into
@@ -65,11 +66,12 @@ def quick_csv(folder: Path) -> Path:
     return write_csv(folder / "quick_instances.csv", rows)
 
 
-def full_2021_csv(folder: Path, limit: int | None, nets=NETS) -> Path:
-    """The published mnistfc_instances.csv, with the files where this copy keeps them (onnx/, vnnlib/)."""
+def full_2021_csv(folder: Path, limit: int | None, nets=NETS, specs=None) -> Path:
+    """The published mnistfc_instances.csv, with the files where this copy keeps them (onnx/, vnnlib/);
+    ``specs``: only these specifications (file stems, e.g. prop_3_0.03)."""
     rows = []
     for onnx, spec, timeout in csv.reader((MNISTFC / "mnistfc_instances.csv").read_text().splitlines()):
-        if Path(onnx.strip()).stem in nets:
+        if Path(onnx.strip()).stem in nets and (specs is None or Path(spec.strip()).stem in specs):
                 rows.append((MNISTFC / "onnx" / onnx.strip(), MNISTFC / "vnnlib" / spec.strip(), float(timeout)))
     return write_csv(folder / "mnistfc2021_instances.csv", rows[:limit])
 
@@ -191,6 +193,8 @@ def main() -> int:
                     help="full mode, the 2020 set: these radii (default 0.02,0.05)")
     ap.add_argument("--images", default=None,
                     help="full mode, the 2020 set: these test images (e.g. 1,3,11,13; default 0-24)")
+    ap.add_argument("--specs", default=None,
+                    help="full mode, the 2021 set: only these specifications (e.g. prop_3_0.03,prop_4_0.05)")
     ap.add_argument("--results-dir", type=Path, default=REPO / "results" / "vnncomp_bench")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--timeout-scale", type=float, default=None,
@@ -230,12 +234,20 @@ def main() -> int:
     if not images or not set(images) <= set(range(25)):
         print("error: --images: test images of the 2020 set, between 0 and 24, separated by commas", file=sys.stderr)
         return 2
+    specs = {x.strip().removesuffix(".vnnlib") for x in args.specs.split(",") if x.strip()} if args.specs else None
+    if args.specs and not specs:
+        print("error: --specs: give specification names such as prop_3_0.03", file=sys.stderr)
+        return 2
+    known = {Path(row[1].strip()).stem for row in csv.reader((MNISTFC / "mnistfc_instances.csv").read_text().splitlines())}
+    if specs and (unknown := sorted(specs - known)):
+        print(f"error: --specs: {unknown[0]} is not a specification of the 2021 mnistfc set", file=sys.stderr)
+        return 2
     os.environ.setdefault("ADVMILP_DATA", str(REPO.parent / "shared" / "data" / "mnist"))
     sets = []
     gen = args.results_dir / "instances"      # the generated instances.csv files (and the 2020 VNN-LIB files)
     if args.full:
         if "2021" in sets_wanted:
-            sets.append(("2021 mnistfc (published timeouts)", full_2021_csv(gen, args.limit, nets),
+            sets.append(("2021 mnistfc (published timeouts)", full_2021_csv(gen, args.limit, nets, specs),
                          args.results_dir / "mnistfc2021", MNISTFC))
         if "2020" in sets_wanted and OVAL2020.is_dir():
             sets.append(("2020 MNIST-OVAL (900 s)", oval2020_csv(gen, args.limit, nets, epsilons, images),

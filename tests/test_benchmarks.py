@@ -197,3 +197,17 @@ def test_accept_interrupts_undoes_an_inherited_block_and_ignore():
     proc = subprocess.run([sys.executable, "-c", child], cwd=REPO, preexec_fn=inherit_block_and_ignore,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130, proc.stderr
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "external" / "vnncomp2021_mnistfc").is_dir(),
+                    reason="../shared/external absent")
+def test_vnncomp_bench_keeps_the_specifications_asked_for(tmp_path, monkeypatch, capsys):
+    import runpy
+
+    mod = runpy.run_path(str(REPO / "benchmarks" / "vnncomp_bench.py"))
+    path = mod["full_2021_csv"](tmp_path, None, ("mnist-net_256x4",), {"prop_3_0.03", "prop_4_0.05"})
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    assert [(r[0].rsplit("/", 1)[1], r[1].rsplit("/", 1)[1], r[2]) for r in rows] == [
+        ("mnist-net_256x4.onnx", "prop_3_0.03.vnnlib", "300"), ("mnist-net_256x4.onnx", "prop_4_0.05.vnnlib", "300")]
+    assert run_script("vnncomp_bench.py", ["--full", "--specs", "prop_99_0.03"], monkeypatch) == 2
+    assert "prop_99_0.03 is not a specification" in capsys.readouterr().err
