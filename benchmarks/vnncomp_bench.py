@@ -238,8 +238,10 @@ def main() -> int:
     if args.specs and not specs:
         print("error: --specs: give specification names such as prop_3_0.03", file=sys.stderr)
         return 2
-    known = {Path(row[1].strip()).stem for row in csv.reader((MNISTFC / "mnistfc_instances.csv").read_text().splitlines())}
-    if specs and (unknown := sorted(specs - known)):
+    if specs:
+        listed = csv.reader((MNISTFC / "mnistfc_instances.csv").read_text().splitlines())
+        unknown = sorted(specs - {Path(row[1].strip()).stem for row in listed})
+    if specs and unknown:
         print(f"error: --specs: {unknown[0]} is not a specification of the 2021 mnistfc set", file=sys.stderr)
         return 2
     os.environ.setdefault("ADVMILP_DATA", str(REPO.parent / "shared" / "data" / "mnist"))

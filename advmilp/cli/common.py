@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,8 +129,6 @@ class OutputFile(click.ParamType):
     name = "file"
 
     def convert(self, value, param, ctx):
-        import os
-
         path = Path(value).expanduser()
         if path.is_dir():
             self.fail(f"{value}: is a folder; give a file name", param, ctx)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from advmilp.cli.common import DATA_DIR, MODEL, MODELS_DIR, OutputFile, Positive, _need_network, clean_errors, main, refuse_shipped
+from advmilp.cli.common import (DATA_DIR, MODEL, MODELS_DIR, OutputFile, Positive, _need_network, clean_errors,
+                                main, refuse_shipped)
 from advmilp.errors import AdvmilpError
 
 

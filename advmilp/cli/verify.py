@@ -52,8 +52,8 @@ def write_counterexample(path: Path, x, y) -> None:
 def verify(arch, model, vnnlib_path, instances_csv, timeout, timeout_scale, counterexample, results_dir, force,
            workers, executor, scheduler, models_dir):
     """Decide a VNN-LIB property: 'holds' (no input in the box violates it: proven by bounds, refined
-    bounds, the β-CROWN branch-and-bound or the exact LP phase search), 'violated' (a counterexample, checked by a float64 and a float32 forward pass) or
-    'unknown' (not settled within --timeout).  A wrong answer is never given for speed.
+    bounds, the β-CROWN branch-and-bound or the exact LP phase search), 'violated' (a counterexample,
+    checked by a float64 and a float32 forward pass) or 'unknown' (not settled within --timeout).  A wrong answer is never given for speed.
 
     With --instances, decide every instance of a VNN-COMP benchmark and write one row per instance
     (resumable: a rerun skips the recorded ones); 'advmilp report <results dir>' scores them."""

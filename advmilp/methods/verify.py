@@ -253,7 +253,7 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
     found, open_ = split_pass(open_, FIRST_SHARE, "β-CROWN search")
     if found is not None:
         return found
-    refined = open_ and len(logits_net.layers) > 2     # (a single hidden layer is exact over the box already)
+    refined = bool(open_) and len(logits_net.layers) > 2     # (a single hidden layer is exact over the box)
     if refined:
         from advmilp.search.refine import refine_bounds
 
@@ -271,7 +271,8 @@ def verify_property(network: Network, prop: VnnlibProperty, time_limit: float = 
             how = "refined bounds"
         open_ = [d for d in open_ if d not in settled]
     if open_:
-        found, open_ = split_pass(open_, BAB_SHARE, "β-CROWN search on refined bounds" if refined else "β-CROWN search")
+        label = "β-CROWN search on refined bounds" if refined else "β-CROWN search"
+        found, open_ = split_pass(open_, BAB_SHARE, label)
         if found is not None:
             return found
     # the exact LP search: a first look (a dive) at every disjunct, then the rest.

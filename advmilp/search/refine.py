@@ -18,7 +18,7 @@ bounds valid over the box, and `crown_bounds` intersects, never widens, its base
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -47,7 +47,8 @@ def truncated_at(network: Network, k: int, j: int) -> Network:
 
 
 def refine_layer(network: Network, bounds: Bounds, k: int, x_lb: np.ndarray, x_ub: np.ndarray,
-                 options: RefineOptions = RefineOptions(), deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 options: RefineOptions = RefineOptions(),
+                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Layer ``k``'s pre-activation bounds (0-based, k ≥ 1) with every unit that ``bounds`` leaves
     unstable bounded again by two short β-CROWN searches over the box, on the bounds of layers < k."""
     L, U = bounds.lower[k].copy(), bounds.upper[k].copy()
@@ -86,13 +87,13 @@ def refine_bounds(network: Network, bounds: Bounds, x_lb: np.ndarray, x_ub: np.n
         if expired(deadline):
             break
         L, U = refine_layer(network, bounds, k, x_lb, x_ub, options, deadline)
-        before = int(((bounds.lower[k] < 0) & (bounds.upper[k] > 0)).sum())
-        base = Bounds(list(bounds.lower), list(bounds.upper), bounds.method, dict(bounds.params))
-        base.lower[k], base.upper[k] = L, U
+        before = bounds.stable_counts()[k][2]
+        base = replace(bounds, lower=bounds.lower[:k] + [L] + bounds.lower[k + 1:],
+                       upper=bounds.upper[:k] + [U] + bounds.upper[k + 1:])
         bounds = crown_bounds(network, x_lb, x_ub, base=base, alpha=AlphaOptions(), deadline=deadline)
         bounds.method, bounds.params = "refined", {**bounds.params, "refined_layers": k}
         if say:
-            after = [int(((lo < 0) & (up > 0)).sum()) for lo, up in zip(bounds.lower, bounds.upper)]
+            after = [unstable for _, _, unstable in bounds.stable_counts()]
             say(f"refined layer {k + 1}: {before} -> {after[k]} unstable units; unstable per layer now {after} "
                 f"({time.perf_counter() - t0:.1f} s)")
         if enough is not None and enough(bounds):
