@@ -41,6 +41,7 @@ Needs the ``peers`` extra: ``pip install -e '.[peers]'``.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import platform
 import sys
@@ -168,11 +169,11 @@ def _check_spec(spec: ProblemSpec) -> None:
         raise AdvmilpError(f"the OMLT peer minimises L1 over the box only (the problem sets {', '.join(extras)})")
 
 
-def build_peer(onnx_path, x_bar: np.ndarray, label: int, spec: ProblemSpec) -> PeerModel:
-    """OMLT's big-M model of the network in ``onnx_path`` with the distance and ``spec``'s criterion."""
-    _check_spec(spec)
+def omlt_block(onnx_path, x_lb: np.ndarray, x_ub: np.ndarray, what: str = "input box"):
+    """A Pyomo model ``m`` whose block ``m.nn`` is OMLT's big-M model of the network in ``onnx_path`` over the
+    input box [x_lb, x_ub] (OMLT's interval bounds start from it); returns (m, OMLT's network definition,
+    input variables in the flat pixel order, output variables in order)."""
     onnx, pyo, OmltBlock, load_onnx_neural_network, ReluBigMFormulation = _peer_modules()
-    t0 = time.perf_counter()
     path = Path(onnx_path)
     try:
         proto = onnx.load(str(path))
@@ -180,21 +181,38 @@ def build_peer(onnx_path, x_bar: np.ndarray, label: int, spec: ProblemSpec) -> P
         raise AdvmilpError(f"{path}: cannot read ONNX model ({type(exc).__name__}: {exc})") from exc
     graph = omlt_graph(proto)
     n = graph.graph.input[0].type.tensor_type.shape.dim[1].dim_value
-    x_bar = np.asarray(x_bar, dtype=np.float64).reshape(-1)
-    if x_bar.size != n:
-        raise AdvmilpError(f"the image has {x_bar.size} values; {path.name} takes {n}")
+    if len(x_lb) != n:
+        raise AdvmilpError(f"the {what} has {len(x_lb)} values; {path.name} takes {n}")
+    # OMLT creates its scaled inputs at 0 before their bounds: over a box without 0 Pyomo logs one W1002
+    # warning per pixel (harmless, the value is never used), so pyomo.core is quiet during the build
+    quiet = logging.getLogger("pyomo.core")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
-        net_def = load_onnx_neural_network(graph, input_bounds={i: (0.0, 1.0) for i in range(n)})
+        net_def = load_onnx_neural_network(
+            graph, input_bounds={i: (float(x_lb[i]), float(x_ub[i])) for i in range(n)})
         m = pyo.ConcreteModel()
         m.nn = OmltBlock()
         m.nn.build_formulation(ReluBigMFormulation(net_def))
     except (ValueError, TypeError, KeyError) as exc:
         raise AdvmilpError(f"{path.name}: OMLT cannot build this network ({type(exc).__name__}: {exc})") from exc
+    finally:
+        quiet.setLevel(level)
     inputs = [m.nn.inputs[k] for k in m.nn.inputs_set]
     outputs = [m.nn.outputs[k] for k in m.nn.outputs_set]
     if len(inputs) != n:
         raise AdvmilpError(f"{path.name}: OMLT reads {len(inputs)} inputs, the file declares {n}")
-    n_out = len(outputs)
+    return m, net_def, inputs, outputs
+
+
+def build_peer(onnx_path, x_bar: np.ndarray, label: int, spec: ProblemSpec) -> PeerModel:
+    """OMLT's big-M model of the network in ``onnx_path`` with the distance and ``spec``'s criterion."""
+    _check_spec(spec)
+    pyo = _peer_modules()[1]
+    t0 = time.perf_counter()
+    x_bar = np.asarray(x_bar, dtype=np.float64).reshape(-1)
+    m, net_def, inputs, outputs = omlt_block(onnx_path, np.zeros(x_bar.size), np.ones(x_bar.size), "image")
+    n, n_out = len(inputs), len(outputs)
     spec.check_for([n, n_out], label)
     target = spec.target_for(label)
 
@@ -214,13 +232,15 @@ def build_peer(onnx_path, x_bar: np.ndarray, label: int, spec: ProblemSpec) -> P
     return PeerModel(m, inputs, outputs, target, binaries, time.perf_counter() - t0)
 
 
-def _output_bounds(m, net_def) -> list[tuple[float, float]]:
-    """OMLT's interval bounds on the logits (the output layer's pre-activations ẑ)."""
+def _output_bounds(m, net_def, relu_ok: bool = False) -> list[tuple[float, float]]:
+    """OMLT's interval bounds on the outputs: the output layer's pre-activations ẑ (the logits), or with
+    ``relu_ok`` and a ReLU on the output layer, ẑ's bounds through the ReLU."""
     (last,) = list(net_def.output_layers)
-    if last.activation != "linear":
+    if last.activation not in ("linear", "relu") or (last.activation == "relu" and not relu_ok):
         raise AdvmilpError(f"the OMLT peer reads logits; the output layer has activation {last.activation!r}")
     zhat = m.nn.layer[id(last)].zhat
-    return [tuple(float(b) for b in zhat[k].bounds) for k in zhat]
+    bounds = [tuple(float(b) for b in zhat[k].bounds) for k in zhat]
+    return [(max(lo, 0.0), max(hi, 0.0)) for lo, hi in bounds] if last.activation == "relu" else bounds
 
 
 def _add_misclassification(m, pyo, net_def, spec: ProblemSpec, label: int) -> None:
@@ -352,6 +372,72 @@ def omlt_attack(onnx_path, x_bar: np.ndarray, label: int, spec: ProblemSpec, set
         host=platform.node(), started_at=started,
         message="; ".join(s for s in (f"{versions()} via {sol.interface}; OMLT interval bounds", sol.message) if s))
     return InstanceResult(row, witness if verified else None, {"outputs": outputs})
+
+
+# ---- a VNN-LIB property (the verification peer of `advmilp verify`) -------------------------------
+VERIFY_SLACK = 1e-4   # the MILP maximises the violation slack t over [0, VERIFY_SLACK]: done at the first such point
+
+
+@dataclass
+class PeerVerdict:
+    result: str       # holds | violated | unknown
+    time_s: float     # the model build, its hand-over to HiGHS and the solve
+    raw: str          # HiGHS's model status, or why unknown
+
+
+def omlt_verify(onnx_path, vnnlib_path, time_limit: float, threads: int = 1) -> PeerVerdict:
+    """Decide a VNN-LIB property with OMLT's big-M model of the network over the property's input box
+    (OMLT's interval bounds from that box) and HiGHS, as MIPVerify or Venus would with their MILP: one
+    binary s_k per disjunct (none for one disjunct), ``Σ s_k = 1``, each row ``g·y + t ≤ h + M(1 − s_k)``
+    with M from OMLT's output bounds, maximise the slack ``t ∈ [0, VERIFY_SLACK]`` (so the solve ends at
+    the first point that violates the property by that slack).  Infeasible → ``holds``; a point that
+    violates the property in advmilp's float64 *and* float32 forward passes of the same file →
+    ``violated``; anything else (time limit, a point that fails the check) → ``unknown``."""
+    from advmilp.methods.verify import network_outputs
+    from advmilp.nn.interchange import load_any
+    from advmilp.spec.rows import INFEASIBLE
+    from advmilp.spec.vnnlib import read_vnnlib
+
+    pyo = _peer_modules()[1]
+    t0 = time.perf_counter()
+    prop = read_vnnlib(vnnlib_path)
+    net = load_any(str(onnx_path))
+    m, net_def, inputs, outputs = omlt_block(onnx_path, prop.x_lb, prop.x_ub)
+    if len(outputs) != prop.n_outputs:
+        raise AdvmilpError(f"{Path(vnnlib_path).name} has {prop.n_outputs} outputs; the network {len(outputs)}")
+    y_box = _output_bounds(m, net_def, relu_ok=True)
+    lo = np.array([b[0] for b in y_box])
+    hi = np.array([b[1] for b in y_box])
+    m.t = pyo.Var(bounds=(0.0, VERIFY_SLACK))
+    m.obj = pyo.Objective(expr=m.t, sense=pyo.maximize)
+    m.rows = pyo.ConstraintList()
+    several = len(prop.disjuncts) > 1
+    if several:
+        m.s = pyo.Var(range(len(prop.disjuncts)), within=pyo.Binary)
+        m.rows.add(sum(m.s[k] for k in range(len(prop.disjuncts))) == 1)
+    for k, (G, h) in enumerate(prop.disjuncts):
+        for g, rhs in zip(G, h):
+            gy = sum(float(g[j]) * outputs[j] for j in np.flatnonzero(g))
+            if several:
+                big_m = max(0.0, float(np.maximum(g * lo, g * hi).sum()) + VERIFY_SLACK - float(rhs))
+                m.rows.add(gy + m.t <= float(rhs) + big_m * (1 - m.s[k]))
+            else:
+                m.rows.add(gy + m.t <= float(rhs))
+    binaries = sum(1 for v in m.component_data_objects(pyo.Var) if v.is_binary())
+    peer = PeerModel(m, inputs, outputs, None, binaries, time.perf_counter() - t0)
+    sol = solve_peer(peer, SolverSettings("highs", time_limit, threads, 1e-4), t0 + time_limit)
+    elapsed = time.perf_counter() - t0
+    if sol.status == INFEASIBLE:
+        return PeerVerdict("holds", elapsed, sol.status)
+    if not sol.has_point:
+        return PeerVerdict("unknown", elapsed, sol.status)
+    x = np.clip(np.array([float(v.value) for v in inputs]), prop.x_lb, prop.x_ub)
+    y64 = network_outputs(net, x)
+    y32 = network_outputs(net, x.astype(np.float32), np.float32).astype(np.float64)
+    if prop.violated_by(y64) and prop.violated_by(y32):
+        return PeerVerdict("violated", elapsed, sol.status)
+    return PeerVerdict("unknown", elapsed, f"{sol.status}, its point fails the forward-pass check "
+                                          f"(margin {prop.margin(y64):.3g})")
 
 
 # ---- a batch: rows appended to DIR/instances.csv --------------------------------------------------

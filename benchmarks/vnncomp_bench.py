@@ -14,12 +14,15 @@ those of its test images.
 Both run ``advmilp verify --instances`` (the same batch: resumable, one row per instance) into
 ``--results-dir`` (default ``results/vnncomp_bench``) and print the table of ``advmilp report``.
 ``--marabou`` adds a same-machine peer: maraboupy (``pip install maraboupy onnxruntime``), each instance
-in a subprocess with the same timeout and one worker, recorded in ``marabou.csv`` (resumable).
+in a subprocess with the same timeout and one worker, recorded in ``marabou.csv`` (resumable).  ``--omlt``
+adds another: OMLT's big-M MILP of the ONNX file over the property's box, solved by HiGHS on one thread
+(`omlt_peer.omlt_verify`; the ``peers`` extra), recorded in ``omlt.csv`` (resumable).
 
 The published results are read from ``../shared/external`` (``$ADVMILP_EXTERNAL``), never copied.
 
     python benchmarks/vnncomp_bench.py                       # quick: 5 instances, about 3 minutes
     python benchmarks/vnncomp_bench.py --quick --marabou     # with the maraboupy column
+    python benchmarks/vnncomp_bench.py --quick --omlt        # with the OMLT + HiGHS column
     python benchmarks/vnncomp_bench.py --full --limit 2      # check the full mode on 2 instances per set
     python benchmarks/vnncomp_bench.py --full --sets eran    # the 2021 ERAN 9x200 set (36 specs, 300 s)
 """
@@ -42,6 +45,8 @@ OVAL2020 = EXTERNAL / "vnncomp2020_mnist_oval"
 ERAN2021 = EXTERNAL / "vnncomp2021_eran"
 NETS = ("mnist-net_256x2", "mnist-net_256x4", "mnist-net_256x6")
 MARABOU = "marabou (this machine)"
+OMLT = "omlt+highs (this machine)"
+PEER_COLUMNS = ["onnx", "vnnlib", "result", "time_s", "timeout_s", "raw"]
 OVAL_EPS = (0.02, 0.05)     # the 2020 set's two L∞ radii
 
 # One Marabou query in a fresh interpreter: a crash or a hang cannot take the benchmark with it.
@@ -122,20 +127,27 @@ def run_batch(instances: Path, results: Path, workers: int, timeout_scale: float
 
 
 # ---- the maraboupy column ------------------------------------------------------------------------------------
-def run_marabou(instances: Path, results: Path, scale: float = 1.0) -> Path:
-    """Each instance once (resumable): marabou.csv with onnx, vnnlib, result (holds/violated/unknown), time_s."""
+def _peer_rows(instances: Path, out: Path):
+    """The instances not yet in the peer's CSV ``out`` (created with its header), and a writer appending
+    whole rows to it: (rows to run, writer, file handle)."""
     from advmilp.experiments.verify_batch import read_instances
 
-    out = results / "marabou.csv"
     done = {(r["onnx"], r["vnnlib"]) for r in csv.DictReader(out.open())} if out.exists() else set()
     new = not out.exists()
-    with out.open("a", newline="") as fh:
-        w = csv.writer(fh)
-        if new:
-            w.writerow(["onnx", "vnnlib", "result", "time_s", "timeout_s", "raw"])
-        for inst in read_instances(instances):
-            if inst.key in done:
-                continue
+    fh = out.open("a", newline="")
+    w = csv.writer(fh)
+    if new:
+        w.writerow(PEER_COLUMNS)
+        fh.flush()
+    return [inst for inst in read_instances(instances) if inst.key not in done], w, fh
+
+
+def run_marabou(instances: Path, results: Path, scale: float = 1.0) -> Path:
+    """Each instance once (resumable): marabou.csv with onnx, vnnlib, result (holds/violated/unknown), time_s."""
+    out = results / "marabou.csv"
+    todo, w, fh = _peer_rows(instances, out)
+    with fh:
+        for inst in todo:
             limit = inst.csv_timeout * scale
             t0 = time.perf_counter()
             try:
@@ -159,23 +171,58 @@ def run_marabou(instances: Path, results: Path, scale: float = 1.0) -> Path:
     return out
 
 
+def run_omlt(instances: Path, results: Path, scale: float = 1.0) -> Path:
+    """Each instance once (resumable) with OMLT's big-M MILP and HiGHS (`omlt_peer.omlt_verify`: one thread, the
+    instance's timeout for the model build and the solve): omlt.csv, the columns of marabou.csv."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from omlt_peer import omlt_verify
+
+    from advmilp.errors import AdvmilpError
+
+    out = results / "omlt.csv"
+    todo, w, fh = _peer_rows(instances, out)
+    with fh:
+        for inst in todo:
+            limit = inst.csv_timeout * scale
+            try:
+                v = omlt_verify(Path(inst.folder) / inst.onnx, Path(inst.folder) / inst.vnnlib, limit)
+                result, elapsed, raw = v.result, v.time_s, v.raw
+            except AdvmilpError as exc:   # e.g. a network OMLT's parser does not take: no answer, said why
+                result, elapsed, raw = "unknown", 0.0, f"error: {exc}"
+            w.writerow([inst.onnx, inst.vnnlib, result, f"{elapsed:.3f}", limit, raw])
+            fh.flush()
+            print(f"omlt {Path(inst.onnx).stem} {Path(inst.vnnlib).stem}: {result} ({raw}) {elapsed:.1f} s",
+                  file=sys.stderr, flush=True)
+    return out
+
+
+def omlt_available() -> str | None:
+    try:
+        import omlt  # noqa: F401
+        import pyomo  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
 def marabou_available() -> str | None:
     proc = subprocess.run([sys.executable, "-c", "import maraboupy, onnxruntime"], capture_output=True, text=True)
     return None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["import failed"])[-1]
 
 
 # ---- the table -------------------------------------------------------------------------------------------------
-def report(results: Path, published_dir: Path, marabou_csv: Path | None) -> str:
+def report(results: Path, published_dir: Path, peers: dict[str, Path] | None = None) -> str:
+    """advmilp's rows scored beside the published tools and the same-machine peers (tool name → its CSV)."""
     from advmilp.experiments.verify_batch import RESULTS_FILE, read_rows
     from advmilp.reporting.vnncomp import Answer, instance_id, load_published, render_report
 
     published = load_published(published_dir)
-    if marabou_csv is not None:
-        published.tools.append(MARABOU)
-        for r in csv.DictReader(marabou_csv.open()):
+    for tool, path in (peers or {}).items():
+        published.tools.append(tool)
+        for r in csv.DictReader(path.open()):
             res = r["result"] if r["result"] in ("holds", "violated") else None
             iid = instance_id(r["onnx"], r["vnnlib"])
-            published.answers.setdefault(iid, {})[MARABOU] = Answer(res, float(r["time_s"]))
+            published.answers.setdefault(iid, {})[tool] = Answer(res, float(r["time_s"]))
     return render_report(read_rows(results / RESULTS_FILE), published)
 
 
@@ -200,6 +247,8 @@ def main() -> int:
     ap.add_argument("--timeout-scale", type=float, default=None,
                     help="multiply every timeout (advmilp's and Marabou's); the report says so")
     ap.add_argument("--marabou", action="store_true", help="add maraboupy on this machine as a column")
+    ap.add_argument("--omlt", action="store_true",
+                    help="add OMLT's big-M MILP + HiGHS on this machine as a column (benchmarks/omlt_peer.py)")
     args = ap.parse_args()
     if not MNISTFC.is_dir():
         print(f"error: {MNISTFC} not found (the offline copy of ../shared/external; set ADVMILP_EXTERNAL)",
@@ -210,6 +259,9 @@ def main() -> int:
         return 2
     if args.marabou and (why := marabou_available()):
         print(f"error: --marabou needs maraboupy and onnxruntime ({why})", file=sys.stderr)
+        return 2
+    if args.omlt and (why := omlt_available()):
+        print(f"error: --omlt needs omlt and pyomo: pip install -e '.[peers]' ({why})", file=sys.stderr)
         return 2
     nets = tuple(f"mnist-net_{n.strip()}" for n in args.nets.split(",") if n.strip())
     sets_wanted = {s.strip() for s in args.sets.split(",") if s.strip()}
@@ -265,9 +317,13 @@ def main() -> int:
                      args.results_dir / "quick", MNISTFC))
     for title, instances, results, published in sets:
         run_batch(instances, results, args.workers, args.timeout_scale)
-        mcsv = run_marabou(instances, results, args.timeout_scale or 1.0) if args.marabou else None
+        peers = {}
+        if args.marabou:
+            peers[MARABOU] = run_marabou(instances, results, args.timeout_scale or 1.0)
+        if args.omlt:
+            peers[OMLT] = run_omlt(instances, results, args.timeout_scale or 1.0)
         print(f"\n## {title}\n")
-        print(report(results, published, mcsv))
+        print(report(results, published, peers))
     return 0
 
 

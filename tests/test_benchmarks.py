@@ -211,3 +211,23 @@ def test_vnncomp_bench_keeps_the_specifications_asked_for(tmp_path, monkeypatch,
         ("mnist-net_256x4.onnx", "prop_3_0.03.vnnlib", "300"), ("mnist-net_256x4.onnx", "prop_4_0.05.vnnlib", "300")]
     assert run_script("vnncomp_bench.py", ["--full", "--specs", "prop_99_0.03"], monkeypatch) == 2
     assert "prop_99_0.03 is not a specification" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "external" / "vnncomp2021_mnistfc").is_dir(),
+                    reason="../shared/external absent")
+def test_vnncomp_bench_scores_the_omlt_peer_beside_advmilp_and_resumes_it(tmp_path, monkeypatch, capsys):
+    """--omlt: OMLT + HiGHS on the same instance and timeout, one row in omlt.csv, a column of the table; a
+    second run finds the row recorded and does not solve again."""
+    pytest.importorskip("omlt")
+    argv = ["--full", "--sets", "2021", "--nets", "256x2", "--specs", "prop_7_0.03", "--timeout-scale", "0.05",
+            "--omlt", "--results-dir", str(tmp_path)]
+    assert run_script("vnncomp_bench.py", argv, monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "| mnist-net_256x2 | omlt+highs (this machine) |" in out
+    (row,) = list(csv.DictReader((tmp_path / "mnistfc2021" / "omlt.csv").open()))
+    assert row["vnnlib"].endswith("prop_7_0.03.vnnlib") and float(row["timeout_s"]) == pytest.approx(6.0)
+    assert row["result"] in ("violated", "unknown")       # prop_7_0.03 is violated: never "holds"
+    assert float(row["time_s"]) <= 6.0 + 5.0              # the timeout holds the build and the solve
+    assert run_script("vnncomp_bench.py", argv, monkeypatch) == 0
+    assert len(list(csv.DictReader((tmp_path / "mnistfc2021" / "omlt.csv").open()))) == 1
+    assert "omlt mnist-net_256x2" not in capsys.readouterr().err   # recorded: not run again

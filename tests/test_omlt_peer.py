@@ -199,3 +199,68 @@ def test_scale_bench_runs_omlt_beside_advmilp_on_dnn1(tmp_path, monkeypatch, cap
     assert t["status"] == o["status"] == "optimal" and o["verified"] == "True"
     assert float(o["objective"]) == pytest.approx(float(t["objective"]), abs=1e-5)
     assert "| dnn1 | 24 | targeted | omlt | 1 | 100 |" in capsys.readouterr().out
+
+
+# ---- the verification peer (vnncomp_bench --omlt) -------------------------------------------------
+def hand_net() -> Network:
+    """h1 = relu(x0 + x1), h2 = relu(x0 − x1); y0 = h1 − h2, y1 = h2.  On [0, 1]²: y0 = 2·x1 if x0 ≥ x1
+    else x0 + x1, y1 = max(x0 − x1, 0); so y1 − y0 = x0 − 3·x1 where x0 ≥ x1, at most 1 (x = (1, 0))."""
+    return Network.from_arrays([np.array([[1.0, 1.0], [1.0, -1.0]]), np.array([[1.0, -1.0], [0.0, 1.0]])],
+                               [np.zeros(2), np.zeros(2)], metadata={"architecture": "hand"})
+
+
+def vnnlib_file(path, x0_hi: float, disjuncts: list[str]):
+    path.write_text("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+                    "(declare-const Y_1 Real)\n(assert (>= X_0 0.0))\n"
+                    f"(assert (<= X_0 {x0_hi}))\n(assert (>= X_1 0.0))\n(assert (<= X_1 1.0))\n"
+                    f"(assert (or {' '.join(f'(and {d})' for d in disjuncts)}))\n")
+    return path
+
+
+@pytest.mark.parametrize("x0_hi,disjuncts,expected", [
+    (1.0, ["(>= Y_1 (+ Y_0 0.5))"], "violated"),                 # x = (1, 0): y1 − y0 = 1
+    (0.4, ["(>= Y_1 (+ Y_0 0.5))"], "holds"),                    # y1 − y0 ≤ 0.4
+    (0.4, ["(>= Y_1 (+ Y_0 0.5))", "(>= Y_0 1.3)"], "violated"),  # the second: x = (0.4, 1), y0 = 1.4
+    (0.4, ["(>= Y_1 (+ Y_0 0.5))", "(>= Y_0 1.5)"], "holds"),     # y0 ≤ 1.4
+    (1.0, ["(>= Y_1 0.9) (<= Y_0 0.05)"], "violated"),            # both rows at x = (1, 0)
+    (1.0, ["(>= Y_1 0.9) (>= Y_0 0.5)"], "holds"),                # y1 ≥ 0.9 needs x1 ≤ 0.1, so y0 ≤ 0.2
+])
+def test_the_verification_peer_decides_hand_made_properties(tmp_path, x0_hi, disjuncts, expected):
+    path = external_style_onnx(hand_net(), tmp_path / "hand.onnx", image=(1, 2))
+    verdict = peer.omlt_verify(path, vnnlib_file(tmp_path / "p.vnnlib", x0_hi, disjuncts), 60.0)
+    assert verdict.result == expected, verdict
+
+
+@pytest.mark.parametrize("seed", [2, 3, 5])
+def test_the_verification_peer_agrees_with_verify(tmp_path, seed):
+    """On small random networks, L∞ boxes around a random point, 'some other class scores at least the
+    label's': OMLT + HiGHS and `advmilp verify` give the same answers."""
+    from advmilp.methods.verify import verify_property
+    from advmilp.spec.vnnlib import read_vnnlib
+
+    path, x_bar, label = tiny_instance(seed, tmp_path, "external")
+    net = load_onnx(path)
+    answers = []
+    for eps in (0.001, 0.05, 0.3):
+        lo, hi = np.clip(x_bar - eps, 0, 1), np.clip(x_bar + eps, 0, 1)
+        text = "".join(f"(declare-const X_{i} Real)\n" for i in range(16)) + \
+            "".join(f"(declare-const Y_{j} Real)\n" for j in range(10)) + \
+            "".join(f"(assert (>= X_{i} {lo[i]:.17g}))\n(assert (<= X_{i} {hi[i]:.17g}))\n" for i in range(16)) + \
+            "(assert (or " + " ".join(f"(and (>= Y_{j} Y_{label}))" for j in range(10) if j != label) + "))\n"
+        spec = tmp_path / f"eps{eps}.vnnlib"
+        spec.write_text(text)
+        ours = verify_property(net, read_vnnlib(spec), time_limit=60.0).result
+        theirs = peer.omlt_verify(path, spec, 60.0).result
+        assert ours == theirs, (eps, ours, theirs)
+        answers.append(ours)
+    assert answers[0] == "holds" and answers[-1] == "violated"   # both answers are exercised
+
+
+def test_the_verification_peer_refuses_a_property_of_another_network(tmp_path):
+    path = external_style_onnx(hand_net(), tmp_path / "hand.onnx", image=(1, 2))
+    spec = tmp_path / "p.vnnlib"
+    spec.write_text("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+                    "(assert (>= X_0 0.0))\n(assert (<= X_0 1.0))\n(assert (>= X_1 0.0))\n(assert (<= X_1 1.0))\n"
+                    "(assert (>= Y_0 3.0))\n")
+    with pytest.raises(AdvmilpError, match="has 1 outputs; the network 2"):
+        peer.omlt_verify(path, spec, 10.0)
