@@ -189,6 +189,8 @@ def run_omlt(instances: Path, results: Path, scale: float = 1.0) -> Path:
                 result, elapsed, raw = v.result, v.time_s, v.raw
             except AdvmilpError as exc:   # e.g. a network OMLT's parser does not take: no answer, said why
                 result, elapsed, raw = "unknown", 0.0, f"error: {exc}"
+            except Exception as exc:      # a failure inside OMLT or Pyomo on one instance is a row, not a crash
+                result, elapsed, raw = "unknown", 0.0, f"error: {type(exc).__name__}: {exc}"
             w.writerow([inst.onnx, inst.vnnlib, result, f"{elapsed:.3f}", limit, raw])
             fh.flush()
             print(f"omlt {Path(inst.onnx).stem} {Path(inst.vnnlib).stem}: {result} ({raw}) {elapsed:.1f} s",
