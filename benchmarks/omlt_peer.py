@@ -36,6 +36,10 @@ one line.
 ``--model`` is an ONNX file or a shipped network name (exported to ONNX in DIR first).  Rows are
 appended to DIR/instances.csv (whole rows, resumable: images already recorded are skipped).
 Needs the ``peers`` extra: ``pip install -e '.[peers]'``.
+
+The same model over a VNN-LIB property's input box is the verification peer of ``advmilp verify``
+(`omlt_verify`, run by ``benchmarks/vnncomp_bench.py --omlt``): one binary per disjunct, infeasible =
+``holds``, a point = ``violated`` only if advmilp's float64 and float32 forward passes agree.
 """
 
 from __future__ import annotations
