@@ -41,7 +41,17 @@ def rows_of(path):
         return list(csv.DictReader(fh))
 
 
-def wait_for_rows(csv_path, n, timeout=120):
+def wait_for_rows(csv_path, n, proc=None, timeout=120) -> int:
+    """Wait until ``csv_path`` holds at least ``n`` rows and return how many it holds; fail, saying what
+    was seen, if ``timeout`` seconds pass or the batch ``proc`` ends first (a test that goes on would
+    then signal or kill a process that is no longer running, and fail far from the cause)."""
     deadline = time.time() + timeout
-    while time.time() < deadline and not (csv_path.exists() and len(rows_of(csv_path)) >= n):
+    while True:
+        seen = len(rows_of(csv_path)) if csv_path.exists() else 0
+        if seen >= n:
+            return seen
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the batch ended (status {proc.returncode}) with {seen} of the {n} rows waited for")
+        if time.time() > deadline:
+            pytest.fail(f"{seen} of the {n} rows waited for in {csv_path} after {timeout} s")
         time.sleep(0.05)

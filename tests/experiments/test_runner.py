@@ -87,7 +87,7 @@ def test_kill_and_resume_loses_nothing_and_duplicates_nothing(tmp_path, tiny_mod
     cmd, env, csv_path = batch_command(tmp_path, tiny_models, "k", 8, "executor: process\nworkers: 2\n")
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    wait_for_rows(csv_path, 2)
+    wait_for_rows(csv_path, 2, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     first = len(rows_of(csv_path))
@@ -150,10 +150,13 @@ def test_cdh_and_fast_methods_through_the_runner(tmp_path):
 def test_ctrl_c_stops_cleanly_and_the_rerun_completes(tmp_path, tiny_models):
     cmd, env, csv_path = batch_command(tmp_path, tiny_models, "i", 6, "executor: serial\n")
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_rows(csv_path, 1)
+    seen = wait_for_rows(csv_path, 1, proc)
+    alive = proc.poll() is None
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, (
+        f"status {proc.returncode} after a SIGINT sent with {seen} of 6 rows written (batch "
+        f"{'running' if alive else 'already ended'} then); stderr:\n{err[-2000:]}")
     assert csv_path.read_bytes().endswith(b"\n")
     subprocess.run(cmd, env=env, cwd=REPO, check=True, capture_output=True)
     keys = [r["image_index"] for r in rows_of(csv_path)]

@@ -41,7 +41,7 @@ def test_workers_exit_when_only_the_parent_is_killed(tmp_path, tiny_models):
                               start_new_session=True)
     workers = []
     try:
-        wait_for_rows(csv_path, 2)
+        wait_for_rows(csv_path, 2, parent)
         workers = children(parent.pid)
         assert len(workers) >= 2, "the batch finished or never started its pool"
         os.kill(parent.pid, signal.SIGKILL)      # the parent only, not its process group
