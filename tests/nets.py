@@ -68,23 +68,6 @@ def small_targeted_instance(seed: int, net: Network | None = None):
     return SimpleNamespace(net=net, rng=rng, x_bar=x_bar, label=label, spec=spec, box=box, plain=plain)
 
 
-def exact_targeted_optimum(inst):
-    """(spec on the logits, box lo, box up, the phase search's result) of ``small_targeted_instance``'s
-    problem solved exactly; skips the test when the instance has no adversarial point."""
-    import pytest
-
-    from advmilp.search.phase_bb import search_phases
-    from advmilp.spec.problems import input_box
-
-    if inst.plain.row["status"] != "optimal":
-        pytest.skip("no adversarial point on this instance")
-    spec = inst.spec.with_(output_relu=False)
-    lo, up = input_box(spec, len(inst.x_bar), inst.x_bar)
-    exact = search_phases(inst.net, inst.box, targeted_problem(inst.net, spec, inst.x_bar, inst.label, lo, up))
-    assert exact.status == "optimal"
-    return spec, lo, up, exact
-
-
 def dense_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The nonzeros of the dense matrix ``A`` in `HighsLP.add_rows`' compressed form (tests build small LPs densely):
     (starts, column positions, values)."""

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advmilp.bounds.ball import knapsack_argmax
 from advmilp.bounds.crown import relaxation_lines
 from advmilp.nn.activations import ACTIVE, FREE
 from advmilp.nn.network import Network
@@ -40,7 +39,7 @@ def hidden_offsets(network: Network) -> list[int]:
 @dataclass
 class SplitBound:
     value: np.ndarray                   # (N,) upper bound of C_i·z_K over domain i
-    x: np.ndarray                       # (N, n0) the input set's point where the final linear function is largest
+    x: np.ndarray                       # (N, n0) the box point where the final linear function is largest
     scores: np.ndarray                  # (N, H) per free unstable unit: what its relaxation's intercept costs
     #                                     the bound (BaBSR's score: max(A_j, 0)·intercept_j); 0 elsewhere
     grad_alpha: np.ndarray | None = None   # (N, H) d value / d α (free unstable units only)
@@ -113,16 +112,13 @@ class DomainLines:
 
 def split_upper_bound(relax: SplitRelaxation, C: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray,
                       phases: np.ndarray, alpha: np.ndarray, beta: np.ndarray, gradient: bool = False,
-                      lines: DomainLines | None = None, ball: tuple[np.ndarray, float] | None = None) -> SplitBound:
+                      lines: DomainLines | None = None) -> SplitBound:
     """An upper bound of ``C[i]·z_K`` (z_K the last layer's pre-activations) over domain i, for every i:
     its ``phases`` (N, H) of ACTIVE / INACTIVE / FREE, lower slopes ``alpha`` (N, H; used on free
     unstable units, each in [slope, 1]) and multipliers ``beta`` (N, H; used on split units, each ≥ 0).
     With ``gradient``, also the bound's gradient with respect to α and β (reverse mode through the same
     products; the maximum over the box differentiated at its maximiser).  ``lines``: ``relax.lines(phases)``
-    if already made (the phases do not change while α and β are optimised).  ``ball`` (x̄, r): the input set
-    is the box cut by ‖x − x̄‖₁ ≤ r, where the final linear function's maximum is a fractional knapsack
-    (`ball.knapsack_argmax`; its maximiser is again what the gradient is taken at); the root's bounds must
-    then hold over that set.  Computed in ``relax.dtype``."""
+    if already made (the phases do not change while α and β are optimised).  Computed in ``relax.dtype``."""
     off = relax.offsets
     K = len(relax.weights) - 1
     dt = relax.dtype
@@ -146,10 +142,7 @@ def split_upper_bound(relax: SplitRelaxation, C: np.ndarray, x_lb: np.ndarray, x
             trace.append((j, A))
         W, b = relax.weights[j]
         A, c = D @ W, c + D @ b
-    if ball is None:
-        x = np.where(A > 0, x_ub[None, :], x_lb[None, :])
-    else:
-        x = knapsack_argmax(A, ball[0], ball[1], x_lb, x_ub)
+    x = np.where(A > 0, x_ub[None, :], x_lb[None, :])
     value = np.einsum("ij,ij->i", A, x.astype(dt, copy=False)) + c
     out = SplitBound(value, x, scores)
     if not gradient:

@@ -105,12 +105,6 @@ class TightPolicy:
     # Before the phase search, the distance backward propagation certifies (`certified_floor`) as a
     # proven floor of the search's bound.
     certify: bool = True
-    # On networks above crown_ball_units, the certified floor raised by proofs that no point lies within
-    # r (`ball_proof_floor`: intermediate bounds over the ball refined unit by unit, then β-CROWN over
-    # the ball), r growing by ball_proof_step, for at most ball_proof_share of the time limit; 0: none.
-    ball_proof_share: float = 0.5
-    ball_proof_step: float = 1.25
-    ball_proof_unit_s: float = 0.2
     # The radius ladder (`ladder_rungs`) at these fractions of the way from the floor to the incumbent,
     # when the direct phase search has not settled the problem by ladder_after × the time limit (from the
     # instance's start) and is still more than ladder_gap from it; () for none.  The ladder raises the
@@ -368,37 +362,6 @@ def certified_floor(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, 
                             deadline=deadline, alpha=alpha_for(network, policy))
 
 
-def ball_proof_floor(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, x_lb, x_ub, floor: float,
-                     cap: float, deadline: float, policy: "TightPolicy") -> tuple[float, np.ndarray | None]:
-    """The proven floor of the minimal L1 distance raised by proofs that no point lies within r, for r =
-    floor·step, floor·step², … below ``cap``: the intermediate bounds over S_r (α-CROWN from ``bounds``)
-    refined unit by unit by β-CROWN searches over S_r (`search.refine`), then one β-CROWN search over S_r
-    per conjunction of the criterion on the logits without the model's margin (as `certified_floor`), so
-    the floor bounds every point the exact check accepts.  Stops at the first radius not proven, or when
-    ``policy.ball_proof_share`` of the time limit from now has passed.  (floor, a point within the last
-    radius tried that meets the criterion, or None — the caller verifies it.)"""
-    from advmilp.search.refine import RefineOptions, refine_bounds
-    from advmilp.search.split_bab import HOLDS, VIOLATED, prove_disjunct
-
-    stop = min(deadline, time.perf_counter() + policy.ball_proof_share * time_left(deadline))
-    x_bar = np.asarray(x_bar, np.float64)
-    linear = spec.with_(output_relu=False)
-    conjunctions = criteria(linear, label, network.n_outputs)
-    r = floor * policy.ball_proof_step
-    while floor > 0 and r < cap and not expired(stop):
-        ball = (x_bar, r)
-        bb = ball_bounds_for(network, x_bar, r, bounds, stop, policy)
-        bb = refine_bounds(network, bb, x_lb, x_ub, RefineOptions(unit_time=policy.ball_proof_unit_s),
-                           deadline=stop, ball=ball)
-        for c in conjunctions:
-            res = prove_disjunct(network, bb.lower[:-1], bb.upper[:-1], -c.G, -c.h, x_lb, x_ub,
-                                 lambda x: float(np.abs(x - x_bar).sum()) <= r, deadline=stop, ball=ball)
-            if res.status != HOLDS:
-                return floor, (res.x if res.status == VIOLATED else None)
-        floor, r = r, r * policy.ball_proof_step
-    return floor, None
-
-
 def ladder_rungs(network: Network, bounds: Bounds, problems_within, floor: float, cap: float, x_bar,
                  settings: SolverSettings, deadline: float, policy: TightPolicy, effort: list):
     """The radius ladder (`search.ladder`) between a proven floor and the incumbent's distance ``cap``, at
@@ -445,12 +408,6 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
     if cap is not None and spec.norm == "l1":
         if policy.certify:
             floor = certified_floor(network, bounds, spec, x_bar, label, x_lb, x_ub, cap, deadline, policy)
-        if policy.ball_proof_share > 0 and alpha_for(network, policy) is not None:
-            floor, x = ball_proof_floor(network, bounds, spec, x_bar, label, x_lb, x_ub, floor, cap, deadline, policy)
-            if x is not None:     # a point within the radius that was not proven: a better incumbent if it checks
-                ok, distance, x = problems_within(cap)[0].evaluate(x)
-                if ok and distance < cap:
-                    x0, cap = x, incumbent_cap(distance)
         if policy.ladder and len(conjunctions) == 1:   # the direct search first; it hands the ladder the last part
             #   of the limit if far from settled by then.  Not for a disjunction (untargeted): its direct search
             #   improves the incumbent through the later conjunctions, which a hand-off skips (RESULTS.md)

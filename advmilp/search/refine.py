@@ -11,11 +11,8 @@ only tightens) proves a bound at every stop, never looser than the relaxation it
 are refined in order from the second hidden layer (the first is exact over a box), each refined layer
 re-propagated into the later ones by α-CROWN with the refined bounds as its base.
 
-The same over the box cut by an L1 ball ‖x − x̄‖₁ ≤ r (``ball``; the least-distance problems' input set,
-`bounds.ball`): the searches and the re-propagation concretise over that set instead.
-
 Sound by construction: the search's bound is valid for every domain it leaves open, it starts from
-bounds valid over the input set, and `crown_bounds` intersects, never widens, its base.
+bounds valid over the box, and `crown_bounds` intersects, never widens, its base.
 """
 
 from __future__ import annotations
@@ -51,11 +48,9 @@ def truncated_at(network: Network, k: int, j: int) -> Network:
 
 def refine_layer(network: Network, bounds: Bounds, k: int, x_lb: np.ndarray, x_ub: np.ndarray,
                  options: RefineOptions = RefineOptions(),
-                 deadline: float | None = None, ball: tuple[np.ndarray, float] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Layer ``k``'s pre-activation bounds (0-based, k ≥ 1) with every unit that ``bounds`` leaves
-    unstable bounded again by two short β-CROWN searches over the box (cut by ``ball`` (x̄, r) if
-    given), on the bounds of layers < k."""
+    unstable bounded again by two short β-CROWN searches over the box, on the bounds of layers < k."""
     L, U = bounds.lower[k].copy(), bounds.upper[k].copy()
     if not network.layers[k].act.piecewise:
         return L, U
@@ -67,7 +62,7 @@ def refine_layer(network: Network, bounds: Bounds, k: int, x_lb: np.ndarray, x_u
                 return L, U
             stop = time.perf_counter() + options.unit_time
             r = prove_disjunct(sub, lower, upper, np.array([[sign]]), np.zeros(1), x_lb, x_ub, lambda x: False,
-                               deadline=stop if deadline is None else min(stop, deadline), tol=0.0, ball=ball)
+                               deadline=stop if deadline is None else min(stop, deadline), tol=0.0)
             if not np.isfinite(r.bound):
                 continue
             if sign > 0:
@@ -82,23 +77,20 @@ def refine_layer(network: Network, bounds: Bounds, k: int, x_lb: np.ndarray, x_u
 def refine_bounds(network: Network, bounds: Bounds, x_lb: np.ndarray, x_ub: np.ndarray,
                   options: RefineOptions = RefineOptions(), deadline: float | None = None,
                   enough: Callable[[Bounds], bool] | None = None,
-                  say: Callable[[str], None] | None = None, ball: tuple[np.ndarray, float] | None = None) -> Bounds:
-    """``bounds`` (valid over the box [x_lb, x_ub], cut by ``ball`` (x̄, r) if given) refined layer by
-    layer from the second hidden layer (`refine_layer`), each refined layer re-propagated into the later
-    ones by α-CROWN; stops at ``deadline``, or as soon as ``enough(bounds)`` says the bounds so far
-    suffice."""
+                  say: Callable[[str], None] | None = None) -> Bounds:
+    """``bounds`` (valid over the box [x_lb, x_ub]) refined layer by layer from the second hidden layer
+    (`refine_layer`), each refined layer re-propagated into the later ones by α-CROWN; stops at
+    ``deadline``, or as soon as ``enough(bounds)`` says the bounds so far suffice."""
     t0 = time.perf_counter()
     x_lb, x_ub = np.asarray(x_lb, np.float64), np.asarray(x_ub, np.float64)
     for k in range(1, len(network.layers) - 1):
         if expired(deadline):
             break
-        L, U = refine_layer(network, bounds, k, x_lb, x_ub, options, deadline, ball)
+        L, U = refine_layer(network, bounds, k, x_lb, x_ub, options, deadline)
         before = bounds.stable_counts()[k][2]
         base = replace(bounds, lower=bounds.lower[:k] + [L] + bounds.lower[k + 1:],
                        upper=bounds.upper[:k] + [U] + bounds.upper[k + 1:])
-        x_bar, radius = ball if ball is not None else (None, None)
-        bounds = crown_bounds(network, x_lb, x_ub, x_bar=x_bar, radius=radius, base=base, alpha=AlphaOptions(),
-                              deadline=deadline)
+        bounds = crown_bounds(network, x_lb, x_ub, base=base, alpha=AlphaOptions(), deadline=deadline)
         bounds.method, bounds.params = "refined", {**bounds.params, "refined_layers": k}
         if say:
             after = [unstable for _, _, unstable in bounds.stable_counts()]

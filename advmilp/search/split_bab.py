@@ -74,7 +74,7 @@ class _Domain:
 
 def _optimise(relax: SplitRelaxation, relax32: SplitRelaxation, C: np.ndarray, x_lb, x_ub, phases: np.ndarray,
               alpha: np.ndarray, beta: np.ndarray, iterations: int, lr: tuple[float, float],
-              deadline: float | None, on_points: Callable[[np.ndarray], bool], ball=None):
+              deadline: float | None, on_points: Callable[[np.ndarray], bool]):
     """Projected Adam on α (in [slope, 1], free unstable units) and β (≥ 0, split units) of every row, in
     float32 (``relax32``); then one float64 pass with each row's best α and β gives the bounds that count:
     (value per row, α, β, scores).  Returns None as soon as ``on_points`` (called with the box maximisers
@@ -89,7 +89,7 @@ def _optimise(relax: SplitRelaxation, relax32: SplitRelaxation, C: np.ndarray, x
     for it in range(iterations):
         if expired(deadline):
             break
-        r = split_upper_bound(relax32, C, x_lb, x_ub, phases, alpha, beta, gradient=True, lines=lines, ball=ball)
+        r = split_upper_bound(relax32, C, x_lb, x_ub, phases, alpha, beta, gradient=True, lines=lines)
         better = r.value < best
         best[better] = r.value[better]
         best_a[better], best_b[better] = alpha[better], beta[better]
@@ -104,11 +104,10 @@ def _optimise(relax: SplitRelaxation, relax32: SplitRelaxation, C: np.ndarray, x
         alpha = np.where(free, np.clip(alpha - lr[0] * step_a, floor, 1.0), alpha).astype(np.float32)
         beta = np.where(split, np.maximum(beta - lr[1] * step_b, 0.0), beta).astype(np.float32)
     if iterations:
-        r = split_upper_bound(relax32, C, x_lb, x_ub, phases, alpha, beta, lines=lines, ball=ball)
+        r = split_upper_bound(relax32, C, x_lb, x_ub, phases, alpha, beta, lines=lines)
         better = r.value < best
         best_a[better], best_b[better] = alpha[better], beta[better]
-    final = split_upper_bound(relax, C, x_lb, x_ub, phases, best_a.astype(np.float64), best_b.astype(np.float64),
-                              ball=ball)
+    final = split_upper_bound(relax, C, x_lb, x_ub, phases, best_a.astype(np.float64), best_b.astype(np.float64))
     if on_points(final.x):
         return None
     return final.value, best_a, best_b, final.scores, final.x
@@ -187,7 +186,7 @@ def descend_regions(relax: SplitRelaxation, x: np.ndarray, G: np.ndarray, h: np.
 
 
 def _choose_units(relax: SplitRelaxation, C_root: np.ndarray, h: np.ndarray, x_lb, x_ub, doms: list,
-                  candidates: int, ball=None) -> list[int]:
+                  candidates: int) -> list[int]:
     """The unit to split in each domain: filtered smart branching (α,β-CROWN's FSB): the ``candidates``
     free units with the largest BaBSR scores, each split both ways and bounded once with the parent's
     α and β (one batched pass over them all, in ``relax``'s precision: a choice, not a proof), the one
@@ -213,7 +212,7 @@ def _choose_units(relax: SplitRelaxation, C_root: np.ndarray, h: np.ndarray, x_l
     phases = np.repeat(phases, R, axis=0)
     alpha = np.repeat(np.stack([d.alpha for d in doms]), k * 2, axis=0).reshape(n * R, H)
     beta = np.repeat(np.stack([d.beta for d in doms]), k * 2, axis=0).reshape(n * R, H)
-    value = split_upper_bound(relax, np.tile(C_root, (n, 1)), x_lb, x_ub, phases, alpha, beta, ball=ball).value
+    value = split_upper_bound(relax, np.tile(C_root, (n, 1)), x_lb, x_ub, phases, alpha, beta).value
     m = (-value.reshape(len(doms), k, 2, R) - h).max(axis=3).min(axis=2)        # (domains, candidates)
     return cand[np.arange(len(doms)), m.argmax(axis=1)].tolist()
 
@@ -221,15 +220,11 @@ def _choose_units(relax: SplitRelaxation, C_root: np.ndarray, h: np.ndarray, x_l
 def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h: np.ndarray,
                    x_lb: np.ndarray, x_ub: np.ndarray, is_counterexample: Callable[[np.ndarray], bool],
                    deadline: float | None = None, options: SplitBabOptions = SplitBabOptions(),
-                   tol: float = 1e-5, ball: tuple[np.ndarray, float] | None = None) -> SplitBabResult:
+                   tol: float = 1e-5) -> SplitBabResult:
     """Is there an x in the box with ``G y(x) ≤ h``?  (y the last layer's pre-activations; ``lower``,
     ``upper`` valid bounds of every hidden layer's pre-activations over the box.)  ``holds`` when every
     domain has a row whose slack is proven above ``tol``; ``violated`` at the first candidate point that
-    meets every row in float64 and that ``is_counterexample`` accepts; else ``unknown``.
-
-    ``ball`` (x̄, r): the question over the box cut by ‖x − x̄‖₁ ≤ r instead (``lower``, ``upper`` valid
-    there); every bound is concretised over that set (`bounds.beta.split_upper_bound`).  The linear-region
-    LPs, which know only the box, are not used then: a domain with every unit split stays undecided."""
+    meets every row in float64 and that ``is_counterexample`` accepts; else ``unknown``."""
     t0 = time.perf_counter()
     G = np.atleast_2d(np.asarray(G, np.float64))
     h = np.atleast_1d(np.asarray(h, np.float64))
@@ -261,7 +256,7 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
     alpha0 = np.tile(relax.crown_alpha(), (R, 1))
     phases0 = np.zeros((R, H), np.int8)
     out = _optimise(relax, relax32, C_root, x_lb, x_ub, phases0, alpha0, np.zeros((R, H)), options.root_iterations,
-                    (options.lr_alpha, 0.0), deadline, on_points, ball)
+                    (options.lr_alpha, 0.0), deadline, on_points)
 
     def result(status, bound, why=""):
         return SplitBabResult(status, bound, found[0] if found else None, domains, depth,
@@ -296,9 +291,6 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
             if (relax.unstable & (d.phases == FREE)).any():
                 splittable.append((margin, d))
                 continue
-            if ball is not None:        # the region LP knows the box only
-                stuck = min(stuck, margin)
-                continue
             status, t, x = region_lp(relax, d.phases, G, h, x_lb, x_ub, deadline)   # one linear region
             if status == "infeasible" or (status == "optimal" and t > tol):
                 proven_min = min(proven_min, max(t, margin))
@@ -306,7 +298,7 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
                 return result(VIOLATED, -math.inf)
             else:
                 stuck = min(stuck, margin)
-        units = _choose_units(relax32, C_root, h, x_lb, x_ub, [d for _, d in splittable], options.candidates, ball)
+        units = _choose_units(relax32, C_root, h, x_lb, x_ub, [d for _, d in splittable], options.candidates)
         children: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, float]] = []
         for (margin, d), j in zip(splittable, units):
             for phase in (ACTIVE, INACTIVE):
@@ -321,7 +313,7 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
         beta = np.concatenate([c[2] for c in children])
         C = np.tile(C_root, (n, 1))
         out = _optimise(relax, relax32, C, x_lb, x_ub, phases, alpha, beta, options.iterations,
-                        (options.lr_alpha, options.lr_beta), deadline, on_points, ball)
+                        (options.lr_alpha, options.lr_beta), deadline, on_points)
         domains += n
         if out is None:
             return result(VIOLATED, -math.inf)
@@ -329,7 +321,7 @@ def prove_disjunct(network: Network, lower: list, upper: list, G: np.ndarray, h:
         m = margins(val)                                   # (n, R)
         t_lp = time.perf_counter()
         allowance = REGION_SHARE * (t_lp - t0) - lp_s
-        if allowance > REGION_MIN_S and ball is None:     # a point: a local search through regions from the best child's
+        if allowance > REGION_MIN_S:     # a point: a local search through regions from the best child's
             i = int(m.max(axis=1).argmin())
             x = points[i * R + int(m[i].argmax())]
             stop = t_lp + allowance if deadline is None else min(deadline, t_lp + allowance)

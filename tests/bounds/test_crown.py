@@ -102,11 +102,18 @@ def test_certified_radius_by_hand(hidden_relu):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_certified_radius_is_below_the_exact_minimal_distance(seed):
+    from advmilp.spec.problems import input_box
+    from advmilp.search.phase_bb import search_phases
     from advmilp.spec.problems import criteria
-    from tests.nets import exact_targeted_optimum, small_targeted_instance
+    from tests.nets import small_targeted_instance, targeted_problem
 
     inst = small_targeted_instance(seed)
-    spec, lo, up, exact = exact_targeted_optimum(inst)
+    if inst.plain.row["status"] != "optimal":
+        pytest.skip("no adversarial point on this instance")
+    spec = inst.spec.with_(output_relu=False)
+    lo, up = input_box(spec, 16, inst.x_bar)
+    exact = search_phases(inst.net, inst.box, targeted_problem(inst.net, spec, inst.x_bar, inst.label, lo, up))
+    assert exact.status == "optimal"
     rows = [(c.G, c.h) for c in criteria(spec, inst.label, inst.net.n_outputs)]
     upper = 2 * exact.objective
     r = certified_radius(inst.net, inst.x_bar, rows, lo, up, upper, base=inst.box, rel_precision=1e-3)

@@ -105,23 +105,3 @@ def test_descending_through_regions_by_hand():
     assert t == pytest.approx(-0.5, abs=1e-7) and x == pytest.approx([-1.0], abs=1e-7)
     t, x = descend_regions(relax, np.ones(1), np.array([[1.0]]), np.array([-0.5]), lb, ub, steps=1)
     assert t == pytest.approx(0.5, abs=1e-7) and x == pytest.approx([0.0], abs=1e-7)
-
-
-def test_over_an_l1_ball_by_hand():
-    """h = relu(x − 0.1) per input, y = h0 + h1 − 0.8; is there a point with y ≥ 0.5 within L1 distance r of
-    x̄ = (0.2, 0.2), where y = −0.6?  Each unit of distance raises y by at most 1: none within r = 1 (y ≤
-    0.4), one within r = 1.2 (y up to 0.6) — though the whole box has one."""
-    from advmilp.nn.network import Network
-
-    net = Network.from_arrays([np.eye(2), np.array([[1.0, 1.0]])], [np.full(2, -0.1), np.array([-0.8])])
-    lb, ub, x_bar = np.zeros(2), np.ones(2), np.array([0.2, 0.2])
-    G, h = np.array([[-1.0]]), np.array([-0.5])                        # −y ≤ −0.5
-    for r, status in [(1.0, HOLDS), (1.2, VIOLATED)]:
-        b = crown_bounds(net, lb, ub, x_bar=x_bar, radius=r)
-        assert np.any((b.lower[0] < 0) & (b.upper[0] > 0))           # the relaxation has work to do
-        res = prove_disjunct(net, b.lower[:-1], b.upper[:-1], G, h, lb, ub, lambda x: True, ball=(x_bar, r))
-        assert res.status == status, (r, res)
-        if status == VIOLATED:
-            assert np.abs(res.x - x_bar).sum() <= r + 1e-9 and net.forward(res.x)[0] >= 0.5
-    box = crown_bounds(net, lb, ub)
-    assert prove_disjunct(net, box.lower[:-1], box.upper[:-1], G, h, lb, ub, lambda x: True).status == VIOLATED
