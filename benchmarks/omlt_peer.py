@@ -397,7 +397,6 @@ def omlt_verify(onnx_path, vnnlib_path, time_limit: float, threads: int = 1) -> 
     the first point that violates the property by that slack).  Infeasible → ``holds``; a point that
     violates the property in advmilp's float64 *and* float32 forward passes of the same file →
     ``violated``; anything else (time limit, a point that fails the check) → ``unknown``."""
-    from advmilp.methods.verify import network_outputs
     from advmilp.nn.interchange import load_any
     from advmilp.spec.rows import INFEASIBLE
     from advmilp.spec.vnnlib import read_vnnlib
@@ -435,12 +434,21 @@ def omlt_verify(onnx_path, vnnlib_path, time_limit: float, threads: int = 1) -> 
         return PeerVerdict("holds", elapsed, sol.status)
     if not sol.has_point:
         return PeerVerdict("unknown", elapsed, sol.status)
-    x = np.clip(np.array([float(v.value) for v in inputs]), prop.x_lb, prop.x_ub)
+    return point_verdict(net, prop, np.array([float(v.value) for v in inputs]), elapsed, sol.status)
+
+
+def point_verdict(net: Network, prop, x: np.ndarray, elapsed: float, status: str) -> PeerVerdict:
+    """A peer's claimed counterexample ``x`` (its solver said ``status``) for the property ``prop`` of
+    ``net``: ``violated`` only if x, clipped to the property's box, violates the property in advmilp's
+    float64 *and* float32 forward passes; else ``unknown``, saying that the point fails the check."""
+    from advmilp.methods.verify import network_outputs
+
+    x = np.clip(np.asarray(x, np.float64), prop.x_lb, prop.x_ub)
     y64 = network_outputs(net, x)
     y32 = network_outputs(net, x.astype(np.float32), np.float32).astype(np.float64)
     if prop.violated_by(y64) and prop.violated_by(y32):
-        return PeerVerdict("violated", elapsed, sol.status)
-    return PeerVerdict("unknown", elapsed, f"{sol.status}, its point fails the forward-pass check "
+        return PeerVerdict("violated", elapsed, status)
+    return PeerVerdict("unknown", elapsed, f"{status}, its point fails the forward-pass check "
                                           f"(margin {prop.margin(y64):.3g})")
 
 

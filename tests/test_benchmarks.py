@@ -236,3 +236,26 @@ def test_vnncomp_bench_scores_the_omlt_peer_beside_advmilp_and_resumes_it(tmp_pa
     assert run_script("vnncomp_bench.py", argv, monkeypatch) == 0
     assert len(list(csv.DictReader((tmp_path / "mnistfc2021" / "omlt.csv").open()))) == 1
     assert "omlt mnist-net_256x2" not in capsys.readouterr().err   # recorded: not run again
+
+
+def test_a_peers_counterexample_counts_only_if_it_passes_the_forward_pass_check(tmp_path):
+    """`omlt_peer.point_verdict` (the OMLT and maraboupy columns): y0 = relu(x0) − relu(x1) on [0, 1]²,
+    property violated where y0 ≥ 0.5.  (1, 0) violates it; (0, 1), which a peer might still call sat, does
+    not, and is unknown with its margin; a point outside the box is clipped into it first."""
+    import numpy as np
+
+    from advmilp.nn.network import Network
+    from advmilp.spec.vnnlib import read_vnnlib
+
+    peer = runpy.run_path(str(REPO / "benchmarks" / "omlt_peer.py"))
+    net = Network.from_arrays([np.eye(2), np.array([[1.0, -1.0]])], [np.zeros(2), np.zeros(1)])
+    spec = tmp_path / "p.vnnlib"
+    spec.write_text("(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n"
+                    "(assert (>= X_0 0.0))\n(assert (<= X_0 1.0))\n(assert (>= X_1 0.0))\n(assert (<= X_1 1.0))\n"
+                    "(assert (>= Y_0 0.5))\n")
+    prop = read_vnnlib(spec)
+    good = peer["point_verdict"](net, prop, np.array([1.0, 0.0]), 1.0, "sat")
+    assert (good.result, good.raw) == ("violated", "sat")
+    bad = peer["point_verdict"](net, prop, np.array([0.0, 1.0]), 1.0, "sat")
+    assert bad.result == "unknown" and "fails the forward-pass check (margin 1.5)" in bad.raw
+    assert peer["point_verdict"](net, prop, np.array([1.7, -0.2]), 1.0, "sat").result == "violated"
