@@ -165,7 +165,6 @@ def crown_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndar
         x_bar = np.asarray(x_bar, np.float64).reshape(-1)
     lower, upper = [], []
     lo_a, up_a = x_lb, x_ub
-    empty = False
     for k, layer in enumerate(network.layers):
         Wp, Wn = np.maximum(layer.W, 0), np.minimum(layer.W, 0)
         L_int = Wp @ lo_a + Wn @ up_a + layer.b
@@ -190,8 +189,6 @@ def crown_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndar
                 L[open_] = np.maximum(L[open_], -best[len(open_):] - widen(best[len(open_):]))
         if base is not None:
             L, U = np.maximum(L, base.lower[k]), np.minimum(U, base.upper[k])
-        if (L > U).any():       # the set is empty (``base`` fixed a phase its predecessors exclude)
-            empty = True
         U = np.maximum(U, L)
         lower.append(L)
         upper.append(U)
@@ -199,8 +196,6 @@ def crown_bounds(network: Network, x_lb: np.ndarray | float = 0.0, x_ub: np.ndar
     params = {"radius": float(radius)} if radius is not None else {}
     if alpha is not None:
         params["alpha_iterations"] = alpha.iterations
-    if empty:
-        params["empty"] = True
     return Bounds(lower, upper, "alpha-crown" if alpha is not None else "crown", params, time.perf_counter() - t0, network.content_hash())
 
 

@@ -105,7 +105,6 @@ class TightPolicy:
     # Before the phase search, the distance backward propagation certifies (`certified_floor`) as a
     # proven floor of the search's bound.
     certify: bool = True
-    node_bounds: bool = False     # experiment
     # The radius ladder (`ladder_rungs`) at these fractions of the way from the floor to the incumbent,
     # when the direct phase search has not settled the problem by ladder_after × the time limit (from the
     # instance's start) and is still more than ladder_gap from it; () for none.  The ladder raises the
@@ -384,7 +383,7 @@ def ladder_rungs(network: Network, bounds: Bounds, problems_within, floor: float
 def _search_options(network: Network, bounds: Bounds, settings: SolverSettings, time_limit: float,
                     policy: TightPolicy) -> SearchOptions:
     rounds = policy.phase_cut_rounds if unstable_count(bounds, network) > policy.small_milp_binaries else 0
-    return SearchOptions(time_limit=time_limit, cut_rounds=rounds, node_bounds=policy.node_bounds,
+    return SearchOptions(time_limit=time_limit, cut_rounds=rounds,
                          gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4)
 
 

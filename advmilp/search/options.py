@@ -25,5 +25,4 @@ class SearchOptions:
     handoff_gap: float = 0.0           # exceeds handoff_gap stops there (status time_limit), so that its
     #                                    caller can spend the rest otherwise (`tight.ladder_rungs`); one
     #                                    within it runs on to its time limit
-    node_bounds: bool = False          # experiment: domain bounds (`bounds.domain`) at every node below the root
     branching: BranchingRule = field(default_factory=DualHeightBranching)

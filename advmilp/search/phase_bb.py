@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from advmilp.bounds.compute import Bounds
-from advmilp.bounds.domain import domain_bounds
 from advmilp.encode.activations import encoder_for
 from advmilp.encode.lp import NONE, EncodedLayer, LinearRows, encode_units, next_pre_map
 from advmilp.nn.activations import ACTIVE, FREE, INACTIVE, make_activation
@@ -355,7 +354,7 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     counter = itertools.count()
     unresolved = math.inf    # least bound of nodes closed without a verified point
     pruned = math.inf        # least bound of nodes pruned against the incumbent (>= incumbent − gap)
-    nodes = lps = emptied = 0
+    nodes = lps = 0
     status = OPTIMAL
 
     def prune_level() -> float:
@@ -404,21 +403,8 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         ph, depth, parent_bound = node.phases, node.depth, node.bound
         node = None
 
-        node_L, node_U = lp.Lf, lp.Uf
-        if options.node_bounds and depth > 0:
-            radius = min(problem.cap if problem.cap is not None else math.inf, best if distance else math.inf)
-            d = domain_bounds(network, lp.Lf, lp.Uf, ph, x_lb, x_ub, lp.x_bar,
-                              radius if math.isfinite(radius) else None, problem.G, problem.h,
-                              output=(bounds.lower[-1], bounds.upper[-1]))
-            if d.empty:
-                nodes += 1
-                emptied += 1
-                continue
-            ph, node_L, node_U = d.phases, d.lower, d.upper
-            lp.set_node(ph, node_L, node_U)
-        else:
-            lp.set_phases(ph)
         # the node's LP (with ideal cuts at the root)
+        lp.set_phases(ph)
         st, obj, col = lp.solve(node_limit())
         nodes += 1
         lps += 1
@@ -448,7 +434,7 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
             offer(point)
             y, viol = lp.pre_and_violation(col, ph)
             tol = 1e-9 * max(1.0, float(np.abs(y).max(initial=0.0)))
-            j = options.branching.select(lp, viol, tol, node_L, node_U)
+            j = options.branching.select(lp, viol, tol, lp.Lf, lp.Uf)
             if viol[j] <= tol:
                 # every unit on its ReLU: the LP point is a network point with objective obj
                 if not (best_x is not None and best <= obj + 1e-6 * max(1.0, abs(obj))):
