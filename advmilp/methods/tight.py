@@ -24,6 +24,7 @@ from advmilp.methods.result import InstanceResult, point_result
 from advmilp.bounds.ball import ball_bounds
 from advmilp.bounds.compute import Bounds, tightening_stalled, unstable_widths
 from advmilp.nn.network import Network
+from advmilp.search.branching import DeepestLayerBranching
 from advmilp.search.options import SearchOptions
 from advmilp.search.disjunction import search_disjunction
 from advmilp.search.ladder import climb_ladder, fractions
@@ -105,6 +106,11 @@ class TightPolicy:
     # Before the phase search, the distance backward propagation certifies (`certified_floor`) as a
     # proven floor of the search's bound.
     certify: bool = True
+    # The phase search (dual × height branching) is joined, once it has run race_after seconds, by a
+    # search branching on the deepest layer first (`branching.DeepestLayerBranching`), on networks with at
+    # most race_units hidden units; the two share incumbent and bound (`phase_bb.race_phases`).
+    race_after: float = 1.0
+    race_units: int = 200
     # The radius ladder (`ladder_rungs`) at these fractions of the way from the floor to the incumbent,
     # when the direct phase search has not settled the problem by ladder_after × the time limit (from the
     # instance's start) and is still more than ladder_gap from it; () for none.  The ladder raises the
@@ -383,7 +389,8 @@ def ladder_rungs(network: Network, bounds: Bounds, problems_within, floor: float
 def _search_options(network: Network, bounds: Bounds, settings: SolverSettings, time_limit: float,
                     policy: TightPolicy) -> SearchOptions:
     rounds = policy.phase_cut_rounds if unstable_count(bounds, network) > policy.small_milp_binaries else 0
-    return SearchOptions(time_limit=time_limit, cut_rounds=rounds,
+    race = (DeepestLayerBranching(),) if sum(network.sizes[1:-1]) <= policy.race_units else ()
+    return SearchOptions(time_limit=time_limit, cut_rounds=rounds, race=race, race_after=policy.race_after,
                          gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4)
 
 

@@ -26,3 +26,5 @@ class SearchOptions:
     #                                    caller can spend the rest otherwise (`tight.ladder_rungs`); one
     #                                    within it runs on to its time limit
     branching: BranchingRule = field(default_factory=DualHeightBranching)
+    race: tuple = ()                   # further branching rules: a search still open race_after seconds in is
+    race_after: float = 1.0            # joined by one search per rule, racing it (`phase_bb.race_phases`)

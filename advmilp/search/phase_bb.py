@@ -34,7 +34,7 @@ import heapq
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -139,6 +139,8 @@ class PhaseLP:
         self.af, self.sf, self.zf = flat("cols", "a"), flat("cols", "s"), flat("cols", "z")
         self.onf, self.offf = flat("rows", "on"), flat("rows", "off")
         self.branchable = self.zf != NONE            # the units with a phase to fix (a binary in the MILP)
+        self.layer_of = np.concatenate([np.full(len(layer.encodings), k) for k, layer in enumerate(self.hidden)]
+                                       or [np.zeros(0, np.int64)])     # each hidden unit's layer (0 first)
         self._L, self._U = self.Lf.copy(), self.Uf.copy()     # the bounds the big-M rows are written for
         # what the ideal ReLU cuts need: every branchable ReLU unit's input columns, weights, bias and box
         col_lo, col_hi = np.array(rows.col_lo), np.array(rows.col_hi)
@@ -313,6 +315,24 @@ class Node:
     basis: object = field(default=None, compare=False)   # the parent's optimal basis (None: keep the LP's)
 
 
+@dataclass
+class SearchProgress:
+    """A running search's effort and proven bound, as of its last node."""
+    nodes: int = 0
+    lps: int = 0
+    bound: float = -math.inf
+
+
+class SharedIncumbent:
+    """What searches of one problem share when they race (`search_phases` with ``options.race``): the
+    best verified point, its value, and the best proven lower bound any of them has reached."""
+
+    def __init__(self, cutoff: float = math.inf, floor: float = -math.inf):
+        self.best_x: np.ndarray | None = None
+        self.best = cutoff
+        self.floor = floor
+
+
 def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incumbent: np.ndarray | None = None,
                   options: SearchOptions = SearchOptions(), cutoff: float = math.inf,
                   floor: float = -math.inf) -> PhaseSearchResult:
@@ -323,7 +343,73 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     only better points are sought; ``floor`` a proven lower bound of the optimum from elsewhere (e.g.
     `bounds.crown.certified_radius`): an incumbent within the gap of it is optimal, and the reported bound
     is at least it.  A point with value ≤ ``problem.stop_at`` ends the search (status ``found``).
-    Options: time limit, gap, node limit, root cut rounds, branching rule and a hand-off instant."""
+    Options: time limit, gap, node limit, root cut rounds, branching rule and a hand-off instant.
+
+    With ``options.race`` (more branching rules), a search still open ``options.race_after`` seconds in is
+    joined by one search per further rule over the same problem, node for node in turn on the one
+    thread: they share the incumbent, and each one's proven bound is a floor for the others, so the
+    first to settle the problem settles it for all (`race_phases`)."""
+    t0 = time.perf_counter()
+    shared = SharedIncumbent(cutoff, floor)
+    first = (_search_steps(network, bounds, problem, incumbent, options, shared, options.branching,
+                           progress := SearchProgress()), progress)
+    if not options.race:
+        return _run_to_end(first[0])
+    return race_phases(network, bounds, problem, options, shared, first, t0)
+
+
+def _run_to_end(steps) -> PhaseSearchResult:
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def race_phases(network: Network, bounds: Bounds, problem: PhaseProblem, options: SearchOptions,
+                shared: SharedIncumbent, first: tuple, t0: float) -> PhaseSearchResult:
+    """Run the search ``first`` (its steps and progress) alone until ``options.race_after`` seconds after
+    ``t0``, then with one search per rule of ``options.race`` (fresh trees over the same problem), one node
+    each in turn.  Ends when one of them ends: settled (optimal, infeasible, found) — the others are then
+    settled too — or out of time or nodes; the result has the shared point, the best bound any of them
+    proved, and all their nodes."""
+    searches = [first]
+    join_at = t0 + options.race_after
+    waiting = list(options.race)
+    while True:
+        if waiting and time.perf_counter() >= join_at:
+            left = max(t0 + options.time_limit - time.perf_counter(), 0.0)
+            opts = replace(options, time_limit=left)
+            for rule in waiting:
+                progress = SearchProgress()
+                searches.append((_search_steps(network, bounds, problem, None, opts, shared, rule, progress), progress))
+            waiting = []
+        for steps, progress in searches:
+            try:
+                next(steps)
+            except StopIteration as stop:
+                ended = stop.value
+                break
+            shared.floor = max(shared.floor, progress.bound)
+        else:
+            continue
+        for steps, _ in searches:          # the others stop where they are; their bounds still count
+            steps.close()
+        bound = max([shared.floor, ended.bound] + [p.bound for _, p in searches])
+        if shared.best_x is not None:
+            bound = min(bound, shared.best)
+        status = ended.status
+        if status == UNKNOWN and shared.best_x is not None and bound >= shared.best - options.gap_rel * abs(shared.best):
+            status = OPTIMAL
+        return PhaseSearchResult(status, shared.best_x, shared.best if shared.best_x is not None else math.nan,
+                                 bound, sum(p.nodes for _, p in searches), sum(p.lps for _, p in searches),
+                                 time.perf_counter() - t0, ended.binaries, ended.cuts)
+
+
+def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incumbent: np.ndarray | None,
+                  options: SearchOptions, shared: SharedIncumbent, rule, progress: "SearchProgress"):
+    """The search of `search_phases` with branching ``rule``, as a generator that yields after every node
+    (its proven bound in ``progress``) and returns its `PhaseSearchResult`."""
     t0 = time.perf_counter()
     deadline = t0 + options.time_limit
     x_lb, x_ub = problem.x_lb, problem.x_ub
@@ -331,16 +417,20 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
                                                  and problem.objective.A is None)
     lp = PhaseLP(network, bounds, np.asarray(problem.x_bar, dtype=np.float64), x_lb, x_ub, problem.G, problem.h,
                  problem.cap, problem.objective)
-    best_x, best = None, cutoff
+    lp_cap = [problem.cap if problem.cap is not None else math.inf]
+
+    def follow_cap() -> None:
+        """Σ|x − x̄| ≤ the incumbent's value in the LP (the incumbent may come from a racing search)."""
+        if distance and shared.best < lp_cap[0]:
+            lp_cap[0] = shared.best
+            lp.set_cap(shared.best)
 
     def offer(x) -> bool:
         """Make x the incumbent if it verifies and is better; True if it did."""
-        nonlocal best_x, best
         ok, value, xc = problem.evaluate(x)
-        if ok and value < best:
-            best_x, best = xc, value
-            if distance and (problem.cap is None or best < problem.cap):
-                lp.set_cap(best)
+        if ok and value < shared.best:
+            shared.best_x, shared.best = xc, value
+            follow_cap()
             return True
         return False
 
@@ -354,18 +444,19 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     counter = itertools.count()
     unresolved = math.inf    # least bound of nodes closed without a verified point
     pruned = math.inf        # least bound of nodes pruned against the incumbent (>= incumbent − gap)
-    nodes = lps = 0
     status = OPTIMAL
 
     def prune_level() -> float:
+        best = shared.best
         return best - options.gap_rel * abs(best) if math.isfinite(best) else math.inf
 
     def settled() -> bool:      # the incumbent is within the gap of the proven floor
-        return best_x is not None and floor >= prune_level()
+        return shared.best_x is not None and shared.floor >= prune_level()
 
     def proven_bound(open_node: float = math.inf) -> float:
         """The least bound of what is not settled (open nodes, ``open_node`` too), at least the floor."""
-        return max(min(best, min((n.bound for n in heap), default=math.inf), open_node, unresolved, pruned), floor)
+        least_open = heap[0].bound if heap else math.inf          # (the heap is ordered by bound)
+        return max(min(shared.best, least_open, open_node, unresolved, pruned), shared.floor)
 
     def node_limit() -> float:
         left = deadline - time.perf_counter()
@@ -374,13 +465,16 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     handoff = options.handoff_at
     node: Node | None = Node(-math.inf, next(counter), root, 0)     # the node solved next
     while node is not None or heap:
-        if best_x is not None and best <= problem.stop_at:
+        progress.bound = proven_bound(node.bound if node is not None else math.inf)
+        yield
+        follow_cap()
+        if shared.best_x is not None and shared.best <= problem.stop_at:
             if node is not None:
                 heapq.heappush(heap, node)
             status = FOUND
             break
         if settled():
-            heap, node, pruned = [], None, min(pruned, floor)
+            heap, node, pruned = [], None, min(pruned, shared.floor)
             break
         if node is None:                   # best bound first
             node = heapq.heappop(heap)
@@ -390,13 +484,14 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
                 continue
             if node.basis is not None:     # start from the parent's optimal basis
                 lp.restore(node.basis)
-        if handoff is not None and nodes and time.perf_counter() > handoff:     # (judged from the root's LP on)
+        if handoff is not None and progress.nodes and time.perf_counter() > handoff:     # (judged from the root's LP on)
             handoff = None
+            best = shared.best
             if math.isfinite(best) and best - proven_bound(node.bound) > options.handoff_gap * abs(best):
                 heapq.heappush(heap, node)
                 status = TIME_LIMIT
                 break
-        if time.perf_counter() > deadline or (options.max_nodes is not None and nodes >= options.max_nodes):
+        if time.perf_counter() > deadline or (options.max_nodes is not None and progress.nodes >= options.max_nodes):
             heapq.heappush(heap, node)     # still open: its bound counts
             status = TIME_LIMIT if time.perf_counter() > deadline else LIMIT
             break
@@ -406,15 +501,15 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         # the node's LP (with ideal cuts at the root)
         lp.set_phases(ph)
         st, obj, col = lp.solve(node_limit())
-        nodes += 1
-        lps += 1
+        progress.nodes += 1
+        progress.lps += 1
         for _ in range(options.cut_rounds if depth == 0 else 0):
             if not (st == OPTIMAL and obj < prune_level()) or time.perf_counter() > deadline:
                 break
             if not lp.add_cuts(col, ph == FREE):
                 break
             st, obj, col = lp.solve(node_limit())
-            lps += 1
+            progress.lps += 1
         if st == INFEASIBLE:
             continue
         if st != OPTIMAL:                  # LP not solved: the parent's bound stands, branch blind
@@ -434,10 +529,10 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
             offer(point)
             y, viol = lp.pre_and_violation(col, ph)
             tol = 1e-9 * max(1.0, float(np.abs(y).max(initial=0.0)))
-            j = options.branching.select(lp, viol, tol, lp.Lf, lp.Uf)
+            j = rule.select(lp, viol, tol, lp.Lf, lp.Uf)
             if viol[j] <= tol:
                 # every unit on its ReLU: the LP point is a network point with objective obj
-                if not (best_x is not None and best <= obj + 1e-6 * max(1.0, abs(obj))):
+                if not (shared.best_x is not None and shared.best <= obj + 1e-6 * max(1.0, abs(obj))):
                     unresolved = min(unresolved, obj)
                 continue
             go_active = y[j] > 0
@@ -455,11 +550,13 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         node = Node(obj, next(counter), dive, depth + 1)
 
     bound = proven_bound()
-    if best_x is not None:    # (a floor proven for the model's margin rows may pass a point within the margin)
-        bound = min(bound, best)
+    if shared.best_x is not None:    # (a floor proven for the model's margin rows may pass a point within the margin)
+        bound = min(bound, shared.best)
     if status == OPTIMAL and bound < prune_level():
         status = UNKNOWN    # a node could not be settled (LP not solved, or its point failed the check)
-    if status == OPTIMAL and best_x is None:
+    if status == OPTIMAL and shared.best_x is None:
         status = INFEASIBLE
-    return PhaseSearchResult(status, best_x, best if best_x is not None else math.nan, bound, nodes, lps,
+    progress.bound = bound
+    return PhaseSearchResult(status, shared.best_x, shared.best if shared.best_x is not None else math.nan, bound,
+                             progress.nodes, progress.lps,
                              time.perf_counter() - t0, binaries, lp.n_cuts)

@@ -6,6 +6,7 @@ import pytest
 
 from advmilp.bounds.compute import interval_bounds
 from advmilp.spec.problems import input_box
+from advmilp.search.branching import DeepestLayerBranching
 from advmilp.search.options import SearchOptions
 from advmilp.nn.activations import ACTIVE, INACTIVE
 from advmilp.search.phase_bb import PhaseLP, search_phases
@@ -138,20 +139,54 @@ def test_search_equals_thesis_model_and_bounds_are_valid(seed):
     assert r.bound <= opt * (1 + 1e-6) + 1e-9
     # from the optimum as incumbent with its cap, and cold: the same optimum, proven, with and
     # without root cuts
-    for options in (SearchOptions(), SearchOptions(cut_rounds=5)):
+    for options in (SearchOptions(), SearchOptions(cut_rounds=5), SearchOptions(branching=DeepestLayerBranching()),
+                    SearchOptions(race=(DeepestLayerBranching(),), race_after=0.0)):
         again = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up, opt * 1.01 + 1e-6), r.x, options)
         assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), options
         cold = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up), options=options)
         assert cold.status == "optimal" and cold.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), options
         assert cold.bound <= opt * (1 + 1e-6) + 1e-9
         assert (cold.cuts > 0) == bool(options.cut_rounds)   # the cuts are exercised (and valid)
-    # stopped early, the bound is still a bound on the optimum
+    # stopped early, the bound is still a bound on the optimum (alone, and racing from the start)
     for k in (1, 2, 3, 5):
-        early = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up),
-                              options=SearchOptions(max_nodes=k))
-        assert early.bound <= opt * (1 + 1e-6) + 1e-9
-        if early.x is not None:
-            assert early.objective >= opt * (1 - 1e-6) - 1e-9
+        for race in ((), (DeepestLayerBranching(),)):
+            early = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up),
+                                  options=SearchOptions(max_nodes=k, race=race, race_after=0.0))
+            assert early.bound <= opt * (1 + 1e-6) + 1e-9
+            if early.x is not None:
+                assert early.objective >= opt * (1 - 1e-6) - 1e-9
+
+
+class _Layers:
+    """What a branching rule may read of a PhaseLP: here only each unit's layer."""
+    layer_of = np.array([0, 0, 0, 1, 1, 2, 2])
+
+
+def test_deepest_layer_branching_takes_the_largest_violation_of_the_deepest_layer_off_its_relu():
+    rule = DeepestLayerBranching()
+    L, U = -np.ones(7), np.ones(7)
+    viol = np.array([0.9, 0.0, 0.5, 0.2, 0.3, 0.0, 1e-12])
+    assert rule.select(_Layers(), viol, 1e-9, L, U) == 4          # layer 2 is on its ReLUs: layer 1's largest
+    viol[6] = 0.01
+    assert rule.select(_Layers(), viol, 1e-9, L, U) == 6          # now layer 2's only unit off it
+    viol[3:] = 0.0
+    assert rule.select(_Layers(), viol, 1e-9, L, U) == 0          # only layer 0 left: its largest
+
+
+def test_a_race_ends_with_both_searches_effort_and_a_settled_status():
+    inst = small_targeted_instance(1)
+    net, x_bar, label, spec, box = inst.net, inst.x_bar, inst.label, inst.spec.with_(output_relu=False), inst.box
+    lo, up = input_box(spec, 16, x_bar)
+    problem = targeted_problem(net, spec, x_bar, label, lo, up)
+    alone = search_phases(net, box, problem)
+    raced = search_phases(net, box, problem, options=SearchOptions(race=(DeepestLayerBranching(),), race_after=0.0))
+    assert alone.status == raced.status == "optimal" and alone.nodes > 3
+    assert raced.objective == pytest.approx(alone.objective, rel=1e-4)
+    assert raced.bound == pytest.approx(raced.objective, rel=1e-4)
+    assert raced.nodes >= 2                       # the second search took nodes too
+    # joined only after race_after: a search that ends first is the search alone, node for node
+    late = search_phases(net, box, problem, options=SearchOptions(race=(DeepestLayerBranching(),), race_after=1e9))
+    assert late.nodes == alone.nodes and late.objective == alone.objective
 
 
 @pytest.mark.parametrize("seed", range(3))
