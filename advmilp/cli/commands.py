@@ -171,7 +171,7 @@ def bounds(arch, model, method, time_limit, cap, workers, recompute, cache_dir, 
             click.echo(f"  {kind:>5} {len(lo):>5} {ina:>8} {act:>6} {uns:>8} "
                        f"{float((up - lo).mean()):>11.3f} {float((bup - blo).mean()):>11.3f}")
         total = sum(c[0] + c[1] for c in b.stable_counts()[:-1])
-        click.echo(f"  stable hidden units: {total} of {sum(net.sizes[1:-1])}; "
+        click.echo(f"  stable hidden units: {total} of {net.hidden_units}; "
                    f"computation time {b.time_s:.1f} s" + (" (cached)" if hit else "")
                    + (f"; parameters {b.params}" if b.params else ""))
 

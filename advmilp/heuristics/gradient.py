@@ -63,7 +63,7 @@ class GradientOptions:
 
     def runs_on(self, network: Network) -> bool:
         """Whether `primal.find_adversarial` runs the attack on ``network`` (its hidden-unit count)."""
-        return sum(network.sizes[1:-1]) >= self.min_hidden_units
+        return network.hidden_units >= self.min_hidden_units
 
 
 def criterion_slack(network: Network, X: np.ndarray, criterion: Criterion) -> np.ndarray:

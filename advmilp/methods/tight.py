@@ -136,7 +136,7 @@ def alpha_for(network: Network, policy: "TightPolicy"):
     (plain CROWN, the per-unit LPs doing the tightening)."""
     from advmilp.bounds.crown import AlphaOptions
 
-    return AlphaOptions() if sum(network.sizes[1:-1]) > policy.crown_ball_units else None
+    return AlphaOptions() if network.hidden_units > policy.crown_ball_units else None
 
 
 def ball_bounds_for(network: Network, x_bar, radius: float, base: Bounds, deadline: float | None,
@@ -389,7 +389,7 @@ def ladder_rungs(network: Network, bounds: Bounds, problems_within, floor: float
 def _search_options(network: Network, bounds: Bounds, settings: SolverSettings, time_limit: float,
                     policy: TightPolicy) -> SearchOptions:
     rounds = policy.phase_cut_rounds if unstable_count(bounds, network) > policy.small_milp_binaries else 0
-    race = (DeepestLayerBranching(),) if sum(network.sizes[1:-1]) <= policy.race_units else ()
+    race = (DeepestLayerBranching(),) if network.hidden_units <= policy.race_units else ()
     return SearchOptions(time_limit=time_limit, cut_rounds=rounds, race=race, race_after=policy.race_after,
                          gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4)
 

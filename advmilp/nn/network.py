@@ -77,6 +77,11 @@ class Network:
         return [self.layers[0].W.shape[1]] + [layer.W.shape[0] for layer in self.layers]
 
     @property
+    def hidden_units(self) -> int:
+        """How many units the hidden layers hold in all (every layer but the output)."""
+        return sum(self.sizes[1:-1])
+
+    @property
     def n_inputs(self) -> int:
         return self.sizes[0]
 

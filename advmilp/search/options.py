@@ -15,7 +15,8 @@ from advmilp.search.branching import BranchingRule, DualHeightBranching
 class SearchOptions:
     time_limit: float = 300.0          # seconds for the whole search
     gap_rel: float = 1e-4              # nodes within this relative gap of the incumbent are pruned
-    max_nodes: int | None = None       # stop (status ``limit``) after this many nodes; None: no limit
+    max_nodes: int | None = None       # stop (status ``limit``) after this many nodes (racing: per search);
+    #                                    None: no limit
     node_time_limit: float | None = None   # seconds for one node's LP; past it the node is branched on its
     #                                    parent's bound (`verify`: HiGHS' dual simplex can stall for seconds
     #                                    on a VNN-COMP node LP that its siblings solve in 10 pivots)

@@ -407,7 +407,7 @@ def race_phases(network: Network, bounds: Bounds, problem: PhaseProblem, options
 
 
 def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incumbent: np.ndarray | None,
-                  options: SearchOptions, shared: SharedIncumbent, rule, progress: "SearchProgress"):
+                  options: SearchOptions, shared: SharedIncumbent, rule, progress: SearchProgress):
     """The search of `search_phases` with branching ``rule``, as a generator that yields after every node
     (its proven bound in ``progress``) and returns its `PhaseSearchResult`."""
     t0 = time.perf_counter()
@@ -417,13 +417,14 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
                                                  and problem.objective.A is None)
     lp = PhaseLP(network, bounds, np.asarray(problem.x_bar, dtype=np.float64), x_lb, x_ub, problem.G, problem.h,
                  problem.cap, problem.objective)
-    lp_cap = [problem.cap if problem.cap is not None else math.inf]
+    lp_cap = problem.cap if problem.cap is not None else math.inf
 
     def follow_cap() -> None:
         """Σ|x − x̄| ≤ the incumbent's value in the LP (the incumbent may come from a racing search)."""
-        if distance and shared.best < lp_cap[0]:
-            lp_cap[0] = shared.best
-            lp.set_cap(shared.best)
+        nonlocal lp_cap
+        if distance and shared.best < lp_cap:
+            lp_cap = shared.best
+            lp.set_cap(lp_cap)
 
     def offer(x) -> bool:
         """Make x the incumbent if it verifies and is better; True if it did."""

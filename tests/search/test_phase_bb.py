@@ -173,17 +173,25 @@ def test_deepest_layer_branching_takes_the_largest_violation_of_the_deepest_laye
     assert rule.select(_Layers(), viol, 1e-9, L, U) == 0          # only layer 0 left: its largest
 
 
+def _logit_problem(seed: int):
+    """(network, box bounds, targeted problem on the logits) of `small_targeted_instance` ``seed``."""
+    inst = small_targeted_instance(seed)
+    spec = inst.spec.with_(output_relu=False)
+    lo, up = input_box(spec, 16, inst.x_bar)
+    return inst.net, inst.box, targeted_problem(inst.net, spec, inst.x_bar, inst.label, lo, up)
+
+
 def test_a_race_ends_with_both_searches_effort_and_a_settled_status():
-    inst = small_targeted_instance(1)
-    net, x_bar, label, spec, box = inst.net, inst.x_bar, inst.label, inst.spec.with_(output_relu=False), inst.box
-    lo, up = input_box(spec, 16, x_bar)
-    problem = targeted_problem(net, spec, x_bar, label, lo, up)
+    net, box, problem = _logit_problem(1)
     alone = search_phases(net, box, problem)
     raced = search_phases(net, box, problem, options=SearchOptions(race=(DeepestLayerBranching(),), race_after=0.0))
     assert alone.status == raced.status == "optimal" and alone.nodes > 3
     assert raced.objective == pytest.approx(alone.objective, rel=1e-4)
     assert raced.bound == pytest.approx(raced.objective, rel=1e-4)
-    assert raced.nodes >= 2                       # the second search took nodes too
+    # node for node in turn from the start: under a node limit each search takes its own three nodes
+    capped = SearchOptions(max_nodes=3, race=(DeepestLayerBranching(),), race_after=0.0)
+    assert search_phases(net, box, problem, options=capped).nodes == 6
+    assert search_phases(net, box, problem, options=SearchOptions(max_nodes=3)).nodes == 3
     # joined only after race_after: a search that ends first is the search alone, node for node
     late = search_phases(net, box, problem, options=SearchOptions(race=(DeepestLayerBranching(),), race_after=1e9))
     assert late.nodes == alone.nodes and late.objective == alone.objective
@@ -211,10 +219,7 @@ def test_a_proven_floor_settles_an_incumbent_within_the_gap_and_bounds_the_rest(
 
 
 def test_a_search_hands_off_at_its_instant_only_if_its_gap_is_wide():
-    inst = small_targeted_instance(1)
-    net, x_bar, label, spec, box = inst.net, inst.x_bar, inst.label, inst.spec.with_(output_relu=False), inst.box
-    lo, up = input_box(spec, 16, x_bar)
-    problem = targeted_problem(net, spec, x_bar, label, lo, up)
+    net, box, problem = _logit_problem(1)
     exact = search_phases(net, box, problem)
     assert exact.status == "optimal" and exact.nodes > 3
     # from the optimum, handed off at once with no gap allowed: the root LP's bound is below the
