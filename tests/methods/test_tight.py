@@ -96,6 +96,24 @@ def test_heuristic_points_are_verified(mnist_test):
     assert found >= 5
 
 
+def test_the_pipeline_heuristic_takes_as_many_pool_starts_as_the_policy_says(mnist_test):
+    # more starts from the nearest training images: never a worse point (the same first starts and more),
+    # and a better one on some images; none: no point from the pool
+    from advmilp.methods.tight import tight_heuristic
+
+    net = load_network("dnn5")
+    pool = mnist_test.images[5000:9000]
+    better = 0
+    for i in range(12):
+        x_bar, label = mnist_test.images[i], int(mnist_test.labels[i])
+        few, many, none = (tight_heuristic(net, x_bar, label, SPEC, 300, pool, pool_starts=k) for k in (2, 10, 0))
+        assert none.start != "pool"
+        if few.found:
+            assert many.found and many.l1 <= few.l1 * (1 + 1e-9)
+            better += many.l1 < few.l1 * 0.999
+    assert better >= 1
+
+
 @pytest.mark.parametrize("path", ["phase-search", "ladder", "small-model", "cuts-and-presolve"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tight_equals_thesis_model_on_small_networks(seed, path):
