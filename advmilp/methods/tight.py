@@ -220,17 +220,17 @@ def run_tight(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Sol
     if spec.norm == "linf":
         return run_linf(network, bounds, spec, settings, x_bar, label, image_index, pool, t0, policy)
     h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool, deadline=t0 + settings.time_limit,
-                        pool_starts=policy.pool_starts)
+                        policy=policy)
     return solve_from_incumbent(network, bounds, spec, settings, x_bar, label, image_index, h, t0, policy)
 
 
 def tight_heuristic(network: Network, x_bar, label, spec: ProblemSpec, time_limit: float, pool=None,
-                    deadline: float | None = None, pool_starts: int = DEFAULT_POLICY.pool_starts):
+                    deadline: float | None = None, policy: TightPolicy = DEFAULT_POLICY):
     """The primal heuristic as the tight pipeline runs it: 2 % of the time limit (0.5-3 s), 5 % from 200
-    hidden units (where its gradient attack runs), ``pool_starts`` pool starts, nothing past the instance's
-    ``deadline``."""
+    hidden units (where its gradient attack runs), ``policy.pool_starts`` pool starts, nothing past the
+    instance's ``deadline``."""
     share = 0.05 if GradientOptions().runs_on(network) else 0.02   # RESULTS.md, "A gradient start at scale"
-    return find_adversarial(network, x_bar, label, spec, pool=pool, n_pool=pool_starts,
+    return find_adversarial(network, x_bar, label, spec, pool=pool, n_pool=policy.pool_starts,
                             time_limit=min(3.0, max(0.5, share * time_limit)), deadline=deadline)
 
 
@@ -476,7 +476,8 @@ def run_max_target(network: Network, bounds: Bounds, spec: ProblemSpec, settings
     misclassified = spec.with_(kind="untargeted", target=None, output_relu=False)   # the same criterion
     # (no pool starts: on images 1-30 they cost 0.3-1.0 s more per instance on DNN1, DNN4 and the notebook net and
     # gave a point within the budget on 3 of 79, which the distance searches below find anyway; RESULTS.md)
-    h = tight_heuristic(network, x_bar, label, misclassified, settings.time_limit, None, deadline=deadline)
+    h = tight_heuristic(network, x_bar, label, misclassified, settings.time_limit, None, deadline=deadline,
+                        policy=policy)
     bb = ball_bounds_for(network, x_bar, spec.l1_budget, bounds, deadline, policy)
     conjunctions = criteria(linear, label, network.n_outputs)
     problems = [output_problem(network, linear, x_bar, label, x_lb, x_ub, c, relu=spec.output_relu)
@@ -535,8 +536,7 @@ def run_linf(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solv
     x_bar = np.asarray(x_bar, dtype=np.float64)
     linear = spec.with_(output_relu=False)
     x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
-    h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool, deadline=deadline,
-                        pool_starts=policy.pool_starts)
+    h = tight_heuristic(network, x_bar, label, spec, settings.time_limit, pool, deadline=deadline, policy=policy)
     incumbent = None
     if h.found:
         r0 = verify_witness(network, h.x, spec, x_bar, label, spec.target_for(label), x_lb, x_ub).linf

@@ -106,7 +106,8 @@ def test_the_pipeline_heuristic_takes_as_many_pool_starts_as_the_policy_says(mni
     better = 0
     for i in range(12):
         x_bar, label = mnist_test.images[i], int(mnist_test.labels[i])
-        few, many, none = (tight_heuristic(net, x_bar, label, SPEC, 300, pool, pool_starts=k) for k in (2, 10, 0))
+        few, many, none = (tight_heuristic(net, x_bar, label, SPEC, 300, pool,
+                                           policy=replace(DEFAULT_POLICY, pool_starts=k)) for k in (2, 10, 0))
         assert none.start != "pool"
         if few.found:
             assert many.found and many.l1 <= few.l1 * (1 + 1e-9)
