@@ -30,6 +30,7 @@ from advmilp.search.disjunction import search_disjunction
 from advmilp.search.ladder import climb_ladder, fractions
 from advmilp.search.phase_bb import PhaseSearchResult, search_phases
 from advmilp.search.problems import distance_problem, output_problem
+from advmilp.search.tighten import tighten_over_problem
 from advmilp.heuristics.gradient import GradientOptions
 from advmilp.heuristics.primal import find_adversarial, sparsify
 from advmilp.spec.problems import ProblemSpec, SolverSettings, criteria, input_box
@@ -85,10 +86,15 @@ class TightPolicy:
     # 1-2 s below), and a restart throws HiGHS' search tree away (DNN4, four images of 5-140 s:
     # tightening up front was faster on all four, by 1.9-56 s).  0: always up front.
     upfront_binaries: float = 45
-    # Passes of bound tightening on the MILP's own LP relaxation (`advmilp.bounds.relaxation`) for
-    # models above the small-model size; a pass that neither stabilises a unit nor shrinks the
-    # unstable units' total width by 5 % ends them.
-    relaxation_passes: int = 3
+    # Bound tightening over the problem's own LP relaxation (`tighten_over_criteria`, on the phase search's
+    # LP) for models above the small-model size: rounds of ideal cuts at its root, then this many passes
+    # (a pass that neither stabilises a unit nor shrinks the unstable units' total width by 5 % ends them).
+    # One pass after 5 rounds: thesis DNN5, 20 images, the 19 proven in 89.1 s in all with the PuLP
+    # model's relaxation (20 cut rounds, 3 passes) and 86.0 s this way, image 1's bound at 300 s 20.47 ->
+    # 21.36; DNN4, 20 images, mean 2.21 -> 1.74 s (0.9 s of tightening where it ran, 1.7 before);
+    # without any tightening DNN4 1.59 s but DNN5 127.7 s (RESULTS.md, nineteenth session).
+    tighten_cut_rounds: int = 5
+    relaxation_passes: int = 1
     # Above this many hidden units the L1-ball bounds come from backward linear propagation
     # (`bounds.crown`) instead of one LP per unstable unit: ERAN 6x100 (500 units), radius 2: 105
     # unstable units in 0.70 s against 93 in 11.8 s by the LPs (DNN5, 70 units: 48 in 0.03 s vs 44 in 1.24 s,
@@ -170,26 +176,30 @@ def unstable_count(bounds: Bounds, network: Network) -> int:
     return int(unstable_widths(bounds, network).size)
 
 
-def tighten_for_milp(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, cap: float,
-                     cut_rounds: int, passes: int, deadline: float | None = None) -> Bounds:
-    """``bounds`` tightened over the feasible set of the tight MILP (criteria, Σ|δ| ≤ cap): build it,
-    separate its ideal cuts, bound every unstable unit over that LP; repeat with the new bounds, at
-    most ``passes`` times, none after ``deadline`` (what is tightened by then is kept: it is valid)."""
-    from advmilp.bounds.relaxation import tighten_on_relaxation
-    from advmilp.encode.milp import build_model
-    from advmilp.search.cuts import add_ideal_cuts
-
+def tighten_over_criteria(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, label, cap: float,
+                          policy: "TightPolicy", deadline: float | None = None) -> Bounds:
+    """``bounds`` tightened over the LP relaxation of the tight problem (the spec's criteria on the logits,
+    Σ|δ| ≤ cap) by `search.tighten.tighten_over_problem`: ``policy.tighten_cut_rounds`` rounds of ideal cuts
+    at its root, ``policy.relaxation_passes`` passes, no LP after ``deadline`` (what is tightened by then is
+    kept: it is valid).  A criterion of several conjunctions (untargeted) is tightened over each, and the
+    result is their union: every feasible point meets one of them (a conjunction with no point within the
+    cap adds nothing)."""
     t0 = time.perf_counter()
-    for _ in range(passes):
-        if expired(deadline):
-            break
-        form = build_model(network, bounds, spec, x_bar, label, name="relaxation", l1_cap=cap, split_distance=True)
-        add_ideal_cuts(form, cut_rounds, deadline=deadline)
-        before = unstable_widths(bounds, network)
-        bounds, _ = tighten_on_relaxation(form, bounds, deadline)
-        if tightening_stalled(before, unstable_widths(bounds, network)):
-            break
-    return replace(bounds, time_s=bounds.time_s + time.perf_counter() - t0)
+    x_bar = np.asarray(x_bar, dtype=np.float64)
+    x_lb, x_ub = input_box(spec, len(x_bar), x_bar)
+    linear = spec.with_(output_relu=False)
+    hull = None
+    for c in criteria(linear, label, network.n_outputs):
+        problem = distance_problem(network, linear, x_bar, label, x_lb, x_ub, c, cap)
+        b, infeasible = tighten_over_problem(network, bounds, problem, policy.relaxation_passes, deadline,
+                                             policy.tighten_cut_rounds)
+        if infeasible:
+            continue
+        hull = b if hull is None else replace(hull, lower=[np.minimum(p, q) for p, q in zip(hull.lower, b.lower)],
+                                              upper=[np.maximum(p, q) for p, q in zip(hull.upper, b.upper)])
+    if hull is None:    # (the incumbent lies within the cap: only rounding can get here) the bounds as they were
+        hull = bounds
+    return replace(hull, time_s=bounds.time_s + time.perf_counter() - t0)
 
 
 def _run_milp(*args, **kwargs) -> InstanceResult:
@@ -268,8 +278,8 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
     # (measured for the targeted problem only: the untargeted model's relaxation carries the disjunction's
     # big-Ms, too weak to tighten on — notebook net image 2 spent all 300 s there without a search)
     if rounds and escalate_after <= 0 and spec.kind == "targeted" and not expired(deadline):
-        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes,
-                              min(deadline, time.perf_counter() + policy.tighten_share * settings.time_limit))
+        tb = tighten_over_criteria(network, bb, spec, x_bar, label, cap, policy,
+                                   min(deadline, time.perf_counter() + policy.tighten_share * settings.time_limit))
         prep += tb.time_s - bb.time_s
         note = (f"bounds tightened on the LP relaxation before the solve "
                 f"({unstable_count(bb, network)} -> {unstable_count(tb, network)} binaries)")
@@ -301,7 +311,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
             cap = incumbent_cap(best_l1)
             bb = ball_bounds_for(network, x_bar, cap, bounds, deadline, policy)
             prep += bb.time_s
-        tb = tighten_for_milp(network, bb, linear, x_bar, label, cap, rounds, policy.relaxation_passes, deadline)
+        tb = tighten_over_criteria(network, bb, spec, x_bar, label, cap, policy, deadline)
         prep += tb.time_s - bb.time_s
         res = _run_milp(network, tb, linear, settings, x_bar, label, image_index,
                         warm_start_x=best_x, l1_cap=cap, split_distance=True, solver_options=options,

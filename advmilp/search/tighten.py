@@ -7,11 +7,12 @@ LP relaxation of that problem (`phase_bb.PhaseLP`, every unit on its triangle) t
 that are tighter than the set's: some units become stable and the others' relaxations narrower, which
 every later unit's bound and every node LP of the search inherit.  Units are bounded in layer order on one
 LP whose big-M rows are rewritten after each unit (`PhaseLP.set_node`), so a unit's new bounds already
-tighten the next ones'; passes repeat while the unstable units' summed width still falls by 5 %.  LP optima
-are widened outward like every other solver bound (`bounds.compute.widen`).  The same idea as
-`bounds.relaxation` (which works on the PuLP MILP of one image); this one works on any `PhaseProblem`,
-e.g. the stacked network of a universal perturbation, where the criteria of every image together bound
-the shared δ far more than the ball does (`methods.universal`; benchmarks/RESULTS.md).
+tighten the next ones'; passes repeat while the unstable units' summed width still falls by 5 %.  Ideal
+ReLU cuts (`PhaseLP.add_cuts`) separated at the root LP first make that LP, and so every bound, tighter.  LP
+optima are widened outward like every other solver bound (`bounds.compute.widen`).  It works on any
+`PhaseProblem`: one image's minimal-distance problem (`methods.tight`), or the stacked network of a universal
+perturbation, where the criteria of every image together bound the shared δ far more than the ball does
+(`methods.universal`; benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from advmilp.spec.rows import INFEASIBLE, OPTIMAL
 
 
 def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem, passes: int = 3,
-                         deadline: float | None = None) -> tuple[Bounds, bool]:
-    """``bounds`` tightened over the LP relaxation of ``problem`` (see the module docstring); at most
-    ``passes`` passes, no LP after ``deadline`` (what is tightened by then is kept: it is valid).  Returns
-    (bounds, infeasible): ``infeasible`` when that LP has no point at all, so neither has the problem."""
+                         deadline: float | None = None, cut_rounds: int = 0) -> tuple[Bounds, bool]:
+    """``bounds`` tightened over the LP relaxation of ``problem`` (see the module docstring), with up to
+    ``cut_rounds`` rounds of ideal cuts at its root; at most ``passes`` passes, no LP after ``deadline``
+    (what is tightened by then is kept: it is valid).  Returns (bounds, infeasible): ``infeasible`` when
+    that LP has no point at all, so neither has the problem."""
     sizes = [len(v) for v in bounds.lower[:-1]]
     offsets = np.cumsum([0] + sizes)
     for _ in range(passes):
@@ -42,7 +44,11 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
                      problem.cap, problem.objective)
         phases = lp.root_phases()
         lp.set_phases(phases)
-        status, _, _ = lp.solve(max(time_left(deadline), 0.05) if deadline is not None else 60.0)
+        status, _, col = lp.solve(max(time_left(deadline), 0.05) if deadline is not None else 60.0)
+        for _ in range(cut_rounds):
+            if status != OPTIMAL or expired(deadline) or not lp.add_cuts(col, lp.branchable):
+                break
+            status, _, col = lp.solve(max(time_left(deadline), 0.05) if deadline is not None else 60.0)
         if status == INFEASIBLE:
             return bounds, True
         if status != OPTIMAL:

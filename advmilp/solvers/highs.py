@@ -7,8 +7,8 @@ use of HiGHS as an LP solver goes through it:
 
 - the phase search's node LP and the heuristic's region LPs (`search.phase_bb.PhaseLP`):
   many re-solves after bound changes — dual simplex (the old basis stays dual feasible);
-- the L1-ball bounds (`bounds.ball`) and the bounds over a MILP's relaxation
-  (`bounds.relaxation`): one LP, many objectives (`minimize`) — primal simplex (after an
+- the L1-ball bounds (`bounds.ball`) and the bounds over a search problem's relaxation
+  (`search.tighten`): one LP, many objectives (`minimize`) — primal simplex (after an
   objective change the old basis stays primal feasible; measured 2.5× faster than dual simplex
   on the ball bounds of DNN1);
 - the LP relaxation of a PuLP model (`solvers.pulp.relaxation_lp`), solved, cut and re-solved.
