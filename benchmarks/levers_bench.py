@@ -58,7 +58,7 @@ PIPELINE = {  # variants of the pipeline itself: their changes to tight.DEFAULT_
     "no-relaxation-bounds": {"upfront_binaries": math.inf, "escalate_after_s": math.inf},
     "node-cuts-on": {"cut_milp_options": {"mip_allow_cut_separation_at_nodes": True}},
     "no-ladder": {"ladder": ()},
-    "no-certify": {"certify": False, "ladder": ()},
+    "no-certify": {"certify_units": math.inf, "ladder": ()},
     "no-strong-branching": {"highs_options": {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
                                               "mip_pscost_minreliable": 0}},
 }

@@ -110,28 +110,30 @@ def greedy_start(network: Network, x_bar: np.ndarray, criterion: Criterion, marg
 
 
 def pool_starts(network: Network, x_bar: np.ndarray, criterion: Criterion, margin: float, pool: ImagePool | np.ndarray,
-                x_lb: np.ndarray, x_ub: np.ndarray, n_candidates: int = 5) -> list[np.ndarray]:
-    """Bisection from x̄ towards the nearest pool images that already meet the criterion."""
+                x_lb: np.ndarray, x_ub: np.ndarray, n_candidates: int = 5, steps: int = 30) -> list[np.ndarray]:
+    """Bisection from x̄ towards the nearest pool images that already meet the criterion: of each segment
+    x̄ + t (c − x̄), the point at the least t found in ``steps`` halvings to meet it by more than ``margin``.
+    The candidates are bisected together, one batched forward pass per halving."""
     pool = ImagePool.of(pool)
-    ok = criterion.slack(pool.outputs(network)) > margin
-    cands = pool.pixels(np.flatnonzero(ok))
+    ok = np.flatnonzero(criterion.slack(pool.outputs(network)) > margin)
+    if len(ok) == 0:
+        return []
+    # the nearest, ranked in float32 (a quarter of the time of float64 over the ~2,000 images of a class)
+    near = np.clip(pool.codes[ok].astype(np.float32) / np.float32(pool.divisor), x_lb.astype(np.float32),
+                   x_ub.astype(np.float32))
+    order = np.argsort(np.abs(near - x_bar.astype(np.float32)).sum(axis=1), kind="stable")[:n_candidates]
+    cands = np.clip(pool.pixels(ok[order]), x_lb, x_ub)
+    cands = cands[criterion.slack(network.forward(cands)) > margin]   # (clipping may have moved one)
     if len(cands) == 0:
         return []
-    cands = np.clip(cands, x_lb, x_ub)
-    order = np.argsort(np.abs(cands - x_bar).sum(axis=1))[:n_candidates]
-    starts = []
-    for c in cands[order]:
-        lo_t, hi_t = 0.0, 1.0
-        if _margin(network, c, criterion)[0] <= margin:
-            continue
-        for _ in range(30):
-            mid = 0.5 * (lo_t + hi_t)
-            if _margin(network, x_bar + mid * (c - x_bar), criterion)[0] > margin:
-                hi_t = mid
-            else:
-                lo_t = mid
-        starts.append(x_bar + hi_t * (c - x_bar))
-    return starts
+    step = cands - x_bar
+    lo_t, hi_t = np.zeros(len(cands)), np.ones(len(cands))
+    for _ in range(steps):
+        mid = 0.5 * (lo_t + hi_t)
+        meets = criterion.slack(network.forward(x_bar + mid[:, None] * step)) > margin
+        hi_t = np.where(meets, mid, hi_t)
+        lo_t = np.where(meets, lo_t, mid)
+    return list(x_bar + hi_t[:, None] * step)
 
 
 def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, lp: PhaseLP,

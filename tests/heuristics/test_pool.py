@@ -89,3 +89,25 @@ def test_a_cache_that_cannot_be_written_is_skipped(tmp_path):
     net = random_net([6, 5, 3], seed=1)
     pool = ImagePool(codes, 255.0, blocker / "cache", "k")
     assert np.allclose(pool.outputs(net), net.forward(codes / 255.0), rtol=0, atol=1e-12)
+
+
+def test_pool_starts_bisect_to_the_boundary_of_the_nearest_images_that_meet_the_criterion():
+    # one linear unit y0 = x0 + x1, y1 = 1 (a ReLU net whose hidden unit stays active on [0, 1]²), criterion
+    # y0 ≥ 1 (G = [1, 0], h = 1): from x̄ = 0 towards c the boundary is at t = 1 / (c0 + c1)
+    from advmilp.spec.problems import Criterion
+
+    net = random_net([2, 1, 2], seed=0)
+    net.layers[0].W[:] = [[1.0, 1.0]]
+    net.layers[0].b[:] = 0.0
+    net.layers[1].W[:] = [[1.0], [0.0]]
+    net.layers[1].b[:] = [0.0, 1.0]
+    crit = Criterion(winner=0, G=np.array([[1.0, 0.0]]), h=np.array([1.0]))
+    images = np.array([[0.9, 0.9], [0.2, 0.3], [1.0, 0.5], [0.8, 0.8], [1.0, 1.0]])   # row 1 does not meet it
+    x_bar = np.zeros(2)
+    starts = pool_starts(net, x_bar, crit, 0.0, images, np.zeros(2), np.ones(2), n_candidates=3, steps=40)
+    # the three nearest that meet it, nearest first: [1, .5] (L1 1.5), [.8, .8] (1.6), [.9, .9] (1.8)
+    assert len(starts) == 3
+    for x, c in zip(starts, ([1.0, 0.5], [0.8, 0.8], [0.9, 0.9])):
+        t = 1.0 / sum(c)
+        assert x == pytest.approx(t * np.array(c), abs=1e-9)
+        assert crit.slack(net.forward(x)) > 0           # on the criterion's side, by bisection's last step
