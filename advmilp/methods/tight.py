@@ -91,7 +91,7 @@ class TightPolicy:
     # (a pass that neither stabilises a unit nor shrinks the unstable units' total width by 5 % ends them).
     # One pass after 5 rounds: thesis DNN5, 20 images, the 19 proven in 89.1 s in all with the PuLP
     # model's relaxation (20 cut rounds, 3 passes) and 86.0 s this way, image 1's bound at 300 s 20.47 ->
-    # 21.36; DNN4, 20 images, mean 2.21 -> 1.74 s (0.9 s of tightening where it ran, 1.7 before);
+    # 21.36; DNN4, 20 images, mean 2.21 -> 1.74 s (heuristic + bounds + tightening 1.02 -> 0.57 s);
     # without any tightening DNN4 1.59 s but DNN5 127.7 s (RESULTS.md, nineteenth session).
     tighten_cut_rounds: int = 5
     relaxation_passes: int = 1
