@@ -22,7 +22,7 @@ import numpy as np
 
 from advmilp.methods.result import InstanceResult, point_result
 from advmilp.bounds.ball import ball_bounds
-from advmilp.bounds.compute import Bounds, tightening_stalled, unstable_widths
+from advmilp.bounds.compute import Bounds, unstable_widths
 from advmilp.nn.network import Network
 from advmilp.search.branching import DeepestLayerBranching
 from advmilp.search.options import SearchOptions
