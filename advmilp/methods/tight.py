@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from advmilp.methods.result import InstanceResult, point_result
-from advmilp.bounds.ball import ball_bounds
 from advmilp.bounds.compute import Bounds, unstable_widths
 from advmilp.nn.network import Network
 from advmilp.search.branching import DeepestLayerBranching
@@ -95,20 +94,13 @@ class TightPolicy:
     # without any tightening DNN4 1.59 s but DNN5 127.7 s (RESULTS.md, nineteenth session).
     tighten_cut_rounds: int = 5
     relaxation_passes: int = 1
-    # Above this many hidden units the L1-ball bounds come from backward linear propagation
-    # (`bounds.crown`) instead of one LP per unstable unit: ERAN 6x100 (500 units), radius 2: 105
-    # unstable units in 0.70 s against 93 in 11.8 s by the LPs (DNN5, 70 units: 48 in 0.03 s vs 44 in 1.24 s,
-    # so the LPs stay below it).  There the slopes are optimised (α-CROWN, `alpha_for`), for the ball
-    # bounds, the certified floor and the L∞ box alike.
-    crown_ball_units: int = 200
+    # On networks with more hidden units than this, backward linear propagation optimises its slopes
+    # (α-CROWN, `alpha_for`) for the certified floor and the L∞ box bounds; plain CROWN below.  (The L1-ball
+    # bounds are α-CROWN's on every network: `ball_bounds_for`.)
+    alpha_units: int = 200
     # The up-front relaxation tightening gets at most this share of the time limit (DNN4/DNN5 take
     # 1-10 s of 300; on ERAN 6x100 its 500 per-unit LPs took the whole 60 s before any search).
     tighten_share: float = 0.2
-    # The per-unit LPs of the L1-ball bounds get at most this share of the time limit (the units not
-    # reached keep their backward-propagation bounds): on a 784-64-64-64 study network, radius 6.7,
-    # the 192 units' LPs took 20 s of a 30 s limit; on DNN1-DNN5 they take 0.05-1.5 s.  The ladder's
-    # rungs give theirs a quarter of the time left.
-    ball_share: float = 0.2
     # Before the phase search, on networks with more hidden units than this, the distance backward
     # propagation certifies (`certified_floor`) is a proven floor of the search's bound; -1: on every network,
     # math.inf: on none.  On the small networks the search's own bound passes it in milliseconds, and its
@@ -149,30 +141,24 @@ DEFAULT_POLICY = TightPolicy()
 
 
 def alpha_for(network: Network, policy: "TightPolicy"):
-    """α-CROWN's options on networks with more than ``policy.crown_ball_units`` hidden units, else None
-    (plain CROWN, the per-unit LPs doing the tightening)."""
+    """α-CROWN's options on networks with more than ``policy.alpha_units`` hidden units, else None (plain
+    CROWN)."""
     from advmilp.bounds.crown import AlphaOptions
 
-    return AlphaOptions() if network.hidden_units > policy.crown_ball_units else None
+    return AlphaOptions() if network.hidden_units > policy.alpha_units else None
 
 
-def ball_bounds_for(network: Network, x_bar, radius: float, base: Bounds, deadline: float | None,
-                    policy: "TightPolicy", lp_deadline: float | None = None) -> Bounds:
-    """Bounds over the L1 ball of ``radius``: by backward linear propagation (`bounds.crown`) on networks
-    with more than ``policy.crown_ball_units`` hidden units, else by per-unit LPs (`bounds.ball`) over the
-    propagated bounds, no LP after ``lp_deadline`` (or ``deadline``): the units not reached keep the
-    propagated bounds."""
-    from advmilp.bounds.crown import crown_bounds
+def ball_bounds_for(network: Network, x_bar, radius: float, base: Bounds, deadline: float | None) -> Bounds:
+    """Bounds over the L1 ball of ``radius`` (intersected with ``base``) by α-CROWN (`bounds.crown`), no
+    iteration after ``deadline``.  Until the nineteenth session the networks of at most 200 hidden units got
+    two LPs per unit CROWN left unstable instead (`bounds.ball`); α-CROWN's bounds gave the search as few
+    nodes at a fraction of the cost: DNN1-DNN4 6-20 % faster, DNN5 within noise (RESULTS.md)."""
+    from advmilp.bounds.crown import AlphaOptions, crown_bounds
 
     t0 = time.perf_counter()
-    stop = deadline if lp_deadline is None else (lp_deadline if deadline is None else min(deadline, lp_deadline))
-    alpha = alpha_for(network, policy)
-    crown = crown_bounds(network, 0.0, 1.0, x_bar=np.asarray(x_bar, np.float64), radius=radius, base=base,
-                         alpha=alpha, deadline=stop)
-    if alpha is not None:
-        return replace(crown, method="alpha-crown-ball", time_s=time.perf_counter() - t0)
-    b = ball_bounds(network, x_bar, radius, base=crown, deadline=stop)
-    return replace(b, time_s=time.perf_counter() - t0)
+    b = crown_bounds(network, 0.0, 1.0, x_bar=np.asarray(x_bar, np.float64), radius=radius, base=base,
+                     alpha=AlphaOptions(), deadline=deadline)
+    return replace(b, method="alpha-crown-ball", time_s=time.perf_counter() - t0)
 
 
 def unstable_count(bounds: Bounds, network: Network) -> int:
@@ -273,8 +259,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         return res
     best_x, best_l1 = h.x, h.l1
     cap = incumbent_cap(best_l1)
-    bb = ball_bounds_for(network, x_bar, cap, bounds, deadline, policy,
-                         time.perf_counter() + policy.ball_share * settings.time_limit)
+    bb = ball_bounds_for(network, x_bar, cap, bounds, deadline)
     prep = h.time_s + bb.time_s
     options, rounds = tight_settings(bb, network, policy)
     escalate_after = 0.0 if unstable_count(bb, network) >= policy.upfront_binaries else policy.escalate_after_s
@@ -313,7 +298,7 @@ def solve_from_incumbent(network: Network, bounds: Bounds, spec: ProblemSpec, se
         if res.row["verified"] and res.witness is not None and res.row["l1"] < best_l1:
             best_x, best_l1 = res.witness, res.row["l1"]
             cap = incumbent_cap(best_l1)
-            bb = ball_bounds_for(network, x_bar, cap, bounds, deadline, policy)
+            bb = ball_bounds_for(network, x_bar, cap, bounds, deadline)
             prep += bb.time_s
         tb = tighten_over_criteria(network, bb, spec, x_bar, label, cap, policy, deadline)
         prep += tb.time_s - bb.time_s
@@ -399,8 +384,7 @@ def ladder_rungs(network: Network, bounds: Bounds, problems_within, floor: float
     search that settled the problem or None, the best point a rung found or None); every search is
     appended to ``effort``."""
     def rung(r, floor):
-        bb = ball_bounds_for(network, x_bar, r, bounds, deadline, policy,
-                             time.perf_counter() + 0.25 * time_left(deadline))
+        bb = ball_bounds_for(network, x_bar, r, bounds, deadline)
         return _search(network, bb, problems_within(r), None,
                        _search_options(network, bb, settings, time_left(deadline), policy), floor)
 
@@ -492,7 +476,7 @@ def run_max_target(network: Network, bounds: Bounds, spec: ProblemSpec, settings
     # gave a point within the budget on 3 of 79, which the distance searches below find anyway; RESULTS.md)
     h = tight_heuristic(network, x_bar, label, misclassified, settings.time_limit, None, deadline=deadline,
                         policy=policy)
-    bb = ball_bounds_for(network, x_bar, spec.l1_budget, bounds, deadline, policy)
+    bb = ball_bounds_for(network, x_bar, spec.l1_budget, bounds, deadline)
     conjunctions = criteria(linear, label, network.n_outputs)
     problems = [output_problem(network, linear, x_bar, label, x_lb, x_ub, c, relu=spec.output_relu)
                 for c in conjunctions]
@@ -650,8 +634,7 @@ def run_l0(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solver
         if k <= floor:
             return done(best, OPTIMAL, floor)
         radius = k - 1
-        base = ball_bounds_for(network, x_bar, radius + 1e-6, bounds, deadline, policy,
-                               time.perf_counter() + policy.ball_share * settings.time_limit)
+        base = ball_bounds_for(network, x_bar, radius + 1e-6, bounds, deadline)
         cap = radius if spec.l0_cap is None else min(radius, spec.l0_cap)
         milp_spec = spec.with_(l0_cap=cap, l1_cap=radius + spec.margin + 1e-6
                                if spec.l1_cap is None else min(spec.l1_cap, radius + spec.margin + 1e-6))
