@@ -101,7 +101,7 @@ class TightPolicy:
     # The up-front relaxation tightening gets at most this share of the time limit (DNN4/DNN5 take
     # 1-10 s of 300; on ERAN 6x100 its 500 per-unit LPs took the whole 60 s before any search).
     tighten_share: float = 0.2
-    # Before the phase search, on networks with more hidden units than this, the distance backward
+    # Before the phase search, on networks with more hidden units than this, the distance that backward
     # propagation certifies (`certified_floor`) is a proven floor of the search's bound; -1: on every network,
     # math.inf: on none.  On the small networks the search's own bound passes it in milliseconds, and its
     # bisection cost DNN1 (40 images) 0.195 -> 0.166 s mean time, DNN2 0.533 -> 0.504 s (RESULTS.md,
@@ -367,9 +367,12 @@ def certified_floor(network: Network, bounds: Bounds, spec: ProblemSpec, x_bar, 
     """A proven lower bound of the minimal distance (the spec's norm, l1 or linf) below ``upper`` (an
     incumbent's): the radius backward propagation certifies (`bounds.crown.certified_radius`) for the
     spec's criteria on the logits *without* the model's margin, so that it bounds every point the exact
-    check accepts as well as the model's optimum.  ``bounds`` must hold over the ball of ``upper``."""
+    check accepts as well as the model's optimum.  ``bounds`` must hold over the ball of ``upper``.  −inf (no
+    floor, nothing computed) on networks of at most ``policy.certify_units`` hidden units."""
     from advmilp.bounds.crown import certified_radius
 
+    if network.hidden_units <= policy.certify_units:
+        return -math.inf
     linear = spec.with_(output_relu=False)
     conjunctions = [(c.G, c.h) for c in criteria(linear, label, network.n_outputs)]
     return certified_radius(network, x_bar, conjunctions, x_lb, x_ub, upper, norm=spec.norm, base=bounds,
@@ -420,8 +423,7 @@ def run_phase_search(network: Network, bounds: Bounds, spec: ProblemSpec, settin
 
     floor, r, effort = -math.inf, None, []
     if cap is not None and spec.norm == "l1":
-        if network.hidden_units > policy.certify_units:
-            floor = certified_floor(network, bounds, spec, x_bar, label, x_lb, x_ub, cap, deadline, policy)
+        floor = certified_floor(network, bounds, spec, x_bar, label, x_lb, x_ub, cap, deadline, policy)
         if policy.ladder and len(conjunctions) == 1:   # the direct search first; it hands the ladder the last part
             #   of the limit if far from settled by then.  Not for a disjunction (untargeted): its direct search
             #   improves the incumbent through the later conjunctions, which a hand-off skips (RESULTS.md)
@@ -544,7 +546,7 @@ def run_linf(network: Network, bounds: Bounds, spec: ProblemSpec, settings: Solv
     prep0 = time.perf_counter()
     bb = crown_bounds(network, x_lb, x_ub, base=bounds, alpha=alpha_for(network, policy), deadline=deadline)
     floor = (certified_floor(network, bb, spec, x_bar, label, x_lb, x_ub, r0, deadline, policy)
-             if network.hidden_units > policy.certify_units and h.found else -math.inf)
+             if h.found else -math.inf)
     prep = h.time_s + time.perf_counter() - prep0
     problems = [distance_problem(network, linear, x_bar, label, x_lb, x_ub, c)
                 for c in criteria(linear, label, network.n_outputs)]

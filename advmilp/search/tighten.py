@@ -37,6 +37,10 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
     that LP has no point at all, so neither has the problem."""
     sizes = [len(v) for v in bounds.lower[:-1]]
     offsets = np.cumsum([0] + sizes)
+
+    def solve_limit() -> float:     # the root LP's time: what is left of the deadline (at least a little)
+        return max(time_left(deadline), 0.05) if deadline is not None else 60.0
+
     for _ in range(passes):
         if expired(deadline):
             break
@@ -44,11 +48,11 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
                      problem.cap, problem.objective)
         phases = lp.root_phases()
         lp.set_phases(phases)
-        status, _, col = lp.solve(max(time_left(deadline), 0.05) if deadline is not None else 60.0)
+        status, _, col = lp.solve(solve_limit())
         for _ in range(cut_rounds):
             if status != OPTIMAL or expired(deadline) or not lp.add_cuts(col, lp.branchable):
                 break
-            status, _, col = lp.solve(max(time_left(deadline), 0.05) if deadline is not None else 60.0)
+            status, _, col = lp.solve(solve_limit())
         if status == INFEASIBLE:
             return bounds, True
         if status != OPTIMAL:
