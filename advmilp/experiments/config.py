@@ -505,7 +505,9 @@ def _bad_problem(k: int, src: str):
 
 def load_config(path: str | os.PathLike) -> Config:
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
+    if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -99,6 +99,11 @@ def test_missing_file(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
+def test_a_path_that_is_not_a_file_is_named_as_such(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory, not a config file"):
+        load_config(tmp_path)
+
+
 def test_overrides():
     c = parse_config({"name": "t", "solver": {"time_limit": 300}, "images": {"count": 100}})
     o = apply_overrides(c, time_limit=5, images=3, workers="1", scheduler="tcp://127.0.0.1:8786")
