@@ -85,14 +85,13 @@ FIELDS = ["network", "image_index", "variant", "status", "objective", "bound", "
 
 def prepare(net, base, spec, x_bar, label, pool, time_limit):
     """The heuristic's verified point and the L1-ball bounds, as run_tight computes them."""
-    from advmilp.bounds.ball import ball_bounds
-    from advmilp.methods.tight import incumbent_cap, tight_heuristic
+    from advmilp.methods.tight import ball_bounds_for, incumbent_cap, tight_heuristic
 
     h = tight_heuristic(net, x_bar, label, spec, time_limit, pool)
     if not h.found:
         return h, None, None
     cap = incumbent_cap(h.l1)
-    return h, cap, ball_bounds(net, x_bar, cap, base=base)
+    return h, cap, ball_bounds_for(net, x_bar, cap, base, None)
 
 
 def run_variant(name, net, base, spec, settings, x_bar, label, index, h, cap, bb) -> dict:
