@@ -110,7 +110,8 @@ class TightPolicy:
     certify_units: float = 100
     # The phase search (dual × height branching) is joined, once it has run race_after seconds, by a
     # search branching on the deepest layer first (`branching.DeepestLayerBranching`), on networks with at
-    # most race_units hidden units; the two share incumbent and bound (`phase_bb.race_phases`).
+    # most race_units hidden units; the two share incumbent and bound (`phase_bb.race_phases`), and seven
+    # nodes of eight go to the one nearer to settling the problem (`phase_bb.RaceShares`).
     race_after: float = 1.0
     race_units: int = 200
     # The radius ladder (`ladder_rungs`) at these fractions of the way from the floor to the incumbent,

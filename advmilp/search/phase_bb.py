@@ -317,10 +317,12 @@ class Node:
 
 @dataclass
 class SearchProgress:
-    """A running search's effort and proven bound, as of its last node."""
+    """A running search's effort and proven bound, as of its last node: ``bound`` with the floor shared
+    by a race, ``own`` that of its own tree alone (its open, pruned and unresolved nodes)."""
     nodes: int = 0
     lps: int = 0
     bound: float = -math.inf
+    own: float = -math.inf
 
 
 class SharedIncumbent:
@@ -366,16 +368,71 @@ def _run_to_end(steps) -> PhaseSearchResult:
             return stop.value
 
 
+class RaceShares:
+    """Which search of a race solves the next node: between two reviews each gets nodes in proportion to
+    its weight (the one with the fewest nodes per weight since the review goes next, ties to the earlier),
+    so equal weights are node for node in turn.  Every ``review_every`` nodes the weights follow the
+    searches' own bounds: the one whose bound, rising at its rate over the last fifth of its nodes, would
+    reach the incumbent in the fewest of its nodes leads and gets all but ``trailing_share`` per other
+    search; with no incumbent or no rising bound, equal weights.  Node counts, not seconds, so a race is
+    the same race on any machine."""
+
+    def __init__(self, progress: list[SearchProgress], trailing_share: float, review_every: int = 64):
+        if not 0.0 < trailing_share <= 1.0 / len(progress):
+            raise ValueError(f"a trailing share of {trailing_share} among {len(progress)} searches")
+        self.weights = [1.0] * len(progress)
+        self.trailing = trailing_share
+        self.review_every = review_every
+        self.history: list[list[tuple[int, float]]] = [[] for _ in progress]
+        self.since = [p.nodes for p in progress]
+
+    def pick(self, progress: list[SearchProgress]) -> int:
+        return min(range(len(progress)), key=lambda i: ((progress[i].nodes - self.since[i]) / self.weights[i], i))
+
+    def review(self, progress: list[SearchProgress], target: float) -> None:
+        """Re-weigh once ``review_every`` nodes were dealt since the last review, ``target`` the bound that
+        settles the problem."""
+        if sum(p.nodes for p in progress) - sum(self.since) < self.review_every:
+            return
+        self.since = [p.nodes for p in progress]
+        left = []
+        for p, past in zip(progress, self.history):
+            if math.isfinite(p.own):
+                past.append((p.nodes, p.own))
+            left.append(self._nodes_to(past, target))
+        leader = min(range(len(left)), key=left.__getitem__)
+        if not math.isfinite(left[leader]):
+            self.weights = [1.0] * len(progress)
+        else:
+            self.weights = [self.trailing] * len(progress)
+            self.weights[leader] = 1.0 - self.trailing * (len(progress) - 1)
+
+    @staticmethod
+    def _nodes_to(past: list[tuple[int, float]], target: float) -> float:
+        """Nodes until the bound reaches ``target`` at the rate of the last fifth of the nodes (inf: no rate)."""
+        if not past or not math.isfinite(target):
+            return math.inf
+        nodes, bound = past[-1]
+        if bound >= target:
+            return 0.0
+        window = max(32, nodes // 5)
+        then = next((h for h in reversed(past) if h[0] <= nodes - window), None)
+        if then is None or bound <= then[1]:
+            return math.inf
+        return (target - bound) * (nodes - then[0]) / (bound - then[1])
+
+
 def race_phases(network: Network, bounds: Bounds, problem: PhaseProblem, options: SearchOptions,
                 shared: SharedIncumbent, first: tuple, t0: float) -> PhaseSearchResult:
     """Run the search ``first`` (its steps and progress) alone until ``options.race_after`` seconds after
-    ``t0``, then with one search per rule of ``options.race`` (fresh trees over the same problem), one node
-    each in turn.  Ends when one of them ends: settled (optimal, infeasible, found) — the others are then
-    settled too — or out of time or nodes; the result has the shared point, the best bound any of them
-    proved, and all their nodes."""
+    ``t0``, then with one search per rule of ``options.race`` (fresh trees over the same problem), one node at
+    a time, as `RaceShares` deals them out.  Ends when one of them ends: settled (optimal, infeasible,
+    found) — the others are then settled too — or out of time or nodes; the result has the shared point,
+    the best bound any of them proved, and all their nodes."""
     searches = [first]
     join_at = t0 + options.race_after
     waiting = list(options.race)
+    shares = None
     while True:
         if waiting and time.perf_counter() >= join_at:
             left = max(t0 + options.time_limit - time.perf_counter(), 0.0)
@@ -384,14 +441,21 @@ def race_phases(network: Network, bounds: Bounds, problem: PhaseProblem, options
                 progress = SearchProgress()
                 searches.append((_search_steps(network, bounds, problem, None, opts, shared, rule, progress), progress))
             waiting = []
-        for steps, progress in searches:
-            try:
-                next(steps)
-            except StopIteration as stop:
-                ended = stop.value
-                break
-            shared.floor = max(shared.floor, progress.bound)
+            shares = RaceShares([p for _, p in searches], options.race_trailing_share)
+        if shares is None:
+            i = 0
         else:
+            racers = [p for _, p in searches]
+            best = shared.best
+            shares.review(racers, best - options.gap_rel * abs(best) if math.isfinite(best) else math.inf)
+            i = shares.pick(racers)
+        steps, progress = searches[i]
+        try:
+            next(steps)
+        except StopIteration as stop:
+            ended = stop.value
+        else:
+            shared.floor = max(shared.floor, progress.bound)
             continue
         for steps, _ in searches:          # the others stop where they are; their bounds still count
             steps.close()
@@ -467,6 +531,8 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     node: Node | None = Node(-math.inf, next(counter), root, 0)     # the node solved next
     while node is not None or heap:
         progress.bound = proven_bound(node.bound if node is not None else math.inf)
+        progress.own = min(shared.best, heap[0].bound if heap else math.inf,
+                           node.bound if node is not None else math.inf, unresolved, pruned)
         yield
         follow_cap()
         if shared.best_x is not None and shared.best <= problem.stop_at:

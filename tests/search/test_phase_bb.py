@@ -9,7 +9,7 @@ from advmilp.spec.problems import input_box
 from advmilp.search.branching import DeepestLayerBranching
 from advmilp.search.options import SearchOptions
 from advmilp.nn.activations import ACTIVE, INACTIVE
-from advmilp.search.phase_bb import PhaseLP, search_phases
+from advmilp.search.phase_bb import PhaseLP, RaceShares, SearchProgress, search_phases
 from advmilp.heuristics.primal import affine_maps, hidden_pattern
 from advmilp.solvers.highs import HighsLP
 from advmilp.spec.problems import ProblemSpec, targeted_criterion
@@ -195,6 +195,49 @@ def test_a_race_ends_with_both_searches_effort_and_a_settled_status():
     # joined only after race_after: a search that ends first is the search alone, node for node
     late = search_phases(net, box, problem, options=SearchOptions(race=(DeepestLayerBranching(),), race_after=1e9))
     assert late.nodes == alone.nodes and late.objective == alone.objective
+
+
+def _deal(shares: RaceShares, rates: list[float], target: float, n: int) -> list[int]:
+    """Deal ``n`` nodes to searches whose own bounds rise by ``rates`` per node of their own."""
+    progress = [SearchProgress() for _ in rates]
+    for _ in range(n):
+        shares.review(progress, target)
+        i = shares.pick(progress)
+        progress[i].nodes += 1
+        for p, r in zip(progress, rates):
+            p.own = r * p.nodes
+    return [p.nodes for p in progress]
+
+
+@pytest.mark.parametrize("rates", [(0.01, 0.001), (0.001, 0.01)])
+def test_race_shares_give_the_search_nearest_the_incumbent_three_quarters_of_the_nodes(rates):
+    dealt = _deal(RaceShares([SearchProgress(), SearchProgress()], 0.25), list(rates), 1e9, 6400)
+    lead = int(np.argmax(rates))
+    assert dealt[lead] == pytest.approx(0.75 * 6400, rel=0.03)
+    # the bound that would reach the incumbent first leads, even at a lower rate: 9.5 of 10 rising 0.001 per
+    # node over the last 32 nodes (500 nodes to go) against 0.95 rising 0.01 per node (905 nodes to go)
+    near = RaceShares([SearchProgress(), SearchProgress()], 0.25)
+    first = [SearchProgress(nodes=95, own=9.5), SearchProgress(nodes=95, own=0.95)]
+    near.history = [[(0, 0.0), (63, 9.468)], [(0, 0.0), (63, 0.63)]]
+    near.since = [0, 0]
+    near.review(first, 10.0)
+    assert near.weights == [0.75, 0.25]
+
+
+def test_race_shares_refuse_a_share_that_leaves_the_leader_less_than_the_others():
+    for share in (0.0, -0.1, 0.6):
+        with pytest.raises(ValueError):
+            RaceShares([SearchProgress(), SearchProgress()], share)
+    with pytest.raises(ValueError):
+        RaceShares([SearchProgress() for _ in range(3)], 0.4)
+
+
+def test_race_shares_are_node_for_node_without_an_incumbent_or_a_rising_bound():
+    assert _deal(RaceShares([SearchProgress(), SearchProgress()], 0.25), [0.01, 0.001], np.inf, 1000) == [500, 500]
+    assert _deal(RaceShares([SearchProgress(), SearchProgress()], 0.25), [0.0, 0.0], 10.0, 1000) == [500, 500]
+    # three searches: the leader gets 1 - 2 x 0.25
+    assert _deal(RaceShares([SearchProgress() for _ in range(3)], 0.25),
+                 [0.001, 0.01, 0.002], 1e9, 6400)[1] == pytest.approx(0.5 * 6400, rel=0.05)
 
 
 @pytest.mark.parametrize("seed", range(3))
