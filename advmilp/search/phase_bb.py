@@ -348,9 +348,10 @@ def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     Options: time limit, gap, node limit, root cut rounds, branching rule and a hand-off instant.
 
     With ``options.race`` (more branching rules), a search still open ``options.race_after`` seconds in is
-    joined by one search per further rule over the same problem, node for node in turn on the one
-    thread: they share the incumbent, and each one's proven bound is a floor for the others, so the
-    first to settle the problem settles it for all (`race_phases`)."""
+    joined by one search per further rule over the same problem, one node at a time on the one thread,
+    most of them to the search nearest to settling it (`RaceShares`): they share the incumbent, and each
+    one's proven bound is a floor for the others, so the first to settle the problem settles it for all
+    (`race_phases`)."""
     t0 = time.perf_counter()
     shared = SharedIncumbent(cutoff, floor)
     first = (_search_steps(network, bounds, problem, incumbent, options, shared, options.branching,

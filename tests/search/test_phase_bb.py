@@ -188,7 +188,8 @@ def test_a_race_ends_with_both_searches_effort_and_a_settled_status():
     assert alone.status == raced.status == "optimal" and alone.nodes > 3
     assert raced.objective == pytest.approx(alone.objective, rel=1e-4)
     assert raced.bound == pytest.approx(raced.objective, rel=1e-4)
-    # node for node in turn from the start: under a node limit each search takes its own three nodes
+    # node for node in turn until the first review of the shares (64 nodes): under a node limit each search
+    # takes its own three nodes
     capped = SearchOptions(max_nodes=3, race=(DeepestLayerBranching(),), race_after=0.0)
     assert search_phases(net, box, problem, options=capped).nodes == 6
     assert search_phases(net, box, problem, options=SearchOptions(max_nodes=3)).nodes == 3
