@@ -334,6 +334,10 @@ class SharedIncumbent:
         self.best = cutoff
         self.floor = floor
 
+    def prune_level(self, gap_rel: float) -> float:
+        """The bound at which a node is settled: the incumbent's value less the relative gap (inf without one)."""
+        return self.best - gap_rel * abs(self.best) if math.isfinite(self.best) else math.inf
+
 
 def search_phases(network: Network, bounds: Bounds, problem: PhaseProblem, incumbent: np.ndarray | None = None,
                   options: SearchOptions = SearchOptions(), cutoff: float = math.inf,
@@ -442,13 +446,12 @@ def race_phases(network: Network, bounds: Bounds, problem: PhaseProblem, options
                 progress = SearchProgress()
                 searches.append((_search_steps(network, bounds, problem, None, opts, shared, rule, progress), progress))
             waiting = []
-            shares = RaceShares([p for _, p in searches], options.race_trailing_share)
+            racers = [p for _, p in searches]
+            shares = RaceShares(racers, options.race_trailing_share)
         if shares is None:
             i = 0
         else:
-            racers = [p for _, p in searches]
-            best = shared.best
-            shares.review(racers, best - options.gap_rel * abs(best) if math.isfinite(best) else math.inf)
+            shares.review(racers, shared.prune_level(options.gap_rel))
             i = shares.pick(racers)
         steps, progress = searches[i]
         try:
@@ -464,7 +467,7 @@ def race_phases(network: Network, bounds: Bounds, problem: PhaseProblem, options
         if shared.best_x is not None:
             bound = min(bound, shared.best)
         status = ended.status
-        if status == UNKNOWN and shared.best_x is not None and bound >= shared.best - options.gap_rel * abs(shared.best):
+        if status == UNKNOWN and shared.best_x is not None and bound >= shared.prune_level(options.gap_rel):
             status = OPTIMAL
         return PhaseSearchResult(status, shared.best_x, shared.best if shared.best_x is not None else math.nan,
                                  bound, sum(p.nodes for _, p in searches), sum(p.lps for _, p in searches),
@@ -513,16 +516,19 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     status = OPTIMAL
 
     def prune_level() -> float:
-        best = shared.best
-        return best - options.gap_rel * abs(best) if math.isfinite(best) else math.inf
+        return shared.prune_level(options.gap_rel)
 
     def settled() -> bool:      # the incumbent is within the gap of the proven floor
         return shared.best_x is not None and shared.floor >= prune_level()
 
-    def proven_bound(open_node: float = math.inf) -> float:
-        """The least bound of what is not settled (open nodes, ``open_node`` too), at least the floor."""
+    def own_bound(open_node: float = math.inf) -> float:
+        """The least bound of what this search has not settled (open nodes, ``open_node`` too)."""
         least_open = heap[0].bound if heap else math.inf          # (the heap is ordered by bound)
-        return max(min(shared.best, least_open, open_node, unresolved, pruned), shared.floor)
+        return min(shared.best, least_open, open_node, unresolved, pruned)
+
+    def proven_bound(open_node: float = math.inf) -> float:
+        """`own_bound`, at least the floor."""
+        return max(own_bound(open_node), shared.floor)
 
     def node_limit() -> float:
         left = deadline - time.perf_counter()
@@ -531,9 +537,8 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     handoff = options.handoff_at
     node: Node | None = Node(-math.inf, next(counter), root, 0)     # the node solved next
     while node is not None or heap:
-        progress.bound = proven_bound(node.bound if node is not None else math.inf)
-        progress.own = min(shared.best, heap[0].bound if heap else math.inf,
-                           node.bound if node is not None else math.inf, unresolved, pruned)
+        progress.own = own_bound(node.bound if node is not None else math.inf)
+        progress.bound = max(progress.own, shared.floor)
         yield
         follow_cap()
         if shared.best_x is not None and shared.best <= problem.stop_at:
