@@ -379,8 +379,9 @@ class RaceShares:
     so equal weights are node for node in turn.  Every ``review_every`` nodes the weights follow the
     searches' own bounds: the one whose bound, rising at its rate over the last fifth of its nodes, would
     reach the incumbent in the fewest of its nodes leads and gets all but ``trailing_share`` per other
-    search; with no incumbent or no rising bound, equal weights.  Node counts, not seconds, so a race is
-    the same race on any machine."""
+    search; with no incumbent or no rising bound, equal weights.  Node counts, not seconds: from the same
+    join the shares deal the same nodes on any machine (the join itself, ``race_after`` seconds in, is
+    the one step that depends on the clock)."""
 
     def __init__(self, progress: list[SearchProgress], trailing_share: float, review_every: int = 64):
         if not 0.0 < trailing_share <= 1.0 / len(progress):
