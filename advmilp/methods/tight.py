@@ -23,7 +23,7 @@ import numpy as np
 from advmilp.methods.result import InstanceResult, point_result
 from advmilp.bounds.compute import Bounds, unstable_widths
 from advmilp.nn.network import Network
-from advmilp.search.branching import DeepestLayerBranching
+from advmilp.search.branching import DeepestLayerBranching, PseudocostBranching
 from advmilp.search.options import SearchOptions
 from advmilp.search.disjunction import search_disjunction
 from advmilp.search.ladder import climb_ladder, fractions
@@ -108,7 +108,7 @@ class TightPolicy:
     # nineteenth session).  Wider networks keep it, unmeasured without it: from 500 hidden units up it is
     # often the best bound at the time limit, and the study networks' ladder (192 units) starts from it.
     certify_units: float = 100
-    # The phase search (dual × height branching) is joined, once it has run race_after seconds, by a
+    # The phase search (pseudocost branching, `branching.PseudocostBranching`) is joined, once it has run race_after seconds, by a
     # search branching on the deepest layer first (`branching.DeepestLayerBranching`), on networks with at
     # most race_units hidden units; the two share incumbent and bound (`phase_bb.race_phases`), and seven
     # nodes of eight go to the one nearer to settling the problem (`phase_bb.RaceShares`).
@@ -401,7 +401,8 @@ def _search_options(network: Network, bounds: Bounds, settings: SolverSettings, 
                     policy: TightPolicy) -> SearchOptions:
     rounds = policy.phase_cut_rounds if unstable_count(bounds, network) > policy.small_milp_binaries else 0
     race = (DeepestLayerBranching(),) if network.hidden_units <= policy.race_units else ()
-    return SearchOptions(time_limit=time_limit, cut_rounds=rounds, race=race, race_after=policy.race_after,
+    return SearchOptions(time_limit=time_limit, cut_rounds=rounds, branching=PseudocostBranching(), race=race,
+                         race_after=policy.race_after,
                          gap_rel=settings.gap_rel if settings.gap_rel is not None else 1e-4)
 
 

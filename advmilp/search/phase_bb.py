@@ -257,6 +257,14 @@ class PhaseLP:
         viol[b] = np.minimum(col[self.af[b]], col[self.sf[b]])
         return pre, viol
 
+    def unit_parts(self, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(a, s) of every hidden unit at the LP point ``col``: its pre-activation's positive and negative
+        parts as the LP sets them (pre = a − s; 0 for units without a binary)."""
+        a, s = np.zeros(len(self.Lf)), np.zeros(len(self.Lf))
+        b = self.branchable
+        a[b], s[b] = col[self.af[b]], col[self.sf[b]]
+        return a, s
+
     def basis(self):
         """The LP's current basis (to restore a node's parent basis later)."""
         return self.lp.basis()
@@ -313,6 +321,9 @@ class Node:
     phases: np.ndarray = field(compare=False)
     depth: int = field(compare=False)
     basis: object = field(default=None, compare=False)   # the parent's optimal basis (None: keep the LP's)
+    branched: tuple | None = field(default=None, compare=False)   # (unit, active, part): the parent's split
+    #                                    that made this node, for `BranchingRule.observe` (None: the root, or
+    #                                    a parent without an LP point)
 
 
 @dataclass
@@ -487,6 +498,7 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
     lp = PhaseLP(network, bounds, np.asarray(problem.x_bar, dtype=np.float64), x_lb, x_ub, problem.G, problem.h,
                  problem.cap, problem.objective)
     lp_cap = problem.cap if problem.cap is not None else math.inf
+    rule = rule.for_search(len(lp.Lf))
 
     def follow_cap() -> None:
         """Σ|x − x̄| ≤ the incumbent's value in the LP (the incumbent may come from a racing search)."""
@@ -569,7 +581,7 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
             heapq.heappush(heap, node)     # still open: its bound counts
             status = TIME_LIMIT if time.perf_counter() > deadline else LIMIT
             break
-        ph, depth, parent_bound = node.phases, node.depth, node.bound
+        ph, depth, parent_bound, branched = node.phases, node.depth, node.bound, node.branched
         node = None
 
         # the node's LP (with ideal cuts at the root)
@@ -584,6 +596,11 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
                 break
             st, obj, col = lp.solve(node_limit())
             progress.lps += 1
+        if branched is not None:           # what the split gained, for a rule that learns
+            if st == OPTIMAL:
+                rule.observe(*branched[:2], obj - parent_bound, branched[2])
+            elif st == INFEASIBLE and math.isfinite(prune_level()):
+                rule.observe(*branched[:2], prune_level() - parent_bound, branched[2])
         if st == INFEASIBLE:
             continue
         if st != OPTIMAL:                  # LP not solved: the parent's bound stands, branch blind
@@ -597,19 +614,21 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
 
         # the LP point: a candidate incumbent, and the unit to branch on
         if col is None:
-            j, go_active = int(np.flatnonzero(ph == FREE)[0]), True
+            j, go_active, parts = int(np.flatnonzero(ph == FREE)[0]), True, None
         else:
             point = lp.point(col, x_lb, x_ub)
             offer(point)
             y, viol = lp.pre_and_violation(col, ph)
             tol = 1e-9 * max(1.0, float(np.abs(y).max(initial=0.0)))
-            j = rule.select(lp, viol, tol, lp.Lf, lp.Uf)
+            j = rule.select(lp, col, viol, tol, lp.Lf, lp.Uf)
             if viol[j] <= tol:
                 # every unit on its ReLU: the LP point is a network point with objective obj
                 if not (shared.best_x is not None and shared.best <= obj + 1e-6 * max(1.0, abs(obj))):
                     unresolved = min(unresolved, obj)
                 continue
             go_active = y[j] > 0
+            a_part, s_part = lp.unit_parts(col)
+            parts = {True: float(s_part[j]), False: float(a_part[j])}     # the column each phase's fix zeroes
         if obj >= prune_level():           # the point just verified may have lowered the level
             pruned = min(pruned, obj)
             continue
@@ -620,8 +639,11 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
         if chains is not None and not chains.empty:
             chains.propagate(dive, j)
             chains.propagate(other, j)
-        heapq.heappush(heap, Node(obj, next(counter), other, depth + 1, lp.basis()))
-        node = Node(obj, next(counter), dive, depth + 1)
+        dive_split = other_split = None
+        if parts is not None:
+            dive_split, other_split = (j, go_active, parts[go_active]), (j, not go_active, parts[not go_active])
+        heapq.heappush(heap, Node(obj, next(counter), other, depth + 1, lp.basis(), other_split))
+        node = Node(obj, next(counter), dive, depth + 1, None, dive_split)
 
     bound = proven_bound()
     if shared.best_x is not None:    # (a floor proven for the model's margin rows may pass a point within the margin)

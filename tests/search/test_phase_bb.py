@@ -6,7 +6,7 @@ import pytest
 
 from advmilp.bounds.compute import interval_bounds
 from advmilp.spec.problems import input_box
-from advmilp.search.branching import DeepestLayerBranching
+from advmilp.search.branching import DeepestLayerBranching, DualHeightBranching, PseudocostBranching
 from advmilp.search.options import SearchOptions
 from advmilp.nn.activations import ACTIVE, INACTIVE
 from advmilp.search.phase_bb import PhaseLP, RaceShares, SearchProgress, search_phases
@@ -140,7 +140,9 @@ def test_search_equals_thesis_model_and_bounds_are_valid(seed):
     # from the optimum as incumbent with its cap, and cold: the same optimum, proven, with and
     # without root cuts
     for options in (SearchOptions(), SearchOptions(cut_rounds=5), SearchOptions(branching=DeepestLayerBranching()),
-                    SearchOptions(race=(DeepestLayerBranching(),), race_after=0.0)):
+                    SearchOptions(race=(DeepestLayerBranching(),), race_after=0.0),
+                    SearchOptions(branching=PseudocostBranching(reliable=1), cut_rounds=5),
+                    SearchOptions(branching=PseudocostBranching(), race=(DeepestLayerBranching(),), race_after=0.0)):
         again = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up, opt * 1.01 + 1e-6), r.x, options)
         assert again.status == "optimal" and again.objective == pytest.approx(opt, rel=1e-4, abs=1e-6), options
         cold = search_phases(net, box, targeted_problem(net, spec, x_bar, label, lo, up), options=options)
@@ -166,11 +168,98 @@ def test_deepest_layer_branching_takes_the_largest_violation_of_the_deepest_laye
     rule = DeepestLayerBranching()
     L, U = -np.ones(7), np.ones(7)
     viol = np.array([0.9, 0.0, 0.5, 0.2, 0.3, 0.0, 1e-12])
-    assert rule.select(_Layers(), viol, 1e-9, L, U) == 4          # layer 2 is on its ReLUs: layer 1's largest
+    assert rule.select(_Layers(), None, viol, 1e-9, L, U) == 4          # layer 2 is on its ReLUs: layer 1's largest
     viol[6] = 0.01
-    assert rule.select(_Layers(), viol, 1e-9, L, U) == 6          # now layer 2's only unit off it
+    assert rule.select(_Layers(), None, viol, 1e-9, L, U) == 6          # now layer 2's only unit off it
     viol[3:] = 0.0
-    assert rule.select(_Layers(), viol, 1e-9, L, U) == 0          # only layer 0 left: its largest
+    assert rule.select(_Layers(), None, viol, 1e-9, L, U) == 0          # only layer 0 left: its largest
+
+
+class _Parts:
+    """What `PseudocostBranching` reads of a PhaseLP: the units' duals and their LP parts (a, s)."""
+    def __init__(self, duals, a, s):
+        self.duals, self.a, self.s = np.asarray(duals, float), np.asarray(a, float), np.asarray(s, float)
+
+    def unit_duals(self):
+        return self.duals
+
+    def unit_parts(self, col):
+        return self.a, self.s
+
+
+def test_pseudocosts_score_the_product_of_the_predicted_gains_from_what_the_children_gained():
+    rule = PseudocostBranching(reliable=2).for_search(3)
+    # unit 0: fixed active twice (gain 1 over s = .5, gain 3 over s = 1: Ψ = 2.5), inactive twice (gain .2
+    # over a = .4, gain .4 over a = .4: Ψ = .75); unit 1 active twice (Ψ = 1), inactive once (not yet
+    # reliable); a gain below 0 counts as 0, a part of 0 is not heard
+    for unit, active, gain, part in ((0, True, 1.0, 0.5), (0, True, 3.0, 1.0), (0, False, 0.2, 0.4), (0, False, 0.4, 0.4),
+                                     (1, True, 0.5, 0.5), (1, True, -1.0, 0.5), (1, True, 0.1, 0.0),
+                                     (1, False, 0.3, 0.1), (1, True, 0.7, 0.7)):
+        rule.observe(unit, active, gain, part)
+    psi, count = rule.pseudocosts()
+    assert psi[1] == pytest.approx([2.5, 2.0 / 3.0, 0.0]) and psi[0] == pytest.approx([0.75, 3.0, 0.0])
+    assert count.tolist() == [[2, 1, 0], [2, 3, 0]]
+    L, U = np.array([-1.0, -2.0, -1.0]), np.array([1.0, 2.0, 3.0])       # triangle heights .5, 1, .75
+    lp = _Parts(duals=[0.1, 0.2, 0.4], a=[0.2, 0.3, 0.5], s=[0.4, 0.1, 0.5])
+    viol = np.array([0.2, 0.1, 0.5])
+    score = rule.compute_scores(lp, None, viol, 1e-9, L, U)
+    # unit 0: (2.5·.4)·(.75·.2); unit 1: (2/3·.1)·(dual × height .2·1, its inactive side unreliable);
+    # unit 2: both sides dual × height, .4·.75
+    assert score == pytest.approx([1.0 * 0.15, (0.2 / 3.0) * 0.2, 0.3 * 0.3])
+    assert rule.select(lp, None, viol, 1e-9, L, U) == 0
+    viol[0] = 0.0                                      # on its ReLU: not a candidate
+    assert rule.compute_scores(lp, None, viol, 1e-9, L, U)[0] == -1.0
+    assert rule.select(lp, None, viol, 1e-9, L, U) == 2
+    # every candidate predicted to gain nothing: scores 0, and select takes the largest violation
+    nothing = _Parts(duals=[0.0, 0.0, 0.0], a=[0.0, 0.3, 0.5], s=[0.0, 0.0, 0.0])
+    viol = np.array([0.0, 0.6, 0.5])
+    assert rule.compute_scores(nothing, None, viol, 1e-9, L, U).tolist() == [-1.0, 0.0, 0.0]
+    assert rule.select(nothing, None, viol, 1e-9, L, U) == 1
+
+
+def test_every_search_gets_its_own_pseudocost_table():
+    template = PseudocostBranching()
+    with pytest.raises(RuntimeError, match="for_search"):
+        template.observe(0, True, 1.0, 1.0)
+    one, two = template.for_search(2), template.for_search(2)
+    one.observe(1, False, 1.0, 0.5)
+    assert one.pseudocosts()[0][0, 1] == 2.0 and two.pseudocosts()[1].sum() == 0
+    assert DualHeightBranching().for_search(5) is not None
+
+
+class _Listening(DualHeightBranching):
+    """Dual × height that records what the search tells it."""
+    def __init__(self):
+        self.heard = []
+
+    def observe(self, unit, active, gain, part):
+        self.heard.append((unit, active, gain, part))
+
+
+def test_the_search_tells_the_rule_what_each_split_gained(threshold_net):
+    # the root LP point of test_threshold_net_by_hand: x0 = .3 + m/2, pre y = −.2 + m/2, a = .15 + m/4 (the
+    # triangle's top), s = a − y = .35 − m/4.  y < 0: the inactive child first, infeasible without an
+    # incumbent (nothing heard); then the active child, optimal at .45 + m/4: a gain of .35 − m/4 over the
+    # root's .1 + m/2, with s = .35 − m/4 zeroed
+    spec = ProblemSpec("targeted", target=1)
+    rule = _Listening()
+    m = spec.margin
+    r = search_phases(threshold_net, interval_bounds(threshold_net),
+                      targeted_problem(threshold_net, spec, np.array([0.2, 0.3]), 0, np.zeros(2), np.ones(2)),
+                      options=SearchOptions(branching=rule))
+    assert r.status == "optimal" and r.nodes == 3
+    assert len(rule.heard) == 1
+    unit, active, gain, part = rule.heard[0]
+    assert (unit, active) == (0, True)
+    assert gain == pytest.approx(0.35 - m / 4, abs=1e-9) and part == pytest.approx(0.35 - m / 4, abs=1e-9)
+
+
+def test_the_search_never_hears_a_child_below_its_parent():
+    net, box, problem = _logit_problem(2)
+    rule = _Listening()
+    r = search_phases(net, box, problem, options=SearchOptions(branching=rule))
+    assert r.status == "optimal" and len(rule.heard) > 5
+    assert all(part > 0 and gain >= -1e-7 for _, _, gain, part in rule.heard)
 
 
 def _logit_problem(seed: int):
