@@ -94,9 +94,12 @@ class PseudocostBranching(BranchingRule):
     1e-6), SCIP's product rule.  A direction with fewer than ``reliable`` observations is predicted by
     dual × height (`DualHeightBranching`) instead; if every unit off its activation is predicted to gain
     nothing, the scores are 0 and `select` takes the largest violation (without that fallback the
-    product ranks such nodes by the 1e-6 floors alone).
+    product ranks such nodes by the 1e-6 floors alone: thesis DNN5 images 0, 2, 3, 4, 6, 7 searched alone
+    took 22,415 nodes against 6,293 with it, and 7,110 by dual × height).
 
-    Measured against dual × height (benchmarks/RESULTS.md, twenty-second session)."""
+    In the tight pipeline's race against dual × height (benchmarks/RESULTS.md, twenty-second session):
+    thesis 100-image benchmark, mean nodes DNN4 1,042 → 641, DNN5 6,541 → 4,122; the replication's DNN5
+    proven 70 → 75 % (+17 infeasible), mean 69.1 → 40.1 s; the same optima."""
 
     def __init__(self, reliable: int = 4):
         self.reliable = reliable
