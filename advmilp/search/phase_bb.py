@@ -626,7 +626,7 @@ def _search_steps(network: Network, bounds: Bounds, problem: PhaseProblem, incum
                 if not (shared.best_x is not None and shared.best <= obj + 1e-6 * max(1.0, abs(obj))):
                     unresolved = min(unresolved, obj)
                 continue
-            go_active = y[j] > 0
+            go_active = bool(y[j] > 0)
             a_part, s_part = lp.unit_parts(col)
             parts = {True: float(s_part[j]), False: float(a_part[j])}     # the column each phase's fix zeroes
         if obj >= prune_level():           # the point just verified may have lowered the level
