@@ -108,10 +108,11 @@ class TightPolicy:
     # nineteenth session).  Wider networks keep it, unmeasured without it: from 500 hidden units up it is
     # often the best bound at the time limit, and the study networks' ladder (192 units) starts from it.
     certify_units: float = 100
-    # The phase search (pseudocost branching, `branching.PseudocostBranching`) is joined, once it has run race_after seconds, by a
-    # search branching on the deepest layer first (`branching.DeepestLayerBranching`), on networks with at
-    # most race_units hidden units; the two share incumbent and bound (`phase_bb.race_phases`), and seven
-    # nodes of eight go to the one nearer to settling the problem (`phase_bb.RaceShares`).
+    # The phase search (pseudocost branching, `branching.PseudocostBranching`) is joined, once it has run
+    # race_after seconds, by a search branching on the deepest layer first (`branching.DeepestLayerBranching`),
+    # on networks with at most race_units hidden units; the two share incumbent and bound
+    # (`phase_bb.race_phases`), and 31 nodes of 32 go to the one nearer to settling the problem
+    # (`phase_bb.RaceShares`, `SearchOptions.race_trailing_share`).
     race_after: float = 1.0
     race_units: int = 200
     # The radius ladder (`ladder_rungs`) at these fractions of the way from the floor to the incumbent,

@@ -29,6 +29,8 @@ class SearchOptions:
     branching: BranchingRule = field(default_factory=DualHeightBranching)
     race: tuple = ()                   # further branching rules: a search still open race_after seconds in is
     race_after: float = 1.0            # joined by one search per rule, racing it (`phase_bb.race_phases`)
-    race_trailing_share: float = 0.125  # the share of a race's nodes each search but the leader gets
-    #                                    (`phase_bb.RaceShares`); 1/8 over 1/4 and 1/16 on nine DNN4 and two DNN5
-    #                                    instances (RESULTS.md, twenty-first session)
+    race_trailing_share: float = 1 / 32  # the share of a race's nodes each search but the leader gets
+    #                                    (`phase_bb.RaceShares`).  With dual × height first, 1/8 over 1/4 and 1/16 (nine
+    #                                    DNN4 and two DNN5 instances); with pseudocosts first, 1/32 over 1/8 (thesis DNN4
+    #                                    and DNN5, 100 images each, the replication's DNN4 and four DNN5 time-outs;
+    #                                    RESULTS.md, twenty-second session)
