@@ -252,10 +252,8 @@ class PhaseLP:
         """At the LP point ``col``: every hidden unit's pre-activation, and how far each free unit is
         off its activation's graph (min(a, s): both positive only off it; stable units count as on it)."""
         pre = np.concatenate([layer.pre_values(col) for layer in self.hidden] or [np.zeros(0)])
-        b = self.branchable & (ph == FREE)
-        viol = np.zeros(len(pre))
-        viol[b] = np.minimum(col[self.af[b]], col[self.sf[b]])
-        return pre, viol
+        a, s = self.unit_parts(col)
+        return pre, np.where(self.branchable & (ph == FREE), np.minimum(a, s), 0.0)
 
     def unit_parts(self, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(a, s) of every hidden unit at the LP point ``col``: its pre-activation's positive and negative

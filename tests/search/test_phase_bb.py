@@ -224,7 +224,8 @@ def test_every_search_gets_its_own_pseudocost_table():
     one, two = template.for_search(2), template.for_search(2)
     one.observe(1, False, 1.0, 0.5)
     assert one.pseudocosts()[0][0, 1] == 2.0 and two.pseudocosts()[1].sum() == 0
-    assert DualHeightBranching().for_search(5) is not None
+    stateless = DualHeightBranching()
+    assert stateless.for_search(5) is stateless                 # a rule without a table is shared as it is
 
 
 class _Listening(DualHeightBranching):
