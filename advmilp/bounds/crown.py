@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advmilp.bounds.ball import knapsack_argmax, knapsack_bounds
+from advmilp.bounds.ball import knapsack_bounds, knapsack_max
 from advmilp.bounds.compute import Bounds, widen
 from advmilp.nn.network import Network
 from advmilp.solvers.clock import expired
@@ -46,19 +46,13 @@ def relaxation_lines(slope: float, L: np.ndarray, U: np.ndarray) -> tuple[np.nda
 
 
 def _maximise(A: np.ndarray, c: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray,
-              x_bar: np.ndarray | None, radius: float | None) -> np.ndarray:
-    """max over the input set of A x + c, per row."""
-    if radius is None:
-        return np.maximum(A, 0) @ x_ub + np.minimum(A, 0) @ x_lb + c
-    return knapsack_bounds(A, c, x_bar, radius, x_lb, x_ub)[1]
-
-
-def _argmax(A: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray, x_bar: np.ndarray | None,
-            radius: float | None) -> np.ndarray:
-    """A maximiser of every row's A x over the input set (rows × inputs)."""
-    if radius is None:
-        return np.where(A > 0, x_ub[None, :], x_lb[None, :])
-    return knapsack_argmax(A, x_bar, radius, x_lb, x_ub)
+              x_bar: np.ndarray | None, radius: float | None, argmax: bool = False):
+    """max over the input set of A x + c, per row; with ``argmax``, (max, a maximiser per row: rows ×
+    inputs)."""
+    if radius is not None:
+        return knapsack_max(A, c, x_bar, radius, x_lb, x_ub, argmax)
+    value = np.maximum(A, 0) @ x_ub + np.minimum(A, 0) @ x_lb + c
+    return (value, np.where(A > 0, x_ub[None, :], x_lb[None, :])) if argmax else value
 
 
 def _upper_bound(network: Network, k: int, C: np.ndarray, lower: list, upper: list, x_lb, x_ub, x_bar,
@@ -83,10 +77,9 @@ def _upper_bound(network: Network, k: int, C: np.ndarray, lower: list, upper: li
             trace.append((j, A, up_s, up_i, lo_s))
         W, b = network.layers[j].W, network.layers[j].b
         A, c = D @ W, c + D @ b
-    value = _maximise(A, c, x_lb, x_ub, x_bar, radius)
     if not gradient:
-        return value
-    g_A = _argmax(A, x_lb, x_ub, x_bar, radius)        # d value / d A; d value / d c = 1
+        return _maximise(A, c, x_lb, x_ub, x_bar, radius)
+    value, g_A = _maximise(A, c, x_lb, x_ub, x_bar, radius, argmax=True)     # d value / d A; d value / d c = 1
     grads = {}
     for j, A_j, up_s, up_i, lo_s in reversed(trace):
         W, b = network.layers[j].W, network.layers[j].b

@@ -37,7 +37,7 @@ from advmilp.nn.activations import ACTIVE, INACTIVE
 from advmilp.search.phase_bb import PhaseLP
 from advmilp.solvers.clock import expired
 from advmilp.spec.problems import Criterion, ProblemSpec, criteria, input_box
-from advmilp.spec.rows import OPTIMAL
+from advmilp.spec.rows import INFEASIBLE, OPTIMAL
 from advmilp.spec.verify import verify_witness
 
 
@@ -138,15 +138,20 @@ def pool_starts(network: Network, x_bar: np.ndarray, criterion: Criterion, margi
 
 def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, lp: PhaseLP,
                        x_lb: np.ndarray, x_ub: np.ndarray, max_rounds: int = 50, max_flips: int = 12,
-                       tol: float = 1e-6, deadline: float = np.inf) -> tuple[np.ndarray, int, int]:
+                       tol: float = 1e-6, deadline: float = np.inf,
+                       solved: dict | None = None) -> tuple[np.ndarray, int, int]:
     """Region LP at x, then neighbouring regions through binding phase constraints.
 
     The region LPs are one persistent `phase_bb.PhaseLP` with every unit's phase fixed: moving to a
     neighbouring region changes bounds only, and each LP restarts from the current region's
     optimal basis (measured on DNN1: ~0.5 ms per region LP against ~4 ms for a region LP built
-    from scratch); ``lp`` is `region_lp_model`'s."""
-    lps = 1
-    best, best_basis = _solve_region(lp, hidden_pattern(network, x), x_lb, x_ub, deadline)
+    from scratch); ``lp`` is `region_lp_model`'s.  ``solved``: the regions of this ``lp`` already solved
+    (by earlier starts), filled in here; a region found there is not solved again (on DNN1 the starts of an
+    image meet the same regions: 392 of 662 region LPs repeated one).  Returns (point, LPs solved, rounds)."""
+    solved = {} if solved is None else solved
+    first = hidden_pattern(network, x)
+    lps = 0 if _region_key(first) in solved else 1
+    best, best_basis = _solve_region(lp, first, x_lb, x_ub, deadline, solved)
     if best is None:
         return x, lps, 0
     best_l1 = float(np.abs(best - x_bar).sum())
@@ -176,9 +181,12 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, lp: P
         for pat in candidates:
             if time.perf_counter() > deadline:
                 break
-            lp.restore(best_basis)
-            cand, basis = _solve_region(lp, pat, x_lb, x_ub, deadline)
-            lps += 1
+            if _region_key(pat) in solved:
+                cand, basis = solved[_region_key(pat)]
+            else:
+                lp.restore(best_basis)
+                cand, basis = _solve_region(lp, pat, x_lb, x_ub, deadline, solved)
+                lps += 1
             if cand is None:
                 continue
             l1 = float(np.abs(cand - x_bar).sum())
@@ -198,14 +206,24 @@ def region_lp_model(network: Network, criterion: Criterion, margin: float, x_bar
                    criterion.h + margin, None)
 
 
+def _region_key(pattern: list[np.ndarray]) -> bytes:
+    return np.concatenate(pattern).tobytes()
+
+
 def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub: np.ndarray,
-                  deadline: float):
-    """(minimal-L1 adversarial point of the region, the LP's optimal basis), or (None, None)."""
+                  deadline: float, solved: dict | None = None):
+    """(minimal-L1 adversarial point of the region, the LP's optimal basis), or (None, None); from
+    ``solved`` (region → that pair) if the region is there, and put there if the LP settles it (optimal or
+    infeasible: not a time limit)."""
+    key = _region_key(pattern)
+    if solved is not None and key in solved:
+        return solved[key]
     lp.set_phases(np.where(np.concatenate(pattern), ACTIVE, INACTIVE).astype(np.int8))
     status, _, col = lp.solve(max(deadline - time.perf_counter(), 0.05) if np.isfinite(deadline) else 60.0)
-    if status != OPTIMAL:
-        return None, None
-    return lp.point(col, x_lb, x_ub), lp.basis()
+    out = (lp.point(col, x_lb, x_ub), lp.basis()) if status == OPTIMAL else (None, None)
+    if solved is not None and status in (OPTIMAL, INFEASIBLE):
+        solved[key] = out
+    return out
 
 
 def sparsify(network: Network, x: np.ndarray, x_bar: np.ndarray, criterion: Criterion, margin: float,
@@ -280,13 +298,15 @@ def find_adversarial(network: Network, x_bar: np.ndarray, label: int, spec: Prob
                 initial.insert(0, ("gradient", g))
         lp = (region_lp_model(network, criterion, spec.margin, x_bar, x_lb, x_ub)
               if initial and time.perf_counter() <= hard else None)
+        solved: dict = {}     # the regions of this criterion's LP solved so far, shared by its starts
         for name, x0 in initial:
             now = time.perf_counter()
             if now > share and best is not None:
                 break
             x = x0
             if lp is not None and now <= hard:    # past it, the starts themselves are still checked (a forward pass each)
-                x, n_lps, n_rounds = improve_by_regions(network, x0, x_bar, lp, x_lb, x_ub, deadline=share)
+                x, n_lps, n_rounds = improve_by_regions(network, x0, x_bar, lp, x_lb, x_ub, deadline=share,
+                                                           solved=solved)
                 lps += n_lps
                 rounds += n_rounds
             for point in (x, x0):

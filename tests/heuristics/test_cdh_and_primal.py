@@ -305,3 +305,30 @@ def test_sparsify_holds_pixels_at_the_image_while_the_region_lp_stays_feasible(i
     y = sparsify(identity_net, np.array([0.5, 0.7]), x_bar, criteria(spec, 0, 2)[0], spec.margin, x_lb, x_ub)
     assert y[0] == pytest.approx(0.8, abs=1e-9) and y[1] == pytest.approx(0.96 + spec.margin, abs=1e-6)
     assert np.count_nonzero(np.abs(y - x_bar) > 1e-9) == 1
+
+
+def test_regions_solved_once_are_not_solved_again():
+    # improve_by_regions with a shared `solved` table: a second start from the same point solves no LP and ends
+    # at the same point; the table holds exactly the regions the first start solved; a fresh table, the same point.
+    from advmilp.heuristics.primal import greedy_start, improve_by_regions, region_lp_model
+    from advmilp.spec.problems import ProblemSpec, criteria, input_box
+
+    net = random_net([20, 10, 8, 3], seed=5, scale=2.0)
+    rng = np.random.default_rng(3)
+    x_bar = rng.random(20)
+    label = int(np.argmax(net.forward(x_bar)))
+    spec = ProblemSpec("targeted", target=(label + 1) % 3)
+    x_lb, x_ub = input_box(spec, 20, x_bar)
+    criterion = criteria(spec, label, 3)[0]
+    x0 = greedy_start(net, x_bar, criterion, spec.margin, x_lb, x_ub)
+    assert x0 is not None
+    solved = {}
+    x1, lps1, _ = improve_by_regions(net, x0, x_bar, region_lp_model(net, criterion, spec.margin, x_bar, x_lb, x_ub),
+                                     x_lb, x_ub, solved=solved)
+    assert lps1 >= 2 and len(solved) == lps1          # it moved through regions, each solved once
+    x2, lps2, _ = improve_by_regions(net, x0, x_bar, region_lp_model(net, criterion, spec.margin, x_bar, x_lb, x_ub),
+                                     x_lb, x_ub, solved=solved)
+    assert lps2 == 0 and np.array_equal(x1, x2)
+    x3, lps3, _ = improve_by_regions(net, x0, x_bar, region_lp_model(net, criterion, spec.margin, x_bar, x_lb, x_ub),
+                                     x_lb, x_ub)
+    assert lps3 == lps1 and np.abs(x3 - x_bar).sum() == pytest.approx(np.abs(x1 - x_bar).sum(), rel=1e-9)
