@@ -46,27 +46,25 @@ def _knapsack_steps(G: np.ndarray, x_bar: np.ndarray, radius: float, x_lb: np.nd
     room holds the whole budget; the rows where it does not are sorted in full."""
     room = np.where(G > 0, (x_ub - x_bar)[None, :], (x_bar - x_lb)[None, :])
     A = np.abs(G)
+    steps = np.empty_like(room)
+    full = np.ones(len(G), dtype=bool)          # the rows sorted in full
+    if KNAPSACK_TOP < G.shape[1]:
+        top = np.argpartition(-A, KNAPSACK_TOP - 1, axis=1)[:, :KNAPSACK_TOP]
+        full = np.take_along_axis(room, top, axis=1).sum(axis=1) < radius
+        top, fit = top[~full], ~full
+        order = np.take_along_axis(top, np.argsort(-np.take_along_axis(A[fit], top, axis=1), axis=1), axis=1)
+        steps[fit] = _spend(order, room[fit], radius)
+    if full.any():
+        steps[full] = _spend(np.argsort(-A[full], axis=1), room[full], radius)
+    return steps
+
+
+def _spend(order: np.ndarray, room: np.ndarray, radius: float) -> np.ndarray:
+    """The budget ``radius`` spent along each row's ``order`` (pixel indices, largest gain first; the pixels
+    not listed get nothing), each pixel up to its ``room``: the steps, rows × pixels."""
+    r = np.take_along_axis(room, order, axis=1)
     steps = np.zeros_like(room)
-    rows = np.arange(len(G))
-    k = KNAPSACK_TOP
-    if k < G.shape[1]:
-        top = np.argpartition(-A, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(top, np.argsort(-np.take_along_axis(A, top, axis=1), axis=1), axis=1)
-        r = np.take_along_axis(room, order, axis=1)
-        used = np.cumsum(r, axis=1)
-        fits = used[:, -1] >= radius
-        part = np.zeros((int(fits.sum()), G.shape[1]))
-        np.put_along_axis(part, order[fits], np.clip(radius - (used - r)[fits], 0.0, r[fits]), axis=1)
-        steps[fits] = part
-        rows = np.flatnonzero(~fits)
-        if len(rows) == 0:
-            return steps
-    order = np.argsort(-A[rows], axis=1)
-    r = np.take_along_axis(room[rows], order, axis=1)
-    used_before = np.cumsum(r, axis=1) - r
-    full = np.zeros_like(r)
-    np.put_along_axis(full, order, np.clip(radius - used_before, 0.0, r), axis=1)
-    steps[rows] = full
+    np.put_along_axis(steps, order, np.clip(radius - (np.cumsum(r, axis=1) - r), 0.0, r), axis=1)
     return steps
 
 

@@ -149,9 +149,7 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, lp: P
     (by earlier starts), filled in here; a region found there is not solved again (on DNN1 the starts of an
     image meet the same regions: 392 of 662 region LPs repeated one).  Returns (point, LPs solved, rounds)."""
     solved = {} if solved is None else solved
-    first = hidden_pattern(network, x)
-    lps = 0 if _region_key(first) in solved else 1
-    best, best_basis = _solve_region(lp, first, x_lb, x_ub, deadline, solved)
+    best, best_basis, lps = _solve_region(lp, hidden_pattern(network, x), x_lb, x_ub, deadline, solved)
     if best is None:
         return x, lps, 0
     best_l1 = float(np.abs(best - x_bar).sum())
@@ -181,12 +179,8 @@ def improve_by_regions(network: Network, x: np.ndarray, x_bar: np.ndarray, lp: P
         for pat in candidates:
             if time.perf_counter() > deadline:
                 break
-            if _region_key(pat) in solved:
-                cand, basis = solved[_region_key(pat)]
-            else:
-                lp.restore(best_basis)
-                cand, basis = _solve_region(lp, pat, x_lb, x_ub, deadline, solved)
-                lps += 1
+            cand, basis, fresh = _solve_region(lp, pat, x_lb, x_ub, deadline, solved, start=best_basis)
+            lps += fresh
             if cand is None:
                 continue
             l1 = float(np.abs(cand - x_bar).sum())
@@ -206,24 +200,23 @@ def region_lp_model(network: Network, criterion: Criterion, margin: float, x_bar
                    criterion.h + margin, None)
 
 
-def _region_key(pattern: list[np.ndarray]) -> bytes:
-    return np.concatenate(pattern).tobytes()
-
-
 def _solve_region(lp: PhaseLP, pattern: list[np.ndarray], x_lb: np.ndarray, x_ub: np.ndarray,
-                  deadline: float, solved: dict | None = None):
-    """(minimal-L1 adversarial point of the region, the LP's optimal basis), or (None, None); from
-    ``solved`` (region → that pair) if the region is there, and put there if the LP settles it (optimal or
-    infeasible: not a time limit)."""
-    key = _region_key(pattern)
+                  deadline: float, solved: dict | None = None, start=None):
+    """(minimal-L1 adversarial point of the region, the LP's optimal basis, 1 if an LP was solved for it
+    else 0), the first two None if the region has no such point; from ``solved`` (region → that pair) if
+    the region is there, else by the LP (restarted from the basis ``start`` if given), put there if the LP
+    settles it (optimal or infeasible: not a time limit)."""
+    key = np.concatenate(pattern).tobytes()
     if solved is not None and key in solved:
-        return solved[key]
+        return (*solved[key], 0)
+    if start is not None:
+        lp.restore(start)
     lp.set_phases(np.where(np.concatenate(pattern), ACTIVE, INACTIVE).astype(np.int8))
     status, _, col = lp.solve(max(deadline - time.perf_counter(), 0.05) if np.isfinite(deadline) else 60.0)
     out = (lp.point(col, x_lb, x_ub), lp.basis()) if status == OPTIMAL else (None, None)
     if solved is not None and status in (OPTIMAL, INFEASIBLE):
         solved[key] = out
-    return out
+    return (*out, 1)
 
 
 def sparsify(network: Network, x: np.ndarray, x_bar: np.ndarray, criterion: Criterion, margin: float,
@@ -242,7 +235,7 @@ def sparsify(network: Network, x: np.ndarray, x_bar: np.ndarray, criterion: Crit
         if time.perf_counter() > deadline:
             break
         lp.pin_pixels(i)
-        y, _ = _solve_region(lp, pattern, x_lb, x_ub, deadline)
+        y, _, _ = _solve_region(lp, pattern, x_lb, x_ub, deadline)
         if y is None:
             lp.pin_pixels(i, pinned=False)
         else:
