@@ -33,4 +33,5 @@ class SearchOptions:
     #                                    (`phase_bb.RaceShares`).  With dual × height first, 1/8 over 1/4 and 1/16 (nine
     #                                    DNN4 and two DNN5 instances); with pseudocosts first, 1/32 over 1/8 (thesis DNN4
     #                                    and DNN5, 100 images each, the replication's DNN4 and four DNN5 time-outs;
-    #                                    RESULTS.md, twenty-second session)
+    #                                    RESULTS.md, twenty-second session), times the leader's doubt when its
+    #                                    projection runs beyond its past (twenty-fourth session)

@@ -388,7 +388,10 @@ class RaceShares:
     so equal weights are node for node in turn.  Every ``review_every`` nodes the weights follow the
     searches' own bounds: the one whose bound, rising at its rate over the last fifth of its nodes, would
     reach the incumbent in the fewest of its nodes leads and gets all but ``trailing_share`` per other
-    search; with no incumbent or no rising bound, equal weights.  Node counts, not seconds: from the same
+    search — times the leader's doubt, the nodes it projects to go over the nodes it has solved, when that
+    exceeds one, up to equal weights: a projection far beyond the search's past is a guess (the bound of a
+    search that closes the tree deepest first barely moves until the end, RESULTS.md); with no incumbent
+    or no rising bound, equal weights.  Node counts, not seconds: from the same
     join the shares deal the same nodes on any machine (the join itself, ``race_after`` seconds in, is
     the one step that depends on the clock)."""
 
@@ -419,8 +422,10 @@ class RaceShares:
         if not math.isfinite(left[leader]):
             self.weights = [1.0] * len(progress)
         else:
-            self.weights = [self.trailing] * len(progress)
-            self.weights[leader] = 1.0 - self.trailing * (len(progress) - 1)
+            doubt = left[leader] / max(progress[leader].nodes, 1)
+            share = min(1.0 / len(progress), self.trailing * max(1.0, doubt))
+            self.weights = [share] * len(progress)
+            self.weights[leader] = 1.0 - share * (len(progress) - 1)
 
     @staticmethod
     def _nodes_to(past: list[tuple[int, float]], target: float) -> float:

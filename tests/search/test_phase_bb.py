@@ -300,19 +300,40 @@ def _deal(shares: RaceShares, rates: list[float], target: float, n: int) -> list
     return [p.nodes for p in progress]
 
 
-@pytest.mark.parametrize("rates", [(0.01, 0.001), (0.001, 0.01)])
-def test_race_shares_give_the_search_nearest_the_incumbent_three_quarters_of_the_nodes(rates):
-    dealt = _deal(RaceShares([SearchProgress(), SearchProgress()], 0.25), list(rates), 1e9, 6400)
-    lead = int(np.argmax(rates))
-    assert dealt[lead] == pytest.approx(0.75 * 6400, rel=0.03)
-    # the bound that would reach the incumbent first leads, even at a lower rate: 9.5 of 10 rising 0.001 per
-    # node over the last 32 nodes (500 nodes to go) against 0.95 rising 0.01 per node (905 nodes to go)
-    near = RaceShares([SearchProgress(), SearchProgress()], 0.25)
-    first = [SearchProgress(nodes=95, own=9.5), SearchProgress(nodes=95, own=0.95)]
-    near.history = [[(0, 0.0), (63, 9.468)], [(0, 0.0), (63, 0.63)]]
-    near.since = [0, 0]
-    near.review(first, 10.0)
-    assert near.weights == [0.75, 0.25]
+def _review(shares: RaceShares, past: list[list[tuple[int, float]]], now: list[tuple[int, float]],
+            target: float) -> list[float]:
+    """The weights after one review at ``now`` (nodes, own bound) per search, ``past`` their earlier reviews."""
+    shares.history = [list(h) for h in past]
+    shares.since = [0] * len(now)
+    shares.review([SearchProgress(nodes=n, own=b) for n, b in now], target)
+    return shares.weights
+
+
+def test_race_shares_give_the_search_nearest_the_incumbent_all_but_the_trailing_share():
+    # the bound that would reach the incumbent first leads, even at a lower rate: 9.5 of 10 rising 0.2 over
+    # the last 300 nodes (750 nodes to go) against 0.95 rising 0.25 (10,860 nodes to go)
+    past = [[(0, 0.0), (700, 9.3)], [(0, 0.0), (700, 0.7)]]
+    assert _review(RaceShares([SearchProgress()] * 2, 0.25), past, [(1000, 9.5), (1000, 0.95)], 10.0) == [0.75, 0.25]
+    assert _review(RaceShares([SearchProgress()] * 2, 0.25), past[::-1], [(1000, 0.95), (1000, 9.5)],
+                   10.0) == [0.25, 0.75]
+    three = RaceShares([SearchProgress()] * 3, 0.25)
+    assert _review(three, [past[0], past[1], past[1]], [(1000, 9.5), (1000, 0.95), (1000, 0.95)],
+                   10.0) == [0.5, 0.25, 0.25]
+
+
+def test_race_shares_grow_with_the_leaders_doubt_up_to_equal():
+    past = [[(0, 0.0), (700, 9.3)], [(0, 0.0), (700, 0.7)]]
+    # the leader projects 4,000 nodes to go (rate 0.2 per 300 nodes, 2.667 to go) after 1,000 of its own:
+    # four times the trailing share
+    weights = _review(RaceShares([SearchProgress()] * 2, 1 / 32), past, [(1000, 9.5), (1000, 0.95)], 9.5 + 8 / 3)
+    assert weights == pytest.approx([7 / 8, 1 / 8])
+    # within its past: the trailing share alone; far beyond it: node for node
+    assert _review(RaceShares([SearchProgress()] * 2, 1 / 32), past, [(1000, 9.5), (1000, 0.95)],
+                   9.6) == [1 - 1 / 32, 1 / 32]
+    assert _review(RaceShares([SearchProgress()] * 2, 1 / 32), past, [(1000, 9.5), (1000, 0.95)],
+                   1e9) == [0.5, 0.5]
+    # dealt over 6,400 nodes, a bound 1e9 away is never trusted: node for node
+    assert _deal(RaceShares([SearchProgress(), SearchProgress()], 0.25), [0.01, 0.001], 1e9, 6400) == [3200, 3200]
 
 
 def test_race_shares_refuse_a_share_that_leaves_the_leader_less_than_the_others():
@@ -326,9 +347,6 @@ def test_race_shares_refuse_a_share_that_leaves_the_leader_less_than_the_others(
 def test_race_shares_are_node_for_node_without_an_incumbent_or_a_rising_bound():
     assert _deal(RaceShares([SearchProgress(), SearchProgress()], 0.25), [0.01, 0.001], np.inf, 1000) == [500, 500]
     assert _deal(RaceShares([SearchProgress(), SearchProgress()], 0.25), [0.0, 0.0], 10.0, 1000) == [500, 500]
-    # three searches: the leader gets 1 - 2 x 0.25
-    assert _deal(RaceShares([SearchProgress() for _ in range(3)], 0.25),
-                 [0.001, 0.01, 0.002], 1e9, 6400)[1] == pytest.approx(0.5 * 6400, rel=0.05)
 
 
 @pytest.mark.parametrize("seed", range(3))
