@@ -170,8 +170,8 @@ class HighsLP:
     """One HiGHS LP, re-solved warm after changes of bounds, coefficients, rows and objective.
 
     ``highs``: an already loaded ``highspy.Highs`` to adopt (its options are kept, except presolve
-    when ``presolve`` is False); otherwise a new empty one with output off and ``threads``
-    threads.  ``presolve`` False turns HiGHS' presolve off, True leaves HiGHS' default.  The first
+    when ``presolve`` is False); otherwise a new empty one with output off, ``threads`` threads and
+    no simplex scaling.  ``presolve`` False turns HiGHS' presolve off, True leaves HiGHS' default.  The first
     solve, and every solve after one of `LONG_LP_S` or more, runs through `run_cancellable`."""
 
     def __init__(self, threads: int = 1, presolve: bool = False, highs=None):
@@ -180,6 +180,10 @@ class HighsLP:
         if highs is None:
             highs = new_highs()
             highs.setOptionValue("threads", threads)
+            # no scaling: HiGHS scales and unscales the matrix on every run(), an eighth of a warm re-solve
+            # of a node LP, and the thesis networks' searches took 10 % fewer nodes unscaled (RESULTS.md,
+            # twenty-fourth session)
+            highs.setOptionValue("simplex_scale_strategy", 0)
         if not presolve:
             highs.setOptionValue("presolve", "off")
         self.h = highs
