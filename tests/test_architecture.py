@@ -2,7 +2,7 @@
 
 Layers, lowest first (a subpackage may import its own layer and the ones below, never one above):
 
-    errors, paths, nn, data  →  spec  →  encode  →  solvers  →  bounds  →  search, heuristics
+    errors, interrupts, paths, nn, data  →  spec  →  encode  →  solvers  →  bounds  →  search, heuristics
     →  methods  →  experiments  →  reporting  →  cli, api
 
 `bounds` sits above `solvers` (improved bounds are MILPs, ball bounds LPs); `encode` takes any
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 PACKAGE = Path(__file__).resolve().parents[1] / "advmilp"
-LAYERS = [("errors", "paths", "nn", "data"), ("spec",), ("encode",), ("solvers",), ("bounds",), ("search", "heuristics"),
+LAYERS = [("errors", "interrupts", "paths", "nn", "data"), ("spec",), ("encode",), ("solvers",), ("bounds",), ("search", "heuristics"),
           ("methods",), ("experiments",), ("reporting",), ("cli", "api")]
 RANK = {name: i for i, group in enumerate(LAYERS) for name in group}
 

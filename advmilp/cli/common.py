@@ -15,7 +15,8 @@ import click
 
 from advmilp import __version__
 from advmilp.errors import AdvmilpError, InvalidValue
-from advmilp.experiments.workers import INTERRUPTED, accept_interrupts, limit_blas_threads
+from advmilp.experiments.workers import INTERRUPTED, limit_blas_threads
+from advmilp.interrupts import accept_interrupts, interrupt_arrived
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,18 +51,26 @@ def clean_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except InvalidValue as exc:
-            fail(_option_message(exc))
-        except AdvmilpError as exc:
-            fail(str(exc))
-        except OSError as exc:
-            where = f": {exc.filename}" if exc.filename else ""
-            fail(f"{exc.strerror or exc}{where}")
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(INTERRUPTED)
+            _interrupted()
+        except Exception as exc:
+            if interrupt_arrived():     # a Ctrl-C in another error's clothes (`advmilp.interrupts`)
+                _interrupted()
+            if isinstance(exc, InvalidValue):
+                fail(_option_message(exc))
+            if isinstance(exc, AdvmilpError):
+                fail(str(exc))
+            if isinstance(exc, OSError):
+                where = f": {exc.filename}" if exc.filename else ""
+                fail(f"{exc.strerror or exc}{where}")
+            raise
 
     return wrapper
+
+
+def _interrupted():
+    click.echo("interrupted", err=True)
+    sys.exit(INTERRUPTED)
 
 
 _HELP_ERRORS = getattr(click.exceptions, "NoArgsIsHelpError", ())

@@ -38,6 +38,7 @@ from advmilp.experiments.store import (StorageError, append_row, cannot_write, l
 from advmilp.experiments.workers import init_worker
 from advmilp.data.mnist import load_split
 from advmilp.errors import AdvmilpError, ConfigError
+from advmilp.interrupts import reraise_interrupt
 from advmilp.methods.registry import (MethodInputs, check_model, is_tree_model, load_masks, load_pool, method_of,
                                       problem_text, run_method)
 from advmilp.nn.interchange import load_any
@@ -186,6 +187,7 @@ def run_task(task: dict) -> dict:
                             task["x_bar"], task["label"], inst.image_index, inputs)
         row = make_row(**{**result.row, **asdict(inst), "git_sha": task["git_sha"]})
     except Exception as exc:  # a solver or model failure is a row, and the batch goes on
+        reraise_interrupt(exc)   # ... unless it is a Ctrl-C in another error's clothes
         return make_row(**asdict(inst), label=task["label"], status=ERROR, advmilp_version=__version__,
                         host=platform.node(), git_sha=task["git_sha"], started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         message=f"{type(exc).__name__}: {exc}",

@@ -33,6 +33,7 @@ from advmilp import __version__
 from advmilp.errors import AdvmilpError
 from advmilp.experiments.store import StorageError, append_row, cannot_write, locked_folder, read_done, replace_row
 from advmilp.experiments.workers import init_worker
+from advmilp.interrupts import reraise_interrupt
 
 RESULTS_FILE = "verify.csv"
 BENCHMARK_FILE = "benchmark.json"
@@ -179,6 +180,7 @@ def run_instance(task: dict) -> dict:
         row.update(network=net.name, network_sha256=net.content_hash(), vnnlib_sha256=_sha256(spec_path))
         r = verify_property(net, read_vnnlib(spec_path), timeout, task["seed"])
     except Exception as exc:   # a broken file or a solver failure is a row, and the batch goes on
+        reraise_interrupt(exc)   # ... unless it is a Ctrl-C in another error's clothes
         message = str(exc) if isinstance(exc, AdvmilpError) else \
             f"{type(exc).__name__}: {exc} ({traceback.format_exc(limit=2).splitlines()[-1]})"
         return {**row, "result": ERROR, "message": message}

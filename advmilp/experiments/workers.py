@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 
+from advmilp.interrupts import accept_interrupts, interrupt_arrived
+
 PR_SET_PDEATHSIG = 1      # <linux/prctl.h>
 PARENT_POLL_S = 0.5       # the portable fallback's polling period
 INTERRUPTED = 130         # the shell's status for a process ended by SIGINT (the CLI's and every script's)
@@ -24,22 +26,6 @@ def limit_blas_threads() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
-def accept_interrupts() -> None:
-    """Ctrl-C raises KeyboardInterrupt again, whatever this process inherited.
-
-    A process started in the background by a non-interactive shell (as CI runners start jobs, and as
-    ``nohup cmd &`` starts a long benchmark) inherits SIGINT as *ignored*, and Python then installs no
-    KeyboardInterrupt handler: Ctrl-C, or a SIGINT from a supervisor, would be ignored.  A process may
-    also inherit SIGINT *blocked* (the signal mask survives fork and exec): the signal then stays
-    pending and the run goes on to the end (the project's CI ran a whole batch through a SIGINT that
-    way), so SIGINT is unblocked too — in this thread, and so in every thread and process started
-    after.  Called first thing by the CLI and by every benchmark script (a ninth-session benchmark run
-    ignored ``pkill -INT``)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if hasattr(signal, "pthread_sigmask"):    # POSIX; on Windows there is no mask to inherit
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
 def run_script(main) -> None:
     """The main block of a script (every benchmark): ``main()`` with Ctrl-C accepted (`accept_interrupts`)
     and ended as the CLI ends it — one line ``interrupted`` and status 130 —, a user's error
@@ -53,9 +39,14 @@ def run_script(main) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(INTERRUPTED)
-    except AdvmilpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except Exception as exc:
+        if interrupt_arrived():     # a Ctrl-C that an extension turned into another error (`advmilp.interrupts`)
+            print("interrupted", file=sys.stderr)
+            sys.exit(INTERRUPTED)
+        if isinstance(exc, AdvmilpError):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise
     sys.exit(status or 0)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pulp
 
 from advmilp.errors import AdvmilpError
+from advmilp.interrupts import reraise_interrupt
 from advmilp.solvers.clock import solve_limit
 from advmilp.solvers.highs import HighsLP, run_cancellable, solver_version, status_of, swallow_banner
 from advmilp.spec.rows import ERROR, INFEASIBLE, INTERRUPTED, LIMIT, OPTIMAL, TIME_LIMIT, UNBOUNDED, gap_percent
@@ -87,6 +88,7 @@ def _solve_highs(prob, time_limit, gap_rel, threads, warm_start, options, msg, d
         h.setOptionValue("time_limit", h.getRunTime() + limit if limit is not None else math.inf)
         run_cancellable(h)
     except Exception as exc:  # solver-side failure becomes a result, not a crash
+        reraise_interrupt(exc)   # ... a Ctrl-C that pybind11 turned into a TypeError does not
         return SolveResult(ERROR, math.nan, math.nan, 100.0, math.nan, time.perf_counter() - start,
                            None, "highs", version, f"{type(exc).__name__}: {exc}")
     elapsed = time.perf_counter() - start
@@ -137,6 +139,7 @@ def _solve_pulp(prob, solver, time_limit, gap_rel, threads, warm_start, msg) -> 
     try:
         prob.solve(api)
     except Exception as exc:
+        reraise_interrupt(exc)
         return SolveResult(ERROR, math.nan, math.nan, 100.0, math.nan, time.perf_counter() - start,
                            None, solver, solver_version(solver), f"{type(exc).__name__}: {exc}")
     elapsed = time.perf_counter() - start

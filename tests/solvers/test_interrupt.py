@@ -59,7 +59,7 @@ def test_attack_output_has_no_highs_banner():
 
 STUCK = """
 import os, signal, threading, time
-from advmilp.experiments.workers import accept_interrupts
+from advmilp.interrupts import accept_interrupts
 from advmilp.solvers import highs
 
 accept_interrupts()   # as the CLI does: this process may inherit SIGINT ignored or blocked
