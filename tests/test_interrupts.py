@@ -92,3 +92,30 @@ run_script(convert)
     out = _run(body)
     assert out.returncode == status and out.stderr.strip() == "interrupted" and "Traceback" not in out.stderr, \
         (out.returncode, out.stderr)
+
+
+def test_a_batch_stops_after_the_instance_that_swallowed_an_interrupt_whole(tmp_path):
+    """An interrupt caught and dropped inside a solve leaves no exception at all: the serial executor
+    still stops before the next instance (the row of the one that swallowed it is kept)."""
+    out = _run(f"""
+from advmilp.experiments.runner import Instance, _run_serial
+from advmilp.methods.milp import SolverSettings
+from tests.nets import small_targeted_instance
+inst = small_targeted_instance(0)
+task = {{"instance": Instance(inst.net.name, "0000", "milp", "basic", "targeted", 0), "network": inst.net,
+        "bounds": inst.box, "spec": inst.spec, "settings": SolverSettings(time_limit=30), "x_bar": inst.x_bar,
+        "label": inst.label, "git_sha": "", "witness_dir": {str(tmp_path)!r}}}
+rows = []
+def on_row(row):
+    rows.append(row["status"])
+    try:
+        convert()
+    except TypeError:
+        pass          # swallowed whole
+try:
+    _run_serial([task, task, task], on_row)
+    print("ran", rows)
+except KeyboardInterrupt:
+    print("stopped after", rows)
+""")
+    assert out.stdout.strip() == "stopped after ['optimal']", out.stdout + out.stderr

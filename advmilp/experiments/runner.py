@@ -241,6 +241,7 @@ def _run_process_pool(tasks, workers, on_row):
 def _run_serial(tasks, on_row):
     for t in tasks:
         on_row(run_task(t))
+        reraise_interrupt()     # a Ctrl-C that a solve swallowed whole still ends the batch here
 
 
 @contextlib.contextmanager

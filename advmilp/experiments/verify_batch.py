@@ -201,6 +201,7 @@ def run_instance(task: dict) -> dict:
 def _serial(tasks, on_row, on_lost):
     for t in tasks:
         on_row(run_instance(t))
+        reraise_interrupt()     # a Ctrl-C that a solve swallowed whole still ends the batch here
 
 
 def _process_pool(tasks, n_workers, on_row, on_lost):
