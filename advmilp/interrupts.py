@@ -45,5 +45,5 @@ def interrupt_arrived() -> bool:
 def reraise_interrupt(exc: BaseException | None = None) -> None:
     """Raise KeyboardInterrupt (from ``exc``) if a SIGINT has arrived: ``exc`` may be the interrupt
     in another exception's clothes.  Else return, and the caller handles ``exc`` as it would."""
-    if _ARRIVED.is_set():
+    if interrupt_arrived():
         raise KeyboardInterrupt("interrupted") from exc
