@@ -45,6 +45,7 @@ from advmilp.nn.activations import ACTIVE, FREE, INACTIVE, make_activation
 from advmilp.nn.network import Network
 from advmilp.search.implications import chain_hull, first_layer_implications
 from advmilp.search.options import SearchOptions
+from advmilp.search.pricing import PixelPricing
 from advmilp.search.problems import DISTANCE, LPObjective, PhaseProblem
 from advmilp.solvers.highs import HighsLP
 from advmilp.spec.rows import INFEASIBLE, LIMIT, OPTIMAL, TIME_LIMIT
@@ -79,7 +80,8 @@ class PhaseLP:
     rows ``G @ y >= h`` on the logits, Σ|x − x̄| ≤ cap, and the objective ``objective``."""
 
     def __init__(self, network: Network, bounds: Bounds, x_bar: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray,
-                 G: np.ndarray, h: np.ndarray, cap: float | None, objective: LPObjective = DISTANCE):
+                 G: np.ndarray, h: np.ndarray, cap: float | None, objective: LPObjective = DISTANCE,
+                 price_pixels: bool = True):
         self.x_bar = x_bar
         up, down = x_ub - x_bar, x_bar - x_lb
         self.P, self.M = np.flatnonzero(up > 0), np.flatnonzero(down > 0)
@@ -128,7 +130,14 @@ class PhaseLP:
         self._solved = False            # no solve yet: no basis
         self.lp = HighsLP()
         self.lp.add_cols(np.array(rows.col_lo), np.array(rows.col_hi), self.cost)
-        self.lp.add_rows(*rows.compressed())
+        # the pixel columns priced in on demand (`search.pricing`) where the objective is the L1 distance (what
+        # was measured); not for an LP whose objective the caller sets itself (``price_pixels`` False: `search.tighten`)
+        distance = objective.l1 and not objective.linf and objective.c is None and objective.A is None
+        self.pricing = (PixelPricing(len(pm), self._pm_hi, self.cost[pm], keep_rows={self.cap_row})
+                        if price_pixels and distance and len(pm) and pm[0] == 0 else None)
+        compressed = rows.compressed()
+        self.lp.add_rows(*(self.pricing.withhold(*compressed, budget=cap if cap is not None else math.inf)
+                          if self.pricing is not None else compressed))
 
         # flattened views over all hidden units (NONE where a unit has no such column or row)
         def flat(what: str, role: str) -> np.ndarray:
@@ -189,8 +198,10 @@ class PhaseLP:
                 cols.append(offset + k[arr[k] == pixels])
         cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
         if len(cols):
-            self.lp.set_col_bounds(self._pm[cols], np.zeros(len(cols)),
-                                   np.zeros(len(cols)) if pinned else self._pm_hi[cols])
+            upper = np.zeros(len(cols)) if pinned else self._pm_hi[cols]
+            self.lp.set_col_bounds(self._pm[cols], np.zeros(len(cols)), upper)
+            if self.pricing is not None:
+                self.pricing.set_upper(cols, upper)
 
     def root_phases(self) -> np.ndarray:
         """Phase of every hidden unit at the root: the units with a binary free, the others fixed
@@ -243,7 +254,10 @@ class PhaseLP:
             in_I = found[0]
             coef, c_z, rhs = cut_coefficients(w, bias, lo, hi, in_I)
             idx = np.concatenate([[self.af[j]], cols[in_I], [self.zf[j]]]).astype(np.int32)
-            self.lp.add_row(idx, np.concatenate([[1.0], coef, [c_z]]), -math.inf, rhs)
+            vals = np.concatenate([[1.0], coef, [c_z]])
+            if self.pricing is not None:      # (a first-layer unit's cut has pixel coefficients)
+                idx, vals = self.pricing.add_row(self.lp.h.getNumRow(), idx, vals)
+            self.lp.add_row(idx, vals, -math.inf, rhs)
             added += 1
         self.n_cuts += added
         return added
@@ -297,8 +311,17 @@ class PhaseLP:
         tree from the simplex vertex was the smaller on most thesis instances (DNN5 image 5: 9,347 nodes
         against 40,051)."""
         ipm = not self._solved and self.lp.n_nonzeros >= IPM_MIN_NONZEROS
+        end = time.perf_counter() + time_limit
         st, value = self.lp.run(time_limit, primal=self._primal, ipm=ipm)
         self._solved = True
+        while self.pricing is not None:
+            enter, value = self.pricing.price(self.lp, st, value)
+            if enter is None:
+                break
+            # priced in at 0 with a negative reduced cost the basis stays primal feasible: primal simplex
+            # (after an infeasible LP, dual simplex again)
+            self.pricing.enter(self.lp, enter)
+            st, value = self.lp.run(max(end - time.perf_counter(), 1e-3), primal=self._primal or st == OPTIMAL)
         return st, value, (self.lp.values() if st == "optimal" else None)
 
     def point(self, col: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray) -> np.ndarray:

@@ -45,7 +45,7 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
         if expired(deadline):
             break
         lp = PhaseLP(network, bounds, problem.x_bar, problem.x_lb, problem.x_ub, problem.G, problem.h,
-                     problem.cap, problem.objective)
+                     problem.cap, problem.objective, price_pixels=False)    # (objectives of its own: every column in)
         phases = lp.root_phases()
         lp.set_phases(phases)
         status, _, col = lp.solve(solve_limit())

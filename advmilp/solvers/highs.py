@@ -279,7 +279,15 @@ class HighsLP:
         return np.asarray(self.h.getSolution().col_value)
 
     def row_duals(self) -> np.ndarray:
-        return np.asarray(self.h.getSolution().row_dual)
+        """Row duals of the last solve (HiGHS' convention: reduced costs = c − Aᵀ·duals)."""
+        return np.array(self.h.allConstrDuals())
+
+    def dual_ray(self) -> tuple[bool, np.ndarray]:
+        """After an ``infeasible`` solve: (whether HiGHS has a dual ray, the ray over the rows).  HiGHS'
+        orientation: with r = Aᵀy, the maximum of r·x over the column bounds is below the least y·(row
+        activity) the row bounds allow (`tests/search/test_pricing.py`)."""
+        _, has, ray = self.h.getDualRay()
+        return bool(has), np.asarray(ray, dtype=np.float64)
 
     def basis(self):
         """The current basis (to `restore` later)."""

@@ -400,7 +400,7 @@ def test_the_first_lp_runs_interior_point_only_when_large(width, method):
     G = np.zeros((1, 10))
     G[0, 3] = 1.0
     lp = PhaseLP(net, interval_bounds(net, np.zeros(784), np.ones(784)), x_bar, np.zeros(784), np.ones(784), G,
-                 np.array([-1e6]), 10.0)
+                 np.array([-1e6]), 10.0, price_pixels=False)     # (priced, the LP HiGHS gets is smaller)
     assert (lp.lp.n_nonzeros >= IPM_MIN_NONZEROS) == (method == "ipm")
     lp.set_phases(lp.root_phases())
     status, value, _ = lp.solve(60.0)
