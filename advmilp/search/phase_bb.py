@@ -131,7 +131,7 @@ class PhaseLP:
         self.lp = HighsLP()
         self.lp.add_cols(np.array(rows.col_lo), np.array(rows.col_hi), self.cost)
         # the pixel columns priced in on demand (`search.pricing`) where the objective is the L1 distance (what
-        # was measured); not for an LP whose objective the caller sets itself (``price_pixels`` False: `search.tighten`)
+        # was measured; `minimize` may change it later)
         distance = objective.l1 and not objective.linf and objective.c is None and objective.A is None
         self.pricing = (PixelPricing(len(pm), self._pm_hi, self.cost[pm], keep_rows={self.cap_row})
                         if price_pixels and distance and len(pm) and pm[0] == 0 else None)
@@ -314,6 +314,26 @@ class PhaseLP:
         end = time.perf_counter() + time_limit
         st, value = self.lp.run(time_limit, primal=self._primal, ipm=ipm)
         self._solved = True
+        st, value = self._priced(st, value, end, self._primal)
+        return st, value, (self.lp.values() if st == "optimal" else None)
+
+    def minimize(self, cols: np.ndarray, vals: np.ndarray, deadline: float | None = None) -> tuple[str, float]:
+        """min ``vals · x[cols]`` over the node's LP (every other cost zero: the objective stays so) by primal
+        simplex from the current basis (after an objective change it stays primal feasible), the pixel
+        columns priced in: (status, objective) as `solvers.highs.HighsLP.run`.  For bounds over the LP
+        (`search.tighten`)."""
+        cost = np.zeros(self.lp.n_cols)
+        cost[np.asarray(cols)] = vals
+        self.lp.set_costs(cost)
+        if self.pricing is not None:
+            self.pricing.cost = cost[self._pm]
+        st, value = self.lp.run(None, primal=True, deadline=deadline)
+        self._solved = True
+        return self._priced(st, value, deadline if deadline is not None else math.inf, True)
+
+    def _priced(self, st: str, value: float, end: float, primal: bool) -> tuple[str, float]:
+        """The full LP's answer from the restricted one's (status ``st``, objective ``value``): pixel columns
+        priced in and the LP solved again until none enters (`search.pricing`), until ``end``."""
         while self.pricing is not None:
             enter, value = self.pricing.price(self.lp, st, value)
             if enter is None:
@@ -321,8 +341,9 @@ class PhaseLP:
             # priced in at 0 with a negative reduced cost the basis stays primal feasible: primal simplex
             # (after an infeasible LP, dual simplex again)
             self.pricing.enter(self.lp, enter)
-            st, value = self.lp.run(max(end - time.perf_counter(), 1e-3), primal=self._primal or st == OPTIMAL)
-        return st, value, (self.lp.values() if st == "optimal" else None)
+            st, value = self.lp.run(max(end - time.perf_counter(), 1e-3) if math.isfinite(end) else None,
+                                    primal=primal or st == OPTIMAL)
+        return st, value
 
     def point(self, col: np.ndarray, x_lb: np.ndarray, x_ub: np.ndarray) -> np.ndarray:
         x = self.x_bar.copy()

@@ -25,7 +25,14 @@ After each solve the columns left out are priced against the full matrix:
   and the LP is solved again; when there is none, the full LP is infeasible too.  Without a ray, every
   left-out column enters.
 
-Either way the answer is the full LP's, and each round adds at least one column, so it ends.
+Either way the answer is the full LP's, and each round adds at least one column, so it ends.  The same holds for
+any objective (`phase_bb.PhaseLP.minimize`, the tightening's: a unit's pre-activation, the pixel columns at
+cost 0): the reduced costs are taken against the costs of the moment.
+
+Measured (benchmarks/RESULTS.md, twenty-fifth session): a node LP run 1.56 → 1.07 ms on the replication's DNN4
+(iterations unchanged); the thesis' 100-image benchmark DNN2-DNN5 2-15 % faster, the replication's DNN3 / DNN4 /
+DNN5 8 / 15 / 19 %.  Not kept: holding the cap out of the LP (comparing the optimum with it instead) — the LPs ran
+to optimality where the cap had ended them as infeasible, 60 % more iterations a run.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
         if expired(deadline):
             break
         lp = PhaseLP(network, bounds, problem.x_bar, problem.x_lb, problem.x_ub, problem.G, problem.h,
-                     problem.cap, problem.objective, price_pixels=False)    # (objectives of its own: every column in)
+                     problem.cap, problem.objective)
         phases = lp.root_phases()
         lp.set_phases(phases)
         status, _, col = lp.solve(solve_limit())
@@ -65,13 +65,13 @@ def tighten_over_problem(network: Network, bounds: Bounds, problem: PhaseProblem
             if j in shifted:        # a chain's units share one LP up to a constant: bounded with the first
                 continue
             cols = np.array([lp.af[j], lp.sf[j]])
-            st, neg_max = lp.lp.minimize(cols, np.array([-1.0, 1.0]), deadline=deadline)     # − max (a − s)
+            st, neg_max = lp.minimize(cols, np.array([-1.0, 1.0]), deadline=deadline)     # − max (a − s)
             if st == INFEASIBLE:
                 return bounds, True
             if st == OPTIMAL:
                 U[j] = min(U[j], -neg_max + widen(neg_max))
             if U[j] > 0:
-                st, low = lp.lp.minimize(cols, np.array([1.0, -1.0]), deadline=deadline)
+                st, low = lp.minimize(cols, np.array([1.0, -1.0]), deadline=deadline)
                 if st == OPTIMAL:
                     L[j] = max(L[j], low - widen(low))
             U[j] = max(U[j], L[j])

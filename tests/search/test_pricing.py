@@ -133,3 +133,20 @@ def test_pinned_pixels_never_enter():
     if s1 == "optimal":
         assert v1 == pytest.approx(v2, rel=1e-6, abs=1e-7)
         assert priced.point(c1, np.zeros(60), np.ones(60))[pins] == pytest.approx(priced.x_bar[pins])
+
+
+def test_priced_minimize_equals_the_full_lp_over_every_unit():
+    """`PhaseLP.minimize` (the tightening's objectives: a unit's pre-activation, pixel columns at cost 0)
+    prices the columns in against that objective: the min and max of every unstable unit equal the full LP's."""
+    priced, full, _ = _node_lps(5)
+    for lp in (priced, full):
+        lp.set_cap(2.0)
+        lp.set_phases(lp.root_phases())
+        assert lp.solve(30.0)[0] == "optimal"
+    entered = priced.pricing.priced
+    for j in np.flatnonzero(priced.branchable):
+        cols = np.array([priced.af[j], priced.sf[j]])
+        for sense in (1.0, -1.0):
+            (s1, v1), (s2, v2) = (lp.minimize(cols, sense * np.array([1.0, -1.0])) for lp in (priced, full))
+            assert s1 == s2 == "optimal" and v1 == pytest.approx(v2, rel=1e-6, abs=1e-7)
+    assert priced.pricing.priced > entered          # some columns entered for these objectives
