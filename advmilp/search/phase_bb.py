@@ -326,7 +326,7 @@ class PhaseLP:
         cost[np.asarray(cols)] = vals
         self.lp.set_costs(cost)
         if self.pricing is not None:
-            self.pricing.cost = cost[self._pm]
+            self.pricing.set_cost(cost[self._pm])
         st, value = self.lp.run(None, primal=True, deadline=deadline)
         self._solved = True
         return self._priced(st, value, deadline if deadline is not None else math.inf, True)

@@ -67,6 +67,7 @@ class PixelPricing:
         self.kept: list[int] = []                   # the keep_rows that hold pixel coefficients
         self.K = np.zeros((0, n_cols))              # theirs (all loaded)
         self.priced = 0                             # columns priced in after the seed
+        self._left: tuple | None = None             # the left-out columns' view (`_left_out`), until a change
         self.kept_infeasible = 0                    # infeasible LPs whose certificate held over the full columns
         self.farkas = 0                             # infeasible LPs that priced columns in
 
@@ -85,6 +86,7 @@ class PixelPricing:
         self.kept, self.K = kept.tolist(), self._dense(kept, row_of, pixel, index, value, n_rows)
         sel = pixel & np.isin(row_of, withheld_rows)
         self.active[self._seed(budget)] = True
+        self._left = None
         keep = ~sel | self.active[np.where(sel, index, 0)]
         new_starts = np.concatenate([[0], np.cumsum(np.bincount(row_of[keep], minlength=n_rows))[:-1]]).astype(np.int32)
         return lo, hi, new_starts, index[keep].astype(np.int32), value[keep]
@@ -133,52 +135,65 @@ class PixelPricing:
         np.add.at(full, cols[pixel], coef[pixel])
         self.rows.append(int(row))
         self.A = np.vstack([self.A, full])
+        self._left = None
         keep = ~pixel | self.active[np.where(pixel, cols, 0)]
         return cols[keep], coef[keep]
 
     def set_upper(self, cols: np.ndarray, upper: np.ndarray) -> None:
         self.upper[cols] = upper
+        self._left = None
+
+    def set_cost(self, cost: np.ndarray) -> None:
+        """The pixel columns' costs of the LP's objective from now on."""
+        self.cost = np.asarray(cost, np.float64).copy()
+        self._left = None
+
+    def _left_out(self) -> tuple:
+        """(columns left out that could move, their withheld block, their kept block, costs, upper bounds, the
+        withheld rows, the kept rows), cached until a column enters or a bound, cost or row changes."""
+        if self._left is None:
+            idx = np.flatnonzero(~self.active & (self.upper > 0))
+            self._left = (idx, self.A[:, idx], self.K[:, idx], self.cost[idx], self.upper[idx],
+                          np.asarray(self.rows, np.int64), np.asarray(self.kept, np.int64))
+        return self._left
 
     def price(self, lp: HighsLP, status: str, value: float) -> tuple[np.ndarray | None, float]:
         """After a solve with ``status`` and objective ``value``: (columns to price in, None if the answer
         stands), and the value to report (the Lagrangian bound when it stands and is optimal)."""
-        out = ~self.active & (self.upper > 0)
-        if not out.any() or not len(self.rows):
+        idx, A, K, cost, upper, rows, kept = self._left_out()
+        if not len(idx) or not len(rows):
             return None, value
         if status == OPTIMAL:
             y = lp.row_duals()
-            d = self.cost - y[self.rows] @ self.A - y[self.kept] @ self.K
-            d = np.where(out, d, 0.0)
+            d = cost - y[rows] @ A - y[kept] @ K
             enter = np.flatnonzero(d < -PRICE_TOL)
             if not len(enter):
-                return None, value + float(np.minimum(d, 0.0) @ self.upper)
-            return enter[np.argsort(d[enter], kind="stable")][:ENTER_PER_ROUND], value
+                return None, value + float(np.minimum(d, 0.0) @ upper)
+            return idx[enter[np.argsort(d[enter], kind="stable")][:ENTER_PER_ROUND]], value
         if status == INFEASIBLE:
             has, ray = lp.dual_ray()
             if not has:
-                return np.flatnonzero(out), value
+                return idx, value
             ray = np.where(np.abs(ray) > RAY_ZERO * np.abs(ray).max(initial=0.0), ray, 0.0)
-            r = ray[self.rows] @ self.A + ray[self.kept] @ self.K       # the ray's reduced costs over the full columns
-            loaded = (ray[self.kept] @ self.K) * self.upper              # (the kept rows' part is in the LP already)
-            rise = np.where(out, np.maximum(r * self.upper, 0.0) - np.maximum(loaded, 0.0), 0.0)
-            rise = np.maximum(rise, 0.0)      # what each left-out column adds to max r·x (a fall only helps)
+            loaded = ray[kept] @ K                                       # (the kept rows' part is in the LP already)
+            r = ray[rows] @ A + loaded                                   # the ray's reduced costs over the full columns
+            # what each left-out column adds to max r·x (a fall only helps)
+            rise = np.maximum(np.maximum(r * upper, 0.0) - np.maximum(loaded * upper, 0.0), 0.0)
             if rise.sum() <= RAY_ZERO * np.abs(ray).max(initial=0.0):
                 self.kept_infeasible += 1
                 return None, value           # no left-out column changes HiGHS' certificate (most infeasible LPs)
-            gap, scale = certificate_gap(lp, ray)     # (HiGHS builds the rows for it: ~0.7 ms on DNN5)
+            gap, scale = certificate_gap(lp, ray)     # (HiGHS builds the rows for it: ~0.8 ms on DNN5)
             slack = gap - rise.sum()
             if slack > GAP_TOL * scale:
                 self.kept_infeasible += 1
                 return None, value           # the certificate holds with every column: the full LP is infeasible
             order = np.flatnonzero(rise > 0)
-            if not len(order):               # no left-out column changes HiGHS' certificate
-                return None, value
             order = order[np.argsort(-rise[order], kind="stable")]
             if np.isfinite(gap):             # the fewest columns that leave the rest short of the gap
                 rest = rise.sum() - np.cumsum(rise[order])
                 order = order[:int(np.searchsorted(-rest, -(gap - GAP_TOL * scale), side="right")) + 1]
             self.farkas += 1
-            return order[:ENTER_PER_ROUND], value
+            return idx[order[:ENTER_PER_ROUND]], value
         return None, value
 
     def enter(self, lp: HighsLP, cols: np.ndarray) -> None:
@@ -188,6 +203,7 @@ class PixelPricing:
                 lp.set_coeff(self.rows[i], int(j), float(self.A[i, j]))
         self.active[cols] = True
         self.priced += len(cols)
+        self._left = None
 
 
 def certificate_gap(lp: HighsLP, ray: np.ndarray) -> tuple[float, float]:
