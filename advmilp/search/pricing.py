@@ -45,7 +45,7 @@ from advmilp.spec.rows import INFEASIBLE, OPTIMAL
 RAY_ZERO = 1e-12       # dual ray entries below this fraction of its largest are zero (noise)
 GAP_TOL = 1e-9         # a certificate holds if its gap exceeds what the left-out columns add by this × its scale
 PRICE_TOL = 1e-7       # HiGHS' dual feasibility tolerance: a reduced cost above −this does not enter
-SEED_PER_ROW = 4       # pixel columns priced in from the start: the largest |coefficient|·room of each withheld row
+SEED_PER_ROW = 16      # without a budget (region LPs), the seed: the largest |coefficient|·room of each withheld row
 ENTER_PER_ROUND = 4   # at most this many columns enter per pricing round (most attractive first)
 
 
