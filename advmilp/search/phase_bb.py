@@ -322,12 +322,13 @@ class PhaseLP:
         simplex from the current basis (after an objective change it stays primal feasible), the pixel
         columns priced in: (status, objective) as `solvers.highs.HighsLP.run`.  For bounds over the LP
         (`search.tighten`)."""
-        cost = np.zeros(self.lp.n_cols)
-        cost[np.asarray(cols)] = vals
-        self.lp.set_costs(cost)
-        if self.pricing is not None:
-            self.pricing.set_cost(cost[self._pm])
-        st, value = self.lp.run(None, primal=True, deadline=deadline)
+        if self.pricing is not None:     # the pixel columns' part of the new objective
+            cols, vals = np.asarray(cols), np.asarray(vals, np.float64)
+            pixel = cols < self.pricing.n
+            cost = np.zeros(self.pricing.n)
+            cost[cols[pixel]] = vals[pixel]
+            self.pricing.set_cost(cost)
+        st, value = self.lp.minimize(cols, vals, deadline=deadline)
         self._solved = True
         return self._priced(st, value, deadline if deadline is not None else math.inf, True)
 

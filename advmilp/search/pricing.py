@@ -21,9 +21,10 @@ After each solve the columns left out are priced against the full matrix:
 - infeasible: HiGHS' dual ray y certifies it: with ``r = Aᵀy``, the maximum of ``yᵀAx`` over the column
   box, ``Σ_j max(r_j·l_j, r_j·u_j)``, is below the least ``yᵀ(row activity)`` the row bounds allow (the
   orientation HiGHS returns, `tests/search/test_pricing.py`).  A left-out column (l = 0) adds
-  ``max(0, r_j·u_j)`` to that maximum, so only one with ``r_j > 0`` can break the certificate: those enter
-  and the LP is solved again; when there is none, the full LP is infeasible too.  Without a ray, every
-  left-out column enters.
+  ``max(0, r_j·u_j)`` to that maximum, so only one with ``r_j > 0`` can weaken the certificate, and it breaks
+  only if those rises together reach its gap (`certificate_gap`, read from the LP's rows on the ray's support).
+  If they cannot, the full LP is infeasible too; else the fewest columns that leave the rest short of the gap
+  enter and the LP is solved again.  Without a ray, every left-out column enters.
 
 Either way the answer is the full LP's, and each round adds at least one column, so it ends.  The same holds for
 any objective (`phase_bb.PhaseLP.minimize`, the tightening's: a unit's pre-activation, the pixel columns at
@@ -69,7 +70,6 @@ class PixelPricing:
         self.priced = 0                             # columns priced in after the seed
         self._left: tuple | None = None             # the left-out columns' view (`_left_out`), until a change
         self.kept_infeasible = 0                    # infeasible LPs whose certificate held over the full columns
-        self.farkas = 0                             # infeasible LPs that priced columns in
 
     def withhold(self, lo, hi, starts, index, value, budget: float = np.inf):
         """The compressed rows ``(lo, hi, starts, index, value)`` to load into HiGHS: the seed columns' pixel
@@ -117,10 +117,9 @@ class PixelPricing:
         for side in (self.A, -self.A):
             gain = np.where((side > 0) & (room > 0), side, 0.0)
             order = np.argsort(-gain, axis=1, kind="stable")
-            cum = np.cumsum(np.take_along_axis(np.broadcast_to(room, gain.shape), order, axis=1), axis=1)
+            room_sorted = np.take_along_axis(np.broadcast_to(room, gain.shape), order, axis=1)
             # a column is taken while the room before it is short of the budget (and its gain positive)
-            take = (cum - np.take_along_axis(np.broadcast_to(room, gain.shape), order, axis=1) < budget) & \
-                (np.take_along_axis(gain, order, axis=1) > 0)
+            take = (np.cumsum(room_sorted, axis=1) - room_sorted < budget) & (np.take_along_axis(gain, order, axis=1) > 0)
             seed.append(order[take])
         return np.unique(np.concatenate(seed))
 
@@ -192,7 +191,6 @@ class PixelPricing:
             if np.isfinite(gap):             # the fewest columns that leave the rest short of the gap
                 rest = rise.sum() - np.cumsum(rise[order])
                 order = order[:int(np.searchsorted(-rest, -(gap - GAP_TOL * scale), side="right")) + 1]
-            self.farkas += 1
             return idx[order[:ENTER_PER_ROUND]], value
         return None, value
 
